@@ -1,0 +1,67 @@
+# vrl_nb: every target brings the machine up by itself (idempotent, stamp file).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.vrl_nb-setup.stamp
+FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export VRL_NB_FMNIST_DIR ?= $(FMNIST_DIR)
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: help setup data sync test test-nbs test-py test-quick report docs lab clean-venv
+
+help:
+	@echo "make test    - set up (venv, pinned deps, kernel, data) and run all tests"
+	@echo "make report  - set up and run the default report suite on the embedded catalog"
+	@echo "make docs    - render the notebooks into _docs/ (no quarto needed)"
+	@echo "make lab     - JupyterLab on the project's kernel"
+
+# --- setup -----------------------------------------------------------------
+$(STAMP): setup.py settings.ini
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch/torchvision first, pinned: pip takes them from this machine's disk
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name vrl_nb --display-name "Python (vrl_nb)" >/dev/null
+	touch $@
+
+setup: $(STAMP) data
+
+data:
+	@if ls $(FMNIST_DIR)/train-images-idx3-ubyte.gz >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Debian's dataset-fashion-mnist (MIT) ..."; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	else \
+	  echo "Fashion-MNIST is missing from $(FMNIST_DIR). Run:  sudo apt-get install -y dataset-fashion-mnist"; \
+	  echo "(or set FMNIST_DIR=/path/with/the/idx/gz/files)"; exit 1; \
+	fi
+
+# --- tests -----------------------------------------------------------------
+sync: setup
+	@# the library must be exactly what the notebooks export
+	$(BIN)/nbdev_export
+	@if [ -n "$$(git status --porcelain -- vrl_nb 2>/dev/null)" ]; then \
+	  echo "vrl_nb/ differs from what nbs/ exports (edit notebooks, run nbdev_export, commit):"; \
+	  git status --porcelain -- vrl_nb; git diff --stat -- vrl_nb; exit 1; fi
+
+test-nbs: setup
+	$(BIN)/nbdev_test --n_workers 2 --timing
+
+test-py: setup
+	$(BIN)/pytest -q tests/
+
+test: sync test-nbs test-py
+
+# --- jobs ------------------------------------------------------------------
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=nbs
+
+clean-venv:
+	rm -rf $(VENV)
