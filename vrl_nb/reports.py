@@ -12,7 +12,7 @@ from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json,
 
 # %% auto 0
 __all__ = ['REPORTS_DIR', 'SUITES', 'report_dir', 'save_metrics', 'save_timings', 'save_figure', 'suite_runs', 'render_html',
-           'run_is_complete', 'run_notebook', 'run_suite', 'main']
+           'run_is_complete', 'run_notebook', 'run_suite', 'main', 'collect_runs', 'summary_table', 'summary_figures']
 
 # %% ../nbs/10_reports.ipynb
 def report_dir(out_dir:str|Path|None, name:str='report') -> Path:
@@ -213,3 +213,56 @@ def main(argv=None):
     except (KeyError, FileNotFoundError, ValueError) as e:
         print(f'vrl_nb report: {e}', file=sys.stderr); return 2
     return 1 if res['failed'] else 0
+
+# %% ../nbs/10_reports.ipynb
+def collect_runs(run_dirs) -> tuple[pd.DataFrame, dict]:
+    "One row per (run, model) from the runs' `metrics.json` + `timings.json`; and the recall@k curves."
+    rows, curves = [], {}
+    for d in map(Path, run_dirs):
+        if not (d/'metrics.json').exists(): continue
+        m = load_json(d/'metrics.json'); t = load_json(d/'timings.json') if (d/'timings.json').exists() else {}
+        trows = {r.get('model'): r for r in t.get('rows', [])}
+        report = load_json(d/'params.json')['notebook'] if (d/'params.json').exists() else d.name
+        for r in m.get('rows', []):
+            rows.append({'run': d.name, 'report': Path(report).stem, **r,
+                         **{k: v for k, v in trows.get(r.get('model'), {}).items() if k != 'model'}})
+        for model, c in m.get('curves', {}).items(): curves[f'{d.name}/{model}'] = c
+    return pd.DataFrame(rows), curves
+
+_KEY_COLS = ['run', 'model', 'backbone', 'weights', 'recipe', 'acc_category', 'acc_fine_category', 'acc_colour',
+             'similar_p@10', 'similar_map@10', 'attr_p@10', 'sbi_r@1', 'sbi_r@10', 'sbi_mrr', 'gen_attr_p@10',
+             'train_s', 'embed_img_s', 'params_m']
+
+def summary_table(df:pd.DataFrame, cols=None) -> pd.DataFrame:
+    "The paper-style results table: the key columns that exist in `df`, numbers rounded."
+    cols = [c for c in (cols or _KEY_COLS) if c in df.columns]
+    return df[cols].round(3) if len(df) else df
+
+def summary_figures(df:pd.DataFrame, curves:dict, out_dir, metrics=('acc_fine_category', 'sbi_r@1', 'similar_p@10', 'gen_attr_p@10')) -> list:
+    "Bar charts per metric (with CIs where known), recall@k curves, time vs quality; saved under `out_dir/figures`."
+    import matplotlib.pyplot as plt, seaborn as sns
+    paths = []
+    if len(df):
+        df = df.assign(label=df['run'] + '/' + df['model'].astype(str))
+        for m in [m for m in metrics if m in df.columns and df[m].notna().any()]:
+            d = df[df[m].notna()]
+            fig, ax = plt.subplots(figsize=(7, 0.35 * len(d) + 1.2))
+            sns.barplot(data=d, y='label', x=m, hue='weights' if 'weights' in d else None, dodge=False, ax=ax, orient='h')
+            if f'{m}_lo' in d and f'{m}_hi' in d:
+                ax.errorbar(d[m], np.arange(len(d)), xerr=[d[m] - d[f'{m}_lo'], d[f'{m}_hi'] - d[m]], fmt='none', ecolor='k', capsize=3)
+            ax.set_xlim(0, 1); ax.set_ylabel(''); ax.set_title(m)
+            paths.append(save_figure(fig, out_dir, f'bar-{m}')); plt.close(fig)
+        q = next((m for m in ('sbi_r@1', 'acc_fine_category') if m in df and df[m].notna().any()), None)
+        if q and 'train_s' in df and df['train_s'].notna().any():
+            fig, ax = plt.subplots(figsize=(6, 4))
+            sns.scatterplot(data=df, x='train_s', y=q, hue='label', style='weights' if 'weights' in df else None, s=80, ax=ax)
+            ax.set_xlabel('training time (s, this machine)'); ax.set_title(f'time vs quality ({q})')
+            ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc='upper left')
+            paths.append(save_figure(fig, out_dir, 'time-vs-quality')); plt.close(fig)
+    if curves:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name, c in curves.items():
+            ks = sorted(c, key=lambda k: int(k)); ax.plot([int(k) for k in ks], [c[k] for k in ks], marker='o', label=name)
+        ax.set_xscale('log'); ax.set_xlabel('k'); ax.set_ylabel('recall@k'); ax.set_ylim(0, 1); ax.set_title('search by image: recall@k')
+        ax.legend(fontsize=7); paths.append(save_figure(fig, out_dir, 'recall-at-k')); plt.close(fig)
+    return paths
