@@ -1,0 +1,68 @@
+"The quick report suite end to end under papermill, through the `vrl_nb` command, as a user runs it."
+import json, os, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VRL = str(Path(sys.executable).parent/'vrl_nb')
+
+
+def run(*args, timeout=900):
+    env = {**os.environ, 'HF_HUB_OFFLINE': '1'}
+    return subprocess.run([VRL, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope='module')
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp('quick')
+    r = run('report', '--suite', 'quick', '--out', str(out))
+    return out, r
+
+
+def test_quick_suite_runs_end_to_end(quick):
+    out, r = quick
+    assert r.returncode == 0, r.stdout + r.stderr
+    inv = json.loads((out/'last-quick-invocation.json').read_text())
+    assert inv['failed'] == 0
+    for st in inv['statuses']:
+        d = Path(st['run_dir'])
+        for f in ('metrics.json', 'params.json', 'DONE', st['notebook'], Path(st['notebook']).with_suffix('.html').name):
+            assert (d/f).exists(), f'{d/f} missing'
+        assert list((d/'figures').glob('*.png')), f'{d} has no figures'
+        p = json.loads((d/'params.json').read_text())
+        assert p['provenance']['packages']['torch'] == '2.14.1'
+    assert 'summary:' in r.stdout and '[1/' in r.stdout      # progress and where the summary is
+
+
+def test_quick_suite_metrics_are_sane(quick):
+    out, _ = quick
+    m = json.loads((out/'backbones'/'metrics.json').read_text())
+    rows = {r['model']: r for r in m['rows']}
+    assert rows, m
+    for r in rows.values():
+        assert r['weights'] in ('offline-pretrained (ImageNet-1k)', 'from scratch', 'hub-pretrained') or r['weights'].startswith('file:')
+        for k in ('acc_fine_category', 'sbi_r@1', 'similar_p@10'):
+            assert 0 <= r[k] <= 1, (k, r)
+
+
+def test_resume_skips_done_runs(quick):
+    out, _ = quick
+    r = run('report', '--suite', 'quick', '--out', str(out), '--resume')
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'skipped (--resume)' in r.stdout
+    assert (out/'summary-2').is_dir() and not (out/'backbones-2').exists()   # never overwritten, done run skipped
+
+
+def test_failing_parameter_is_reported_and_others_complete(tmp_path):
+    r = run('report', '--suite', 'quick', '--out', str(tmp_path), '-p', 'backbones', '["no_such_net:none"]')
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert 'FAILED' in r.stdout and 'no_such_net' in r.stdout
+    err = json.loads((tmp_path/'backbones'/'error.json').read_text())
+    assert 'no_such_net' in err['error'] and err['failed_cell'] is not None
+    assert (tmp_path/'backbones'/'backbones.ipynb').exists()                  # the partial notebook is kept
+    assert (tmp_path/'summary'/'DONE').exists()                               # the other runs still complete
+
+
+def test_unknown_parameter_is_refused(tmp_path):
+    r = run('report', '--suite', 'quick', '--out', str(tmp_path), '-p', 'no_such_param', '1')
+    assert r.returncode == 2 and 'no_such_param' in r.stderr
