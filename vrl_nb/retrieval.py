@@ -12,7 +12,9 @@ import pandas as pd
 # %% auto 0
 __all__ = ['encode_labels', 'relevance', 'count_relevant', 'precision_at_k', 'recall_at_k', 'hit_rate_at_k',
            'average_precision_at_k', 'map_at_r', 'reciprocal_rank', 'retrieval_metrics', 'l2_normalize',
-           'set_search_params', 'build_index', 'save_index', 'load_index', 'search']
+           'set_search_params', 'build_index', 'save_index', 'load_index', 'search', 'knn', 'similar_items_task',
+           'attribute_agreement_task', 'search_by_image_task', 'evaluate_retrieval', 'metrics_table', 'rss_bytes',
+           'PeakRSS', 'synthetic_embeddings', 'ann_benchmark']
 
 # %% ../nbs/07_retrieval.ipynb
 def _as_frame(x) -> pd.DataFrame:
@@ -196,3 +198,182 @@ def search(index, queries, k:int=10, bs:int=4096, exclude_self:bool=False, exclu
             d, i = np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
         D[s:s + bs], I[s:s + bs] = d, i
     return D, I
+
+# %% ../nbs/07_retrieval.ipynb
+def knn(gallery, queries=None, k:int=10, factory:str='Flat', nprobe:int|None=None, efSearch:int|None=None,
+        index=None, bs:int=4096, train_size:int=100_000, progress:bool=False) -> tuple[np.ndarray, np.ndarray]:
+    "(scores, nbrs) of the k nearest gallery items for each query; `queries=None` = the gallery itself, self excluded."
+    if index is None: index = build_index(gallery, factory, train_size=train_size, nprobe=nprobe, efSearch=efSearch)
+    elif nprobe or efSearch: set_search_params(index, nprobe, efSearch)
+    k = min(k, index.ntotal - (queries is None))
+    if queries is None: return search(index, gallery, k, bs=bs, exclude_self=True, progress=progress)
+    return search(index, queries, k, bs=bs, progress=progress)
+
+# %% ../nbs/07_retrieval.ipynb
+def _task_codes(catalog, tasks) -> np.ndarray:
+    missing = [t for t in tasks if t not in catalog.tasks]
+    if missing: raise KeyError(f"{catalog.name} has no label task(s) {missing}; its tasks are {catalog.tasks}")
+    return encode_labels(np.stack([catalog.targets(t) for t in tasks], 1))[0]
+
+def similar_items_task(emb, catalog, k:int=10, tasks=('fine_category', 'colour'), max_r:int=1000,
+                       factory:str='Flat', nbrs=None, **index_kw) -> dict:
+    "Catalog->catalog retrieval, relevant = same label on every one of `tasks`: P@k, mAP@k, MAP@R, MRR."
+    if len(emb) != len(catalog): raise ValueError(f"{len(emb)} embeddings for {len(catalog)} catalog items")
+    codes = _task_codes(catalog, tasks)
+    n_rel = count_relevant(codes, codes, self_idx=np.arange(len(codes)))
+    depth = max(k, min(int(n_rel.max(initial=0)), max_r))
+    if nbrs is None or nbrs.shape[1] < depth: nbrs = knn(emb, k=depth, factory=factory, **index_kw)[1]
+    hits = relevance(codes, codes, nbrs)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # MAP@R beyond max_r is a documented lower bound
+        m = retrieval_metrics(hits, n_rel, ks=(k,), metrics=('P', 'mAP', 'MAP@R', 'MRR'))
+    return dict(task='similar_items', relevance=' & '.join(tasks), k=k, **m)
+
+# %% ../nbs/07_retrieval.ipynb
+def attribute_agreement_task(emb, catalog, k:int=10, tasks=None, factory:str='Flat', nbrs=None,
+                             **index_kw) -> pd.DataFrame:
+    "Per label task: P@k of the k nearest catalog items sharing the query's label, with the chance level."
+    if len(emb) != len(catalog): raise ValueError(f"{len(emb)} embeddings for {len(catalog)} catalog items")
+    if nbrs is None or nbrs.shape[1] < k: nbrs = knn(emb, k=k, factory=factory, **index_kw)[1]
+    rows = []
+    for t in (tasks or catalog.tasks):
+        codes = _task_codes(catalog, [t])
+        n_rel = count_relevant(codes, codes, self_idx=np.arange(len(codes)))
+        m = retrieval_metrics(relevance(codes, codes, nbrs[:, :k]), n_rel, ks=(k,), metrics=('P',))
+        p = np.bincount(codes[codes >= 0]) / max((codes >= 0).sum(), 1)
+        rows.append(dict(task='attribute_agreement', label_task=t, k=k, **{f'P@{k}': m[f'P@{k}']},
+                         chance=float((p ** 2).sum()), n_queries=m['n_queries'], n_excluded=m['n_excluded']))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/07_retrieval.ipynb
+def _instance_keys(catalog, col):
+    if col not in catalog.items: raise KeyError(f"{catalog.name} has no {col!r} column: search by image needs queries "
+                                                "that name their item (vrl_nb.datasets.buyer_photo_views makes them)")
+    return catalog.items[col].astype('string').to_numpy(dtype=object)
+
+def search_by_image_task(gallery_emb, gallery, query_emb=None, queries=None, ks=(1, 5, 10), factory:str='Flat',
+                         nbrs=None, **index_kw) -> dict:
+    "Query photos -> their item (`instance_id`): R@k (hit rate) and MRR; `queries=None` = photos of one catalog vs each other."
+    if len(gallery_emb) != len(gallery): raise ValueError(f"{len(gallery_emb)} embeddings for {len(gallery)} gallery items")
+    gcol = 'instance_id' if 'instance_id' in gallery.items else 'item_id'
+    gkey = _instance_keys(gallery, gcol)
+    if queries is None:
+        qkey = _instance_keys(gallery, 'instance_id'); self_idx = np.arange(len(gallery))
+    else:
+        if query_emb is None or len(query_emb) != len(queries): raise ValueError("pass query_emb aligned with queries")
+        qkey = _instance_keys(queries, 'instance_id'); self_idx = None
+    qc, gc = encode_labels(qkey, gkey)
+    n_rel = count_relevant(qc, gc, self_idx)
+    if nbrs is None or nbrs.shape[1] < max(ks): nbrs = knn(gallery_emb, query_emb if queries is not None else None, k=max(ks), factory=factory, **index_kw)[1]
+    m = retrieval_metrics(relevance(qc, gc, nbrs), n_rel, ks=ks, metrics=('hit', 'MRR'))
+    return dict(task='search_by_image', **{k.replace('hit@', 'R@'): v for k, v in m.items()})
+
+# %% ../nbs/07_retrieval.ipynb
+def evaluate_retrieval(embedder, catalog, queries=None, k:int=10, ks=(1, 5, 10),
+                       similar=('fine_category', 'colour'), factory:str='Flat', size=None, bs:int=64,
+                       embeddings=None, progress:bool=False, **embed_kw) -> dict:
+    "Embed `catalog` (+ `queries`) with `embedder` and run the three retrieval tasks: a flat dict of metrics."
+    from vrl_nb.embed import embed_catalog
+    t0 = time.perf_counter()
+    if embeddings is None:
+        _, G = embed_catalog(embedder, catalog, size=size, bs=bs, progress=progress, **embed_kw)
+        Q = embed_catalog(embedder, queries, size=size, bs=bs, progress=progress, **embed_kw)[1] if queries is not None else None
+    else: G, Q = embeddings
+    t_embed = time.perf_counter() - t0
+    out = dict(n_gallery=len(catalog), n_queries=0 if queries is None else len(queries), embed_dim=int(G.shape[1]))
+    index = build_index(G, factory)
+    nbrs = knn(G, k=k, index=index)[1]
+    if all(t in catalog.tasks for t in similar):
+        r = similar_items_task(G, catalog, k=k, tasks=similar, nbrs=None, index=index)
+        out.update({f'similar_items/{m}': r[m] for m in (f'P@{k}', f'mAP@{k}', 'MAP@R', 'MRR', 'n_queries', 'n_excluded')})
+    for row in attribute_agreement_task(G, catalog, k=k, nbrs=nbrs).to_dict('records'):
+        out[f"attribute/{row['label_task']}/P@{k}"] = row[f'P@{k}']
+        out[f"attribute/{row['label_task']}/chance"] = row['chance']
+    if queries is not None or 'instance_id' in catalog.items:
+        r = search_by_image_task(G, catalog, Q, queries, ks=ks, index=index)
+        out.update({f'search_by_image/{m}': v for m, v in r.items() if m != 'task'})
+    out['seconds'] = time.perf_counter() - t0; out['embed_seconds'] = t_embed
+    return out
+
+# %% ../nbs/07_retrieval.ipynb
+def metrics_table(results:dict) -> pd.DataFrame:
+    "Tidy table (model, task, metric, value) from `{model_name: evaluate_retrieval(...) dict}`."
+    rows = []
+    for model, res in results.items():
+        for key, v in res.items():
+            if '/' not in key: continue
+            task, metric = key.split('/', 1)
+            if task == 'attribute': task, metric = f"attribute/{metric.split('/')[0]}", metric.split('/', 1)[1]
+            rows.append(dict(model=model, task=task, metric=metric, value=float(v)))
+    return pd.DataFrame(rows, columns=['model', 'task', 'metric', 'value'])
+
+# %% ../nbs/07_retrieval.ipynb
+def rss_bytes() -> int:
+    "Resident set size of this process (Linux `/proc/self/statm`; `ru_maxrss` elsewhere)."
+    try:
+        with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    except OSError:
+        import resource; return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+class PeakRSS:
+    "Context manager sampling RSS in a thread: `.start`, `.peak` (bytes) and `.peak_over_start_gb`."
+    def __init__(self, interval:float=0.01): self.interval = interval
+    def __enter__(self):
+        self.start = self.peak = rss_bytes(); self._stop = threading.Event()
+        def run():
+            while not self._stop.wait(self.interval): self.peak = max(self.peak, rss_bytes())
+        self._t = threading.Thread(target=run, daemon=True); self._t.start(); return self
+    def __exit__(self, *a):
+        self._stop.set(); self._t.join(); self.peak = max(self.peak, rss_bytes())
+    @property
+    def peak_over_start_gb(self) -> float: return (self.peak - self.start) / 2**30
+
+# %% ../nbs/07_retrieval.ipynb
+def synthetic_embeddings(n:int, d:int=256, n_clusters:int=1000, spread:float=0.8, seed:int=0, offset:int=0,
+                         centers=None) -> np.ndarray:
+    "`n` unit vectors from a Gaussian mixture on the sphere; rows `offset…offset+n` of a fixed, seeded stream."
+    if centers is None: centers = l2_normalize(np.random.default_rng(seed).normal(size=(n_clusters, d)))
+    rng = np.random.default_rng([seed, offset, 1])
+    x = centers[rng.integers(0, len(centers), n)] + rng.normal(scale=spread / np.sqrt(d), size=(n, d)).astype(np.float32)
+    return l2_normalize(x)
+
+def ann_benchmark(n_gallery:int=1_000_000, n_queries:int=10_000, d:int=256, factory:str='IVF1024,PQ32',
+                  nprobe:int=16, efSearch:int|None=None, k:int=10, train_size:int=100_000, chunk:int=100_000,
+                  n_clusters:int=1000, exact:bool=True, seed:int=0) -> dict:
+    "Time, peak RSS and recall@k vs exact search of an approximate faiss index on a synthetic gallery."
+    import faiss
+    centers = l2_normalize(np.random.default_rng(seed).normal(size=(n_clusters, d)))
+    gen = lambda n, off: synthetic_embeddings(n, d, seed=seed, offset=off, centers=centers)
+    Q = gen(n_queries, -1 % 2**32)
+    res = dict(n_gallery=n_gallery, n_queries=n_queries, d=d, factory=factory, nprobe=nprobe, efSearch=efSearch,
+               k=k, train_size=train_size, faiss_threads=faiss.omp_get_max_threads(), baseline_rss_gb=rss_bytes() / 2**30)
+    with PeakRSS() as m:
+        t0 = time.perf_counter()
+        index = faiss.index_factory(d, factory, faiss.METRIC_INNER_PRODUCT)
+        if not index.is_trained: index.train(gen(min(train_size, n_gallery), 0))
+        t1 = time.perf_counter()
+        for s in range(0, n_gallery, chunk): index.add(gen(min(chunk, n_gallery - s), s + 1))
+        set_search_params(index, nprobe=nprobe if 'IVF' in factory else None, efSearch=efSearch)
+        t2 = time.perf_counter()
+        _, I = search(index, Q, k)
+        t3 = time.perf_counter()
+    res.update(ann_train_s=t1 - t0, ann_add_s=t2 - t1, ann_search_s=t3 - t2, ann_total_s=t3 - t0,
+               ann_queries_per_s=n_queries / (t3 - t2), ann_peak_rss_gb=m.peak / 2**30,
+               ann_peak_rss_over_baseline_gb=m.peak_over_start_gb,
+               index_bytes=int(faiss.serialize_index(index).size))
+    del index
+    if exact:
+        with PeakRSS() as m:
+            t0 = time.perf_counter()
+            flat = faiss.IndexFlatIP(d)
+            for s in range(0, n_gallery, chunk): flat.add(gen(min(chunk, n_gallery - s), s + 1))
+            t1 = time.perf_counter()
+            _, E = search(flat, Q, k)
+            t2 = time.perf_counter()
+        del flat
+        inter = [len(np.intersect1d(a, b)) for a, b in zip(I, E)]
+        res.update(exact_add_s=t1 - t0, exact_search_s=t2 - t1, exact_total_s=t2 - t0,
+                   exact_peak_rss_gb=m.peak / 2**30, exact_peak_rss_over_baseline_gb=m.peak_over_start_gb,
+                   **{f'recall@{k}_vs_exact': float(np.mean(inter)) / k,
+                      'recall@1_vs_exact': float(np.mean(I[:, 0] == E[:, 0]))})
+    return res
