@@ -12,9 +12,9 @@ import pandas as pd
 # %% auto 0
 __all__ = ['encode_labels', 'relevance', 'count_relevant', 'precision_at_k', 'recall_at_k', 'hit_rate_at_k',
            'average_precision_at_k', 'map_at_r', 'reciprocal_rank', 'retrieval_metrics', 'l2_normalize',
-           'set_search_params', 'build_index', 'save_index', 'load_index', 'search', 'knn', 'similar_items_task',
-           'attribute_agreement_task', 'search_by_image_task', 'evaluate_retrieval', 'metrics_table', 'rss_bytes',
-           'PeakRSS', 'synthetic_embeddings', 'ann_benchmark']
+           'set_search_params', 'build_index', 'save_index', 'load_index', 'search', 'knn', 'chunked_metrics',
+           'similar_items_task', 'attribute_agreement_task', 'search_by_image_task', 'evaluate_retrieval',
+           'metrics_table', 'rss_bytes', 'PeakRSS', 'synthetic_embeddings', 'ann_benchmark']
 
 # %% ../nbs/07_retrieval.ipynb
 def _as_frame(x) -> pd.DataFrame:
@@ -210,23 +210,45 @@ def knn(gallery, queries=None, k:int=10, factory:str='Flat', nprobe:int|None=Non
     return search(index, queries, k, bs=bs, progress=progress)
 
 # %% ../nbs/07_retrieval.ipynb
+def chunked_metrics(index, queries, query_codes, gallery_codes, n_rel, k:int, ks=None, metrics=('P', 'mAP', 'MAP@R', 'MRR'),
+                    exclude=None, bs:int=2048, progress:bool=False) -> dict:
+    "Search and score `queries` in chunks of `bs`; returns `retrieval_metrics` over all queries (chunk means weighted)."
+    ks = ks or (k,); n_rel = np.asarray(n_rel); qc = np.asarray(query_codes)
+    sums, n_q, n_ex = {}, 0, 0
+    starts = range(0, len(queries), bs)
+    if progress:
+        from fastprogress.fastprogress import progress_bar
+        starts = progress_bar(starts, comment='evaluating')
+    for s in starts:
+        _, I = search(index, queries[s:s + bs], k, bs=bs, exclude=None if exclude is None else exclude[s:s + bs])
+        m = retrieval_metrics(relevance(qc[s:s + bs], gallery_codes, I), n_rel[s:s + bs], ks=ks, metrics=metrics)
+        n_q += m['n_queries']; n_ex += m['n_excluded']
+        for key, v in m.items():
+            if key not in ('n_queries', 'n_excluded') and m['n_queries']: sums[key] = sums.get(key, 0.0) + v * m['n_queries']
+    return dict(n_queries=n_q, n_excluded=n_ex, **{key: v / n_q for key, v in sums.items()})
+
+# %% ../nbs/07_retrieval.ipynb
 def _task_codes(catalog, tasks) -> np.ndarray:
     missing = [t for t in tasks if t not in catalog.tasks]
     if missing: raise KeyError(f"{catalog.name} has no label task(s) {missing}; its tasks are {catalog.tasks}")
     return encode_labels(np.stack([catalog.targets(t) for t in tasks], 1))[0]
 
 def similar_items_task(emb, catalog, k:int=10, tasks=('fine_category', 'colour'), max_r:int=1000,
-                       factory:str='Flat', nbrs=None, **index_kw) -> dict:
+                       factory:str='Flat', nbrs=None, bs:int=2048, **index_kw) -> dict:
     "Catalog->catalog retrieval, relevant = same label on every one of `tasks`: P@k, mAP@k, MAP@R, MRR."
     if len(emb) != len(catalog): raise ValueError(f"{len(emb)} embeddings for {len(catalog)} catalog items")
     codes = _task_codes(catalog, tasks)
     n_rel = count_relevant(codes, codes, self_idx=np.arange(len(codes)))
-    depth = max(k, min(int(n_rel.max(initial=0)), max_r))
-    if nbrs is None or nbrs.shape[1] < depth: nbrs = knn(emb, k=depth, factory=factory, **index_kw)[1]
-    hits = relevance(codes, codes, nbrs)
+    depth = min(max(k, min(int(n_rel.max(initial=0)), max_r)), len(codes) - 1)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # MAP@R beyond max_r is a documented lower bound
-        m = retrieval_metrics(hits, n_rel, ks=(k,), metrics=('P', 'mAP', 'MAP@R', 'MRR'))
+        if nbrs is not None and nbrs.shape[1] >= depth:
+            m = retrieval_metrics(relevance(codes, codes, nbrs), n_rel, ks=(k,), metrics=('P', 'mAP', 'MAP@R', 'MRR'))
+        else:
+            index = index_kw.pop('index', None)
+            if index is None: index = build_index(emb, factory, **index_kw)
+            elif index_kw: set_search_params(index, **index_kw)
+            m = chunked_metrics(index, emb, codes, codes, n_rel, k=depth, ks=(k,), exclude=np.arange(len(codes)), bs=bs)
     return dict(task='similar_items', relevance=' & '.join(tasks), k=k, **m)
 
 # %% ../nbs/07_retrieval.ipynb
