@@ -134,10 +134,21 @@ def _attrs_html(a:str):
     if cls: res.append(f'class="{" ".join(cls)}"')
     return ' '.join(res)
 
+_re_code = re.compile(r'(^(```|~~~).*?^\2[ \t]*$|`+[^`\n]*`+)', re.MULTILINE | re.DOTALL)
+
+def _outside_code(md:str, f) -> str:
+    "Apply `f` to the parts of `md` that are not fenced code blocks or code spans"
+    out, i = [], 0
+    for m in _re_code.finditer(md):
+        out += [f(md[i:m.start()]), m.group(0)]; i = m.end()
+    return ''.join(out + [f(md[i:])])
+
 def clean_quarto_md(md:str) -> str:
-    "Remove quarto-only markdown: `{attr}` after links becomes HTML attributes, `:::` fenced-div lines go."
-    md = _re_attr_link.sub(lambda m: f'<a href="{m.group(2)}" {_attrs_html(m.group(3))}>{m.group(1)}</a>', md)
-    return _re_fdiv.sub('', md)
+    "Remove quarto-only markdown: `{attr}` after links becomes HTML attributes, `:::` fenced-div lines go (not in code)."
+    def _f(s):
+        s = _re_attr_link.sub(lambda m: f'<a href="{m.group(2)}" {_attrs_html(m.group(3))}>{m.group(1)}</a>', s)
+        return _re_fdiv.sub('', s)
+    return _outside_code(md, _f)
 
 def _src(x): return ''.join(x) if isinstance(x, list) else (x or '')
 
@@ -298,13 +309,20 @@ def _sidebar(entries, page:Path, site_title, site_desc, toc=()):
     if sec is not None: out.append('</ul>')
     return '\n'.join(out)
 
+def _inline_md(s:str) -> str:
+    "Markdown of a one-line title or description as inline HTML (code spans, emphasis, links)"
+    from nbconvert.filters.markdown import markdown2html
+    h = markdown2html(str(s)).strip()
+    return h[3:-4] if h.startswith('<p>') and h.endswith('</p>') else _esc(s)
+
 def _page(title, desc, body, sidebar, page:Path, site_title, nb_rel):
     css = _relurl(Path('site.css'), page)
-    head = f'<header class="page-header"><h1>{_esc(title)}</h1>' + (f'<p class="description">{_esc(desc)}</p>' if desc else '') + '</header>'
+    head = (f'<header class="page-header"><h1>{_inline_md(title)}</h1>' +
+            (f'<p class="description">{_inline_md(desc)}</p>' if desc else '') + '</header>')
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_esc(title)} – {_esc(site_title)}</title>
+<title>{_esc(re.sub('[`*]', '', title))} – {_esc(site_title)}</title>
 <link rel="stylesheet" href="{css}">
 </head><body>
 <nav class="sidebar">{sidebar}</nav>
@@ -353,8 +371,8 @@ def render_docs(nbs_path='nbs',  # folder with the notebooks
     if dup: raise ValueError(f"Notebooks {[str(r) for r, p in pages.items() if p in dup]} would all become {sorted(map(str, dup))}: rename one.")
     cfg = get_config()
     site_title, site_desc = cfg.get('title', cfg.get('lib_name', 'Docs')), cfg.get('description', '')
-    prefix = (cfg.get('doc_host', '').rstrip('/') + '/' + cfg.get('doc_baseurl', '').strip('/') + '/').replace('//', '/').replace(':/', '://') \
-        if cfg.get('doc_host') else ''
+    host, base = str(cfg.get('doc_host', '') or '').rstrip('/'), str(cfg.get('doc_baseurl', '') or '').strip('/')
+    prefix = (f'{host}/{base}/' if base else f'{host}/') if host else ''  # nbdev's API links start with this
     _prepare_dest(dest)
     c = Config(); c.HTMLExporter.exclude_input_prompt = c.HTMLExporter.exclude_output_prompt = True
     exporter = HTMLExporter(template_name='basic', config=c)
