@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_docs.ipynb 3
 from __future__ import annotations
-import os, re, sys, json, copy, shutil, argparse, warnings, html, time
+import os, re, sys, json, copy, shutil, argparse, warnings, html, time, subprocess
 from pathlib import Path
 import nbformat
 from nbdev.config import get_config
@@ -91,7 +91,8 @@ def _execute(path:Path, kernel_name=None, timeout=600, skip_flags=None, allow_er
         if flags & set(d) or d.get('eval:', [''])[0].lower() == 'false': kept[i] = (c.source, c.outputs); c.source = ''
     kn = kernel_name or nb.metadata.get('kernelspec', {}).get('name', 'python3')
     NotebookClient(nb, timeout=timeout, kernel_name=kn, allow_errors=allow_errors,
-                   resources={'metadata': {'path': str(path.parent)}}).execute()
+                   resources={'metadata': {'path': str(path.parent)}}).execute(stderr=subprocess.DEVNULL)  # outputs come over ZMQ;
+    # the kernel process's own stderr is only noise here (C++ library warnings, ipykernel transport notices)
     for i, (src, outs) in kept.items(): nb.cells[i].source, nb.cells[i].outputs = src, outs
     return nb
 
