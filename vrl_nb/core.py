@@ -91,7 +91,7 @@ def _update_hash(h, obj):
         a = np.ascontiguousarray(obj); h.update(f'{a.dtype}{a.shape}'.encode()); h.update(a.tobytes())
     elif isinstance(obj, (pd.DataFrame, pd.Series)):
         h.update(pd.util.hash_pandas_object(obj, index=True).values.tobytes())
-        h.update(repr(list(getattr(obj, 'columns', [obj.name]))).encode())
+        h.update(repr(list(obj.columns) if isinstance(obj, pd.DataFrame) else [obj.name]).encode())
     elif isinstance(obj, Path):
         if obj.is_dir():
             for f in sorted(obj.rglob('*')):

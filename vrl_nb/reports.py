@@ -12,7 +12,8 @@ from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json,
 
 # %% auto 0
 __all__ = ['REPORTS_DIR', 'SUITES', 'report_dir', 'save_metrics', 'save_timings', 'save_figure', 'suite_runs', 'render_html',
-           'run_is_complete', 'run_notebook', 'run_suite', 'main', 'collect_runs', 'summary_table', 'summary_figures']
+           'run_is_complete', 'run_notebook', 'run_suite', 'main', 'result_row', 'collect_runs', 'summary_table',
+           'summary_figures', 'plot_recall_at_k']
 
 # %% ../nbs/10_reports.ipynb
 def report_dir(out_dir:str|Path|None, name:str='report') -> Path:
@@ -47,7 +48,7 @@ REPORTS_DIR = 'nbs/reports'
 SUITES = {
     'quick': dict(description='Tiny end-to-end check of every report (used by make test).', runs=[
         dict(name='backbones', notebook='backbones.ipynb', est_s=120,
-             params=dict(n_train=400, n_test=200, size=32, epochs=1, backbones=['tf_efficientnet_lite0:offline'], cached=False)),
+             params=dict(n_train=300, n_test=150, size=32, epochs=1, freeze_epochs=0, backbones=['tf_efficientnet_lite0:offline'], cached=False)),
         dict(name='summary', notebook='summary.ipynb', est_s=20, summary=True)]),
     'default': dict(description='The main job: the paper-style ablations on the embedded catalog (make report).', runs=[
         dict(name='backbones', notebook='backbones.ipynb', est_s=420, params=dict()),
@@ -215,6 +216,34 @@ def main(argv=None):
     return 1 if res['failed'] else 0
 
 # %% ../nbs/10_reports.ipynb
+def result_row(model:str, backbone:str|None=None, weights:str|None=None, recipe:str|None=None, train=None,
+               retrieval:dict|None=None, eval_split:str='test', **extra) -> tuple[dict, dict]:
+    "One results-table row and one timings row for `model` from a `TrainResult` and/or an `evaluate_retrieval` dict."
+    row = dict(model=model, backbone=backbone, weights=weights, recipe=recipe, **extra)
+    tim = dict(model=model)
+    if train is not None:
+        for k, v in train.metrics.items():
+            if k.startswith(f'{eval_split}_') and k.endswith('_acc'): row[f"acc_{k[len(eval_split) + 1:-4]}"] = v
+            if k.startswith(f'{eval_split}_') and k.endswith('_f1'): row[f"f1_{k[len(eval_split) + 1:-3]}"] = v
+        tim.update(train_s=round(train.train_s, 2), epoch_s=round(train.epoch_seconds(), 3))
+        n = sum(p.numel() for p in train.model.parameters()) / 1e6
+        tim['params_m'] = round(n, 3)
+    if retrieval is not None:
+        attr = {}
+        for k, v in retrieval.items():
+            parts = k.split('/')
+            if parts[0] == 'similar_items' and parts[1] in ('MAP@R', 'MRR') or parts[0] == 'similar_items' and '@' in parts[1]:
+                row[f'similar_{parts[1].lower()}'] = v
+            elif parts[0] == 'attribute' and parts[-1].startswith('P@'):
+                row[f'attr_{parts[-1].lower()}_{parts[1]}'] = v; attr.setdefault(parts[-1].lower(), []).append(v)
+            elif parts[0] == 'search_by_image' and parts[1] not in ('n_queries', 'n_excluded'):
+                row[f'sbi_{parts[1].lower()}'] = v
+        for m, vs in attr.items(): row[f'attr_{m}'] = float(np.mean(vs))
+        if retrieval.get('embed_seconds'):
+            tim['embed_img_s'] = round((retrieval['n_gallery'] + retrieval['n_queries']) / retrieval['embed_seconds'], 1)
+    return row, tim
+
+# %% ../nbs/10_reports.ipynb
 def collect_runs(run_dirs) -> tuple[pd.DataFrame, dict]:
     "One row per (run, model) from the runs' `metrics.json` + `timings.json`; and the recall@k curves."
     rows, curves = [], {}
@@ -231,7 +260,7 @@ def collect_runs(run_dirs) -> tuple[pd.DataFrame, dict]:
 
 _KEY_COLS = ['run', 'model', 'backbone', 'weights', 'recipe', 'acc_category', 'acc_fine_category', 'acc_colour',
              'similar_p@10', 'similar_map@10', 'attr_p@10', 'sbi_r@1', 'sbi_r@10', 'sbi_mrr', 'gen_attr_p@10',
-             'train_s', 'embed_img_s', 'params_m']
+             'gen_attr_p@10_lo', 'gen_attr_p@10_hi', 'train_s', 'epoch_s', 'embed_img_s', 'params_m']
 
 def summary_table(df:pd.DataFrame, cols=None) -> pd.DataFrame:
     "The paper-style results table: the key columns that exist in `df`, numbers rounded."
@@ -260,9 +289,15 @@ def summary_figures(df:pd.DataFrame, curves:dict, out_dir, metrics=('acc_fine_ca
             ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc='upper left')
             paths.append(save_figure(fig, out_dir, 'time-vs-quality')); plt.close(fig)
     if curves:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for name, c in curves.items():
-            ks = sorted(c, key=lambda k: int(k)); ax.plot([int(k) for k in ks], [c[k] for k in ks], marker='o', label=name)
-        ax.set_xscale('log'); ax.set_xlabel('k'); ax.set_ylabel('recall@k'); ax.set_ylim(0, 1); ax.set_title('search by image: recall@k')
-        ax.legend(fontsize=7); paths.append(save_figure(fig, out_dir, 'recall-at-k')); plt.close(fig)
+        ax = plot_recall_at_k(curves); paths.append(save_figure(ax.figure, out_dir, 'recall-at-k')); plt.close(ax.figure)
     return paths
+
+def plot_recall_at_k(curves:dict, ax=None, title:str='search by image: recall@k'):
+    "Recall@k curves from `{model: {k: recall}}` (as reports store them), log-scaled k."
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(figsize=(6, 4))
+    for name, c in curves.items():
+        ks = sorted(c, key=lambda k: int(k)); ax.plot([int(k) for k in ks], [c[k] for k in ks], marker='o', label=name)
+    ax.set_xscale('log'); ax.set_xlabel('k'); ax.set_ylabel('recall@k'); ax.set_ylim(0, 1); ax.set_title(title)
+    ax.grid(alpha=.3); ax.legend(fontsize=7)
+    return ax
