@@ -12,8 +12,8 @@ from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json,
 
 # %% auto 0
 __all__ = ['REPORTS_DIR', 'SUITES', 'report_dir', 'save_metrics', 'save_timings', 'save_figure', 'suite_runs', 'render_html',
-           'run_is_complete', 'run_notebook', 'run_suite', 'main', 'result_row', 'collect_runs', 'summary_table',
-           'summary_figures', 'plot_recall_at_k']
+           'run_is_complete', 'run_notebook', 'run_suite', 'main', 'result_row', 'compare_variants', 'collect_runs',
+           'summary_table', 'summary_figures', 'plot_recall_at_k']
 
 # %% ../nbs/10_reports.ipynb
 def report_dir(out_dir:str|Path|None, name:str='report') -> Path:
@@ -242,6 +242,44 @@ def result_row(model:str, backbone:str|None=None, weights:str|None=None, recipe:
         if retrieval.get('embed_seconds'):
             tim['embed_img_s'] = round((retrieval['n_gallery'] + retrieval['n_queries']) / retrieval['embed_seconds'], 1)
     return row, tim
+
+# %% ../nbs/10_reports.ipynb
+def compare_variants(catalog, variants:list, common:dict|None=None, queries=None, eval_split:str='test', k:int=10,
+                     ks=(1, 5, 10, 20, 50), models_dir=None, seed:int=0, verbose:bool=True) -> dict:
+    "Train/evaluate each variant on `catalog`; rows for the results table, timings, recall@k curves, trained results."
+    from vrl_nb.core import set_seed
+    from vrl_nb.backbones import create_backbone
+    from vrl_nb.multitask import embedder_from_backbone
+    from vrl_nb.train import train_multitask
+    from vrl_nb.retrieval import evaluate_retrieval
+    common = dict(common or {}); gallery = catalog.split_(eval_split)
+    labels = [v['label'] for v in variants]
+    if len(set(labels)) != len(labels): raise ValueError(f'variant labels must be unique: {labels}')
+    rows, tims, curves, trained = [], [], {}, {}
+    for i, v in enumerate(variants, 1):
+        v = {**common, **v}; label = v.pop('label'); do_train = v.pop('train', True)
+        size = v.get('size', 64); info = {kk: v.pop(kk) for kk in ('recipe',) if kk in v}
+        set_seed(seed); t0 = time.time()
+        if do_train:
+            res = train_multitask(catalog, seed=seed, progress=False, eval_split=eval_split,
+                                  out_dir=(Path(models_dir)/slugify(label)) if models_dir else None, **v)
+            emb, weights, tr = res.embedder, res.config['weights'], res
+            recipe = info.get('recipe') or ('cached features' if v.get('cached_features') else 'fine-tune')
+            trained[label] = res
+        else:
+            name = v.get('backbone', 'tf_efficientnet_lite0')
+            bb = create_backbone(name, weights=v.get('weights', 'offline'), img_size=size if 'vit' in name or 'deit' in name else None)
+            emb, weights, tr, recipe = embedder_from_backbone(bb), bb.weights, None, info.get('recipe', 'no training')
+        r = evaluate_retrieval(emb, gallery, queries, k=k, ks=ks, size=size)
+        row, tim = result_row(label, backbone=v.get('backbone', 'tf_efficientnet_lite0'), weights=weights, recipe=recipe,
+                              train=tr, retrieval=r, eval_split=eval_split)
+        rows.append(row); tims.append(tim)
+        curves[label] = {str(kk): r[f'search_by_image/R@{kk}'] for kk in ks if f'search_by_image/R@{kk}' in r}
+        if verbose:
+            acc = ', '.join(f'{kk}={row[kk]:.3f}' for kk in row if kk.startswith('acc_'))
+            print(f"[{i}/{len(variants)}] {label}: {acc + ', ' if acc else ''}similar P@{k}={row.get(f'similar_p@{k}', float('nan')):.3f}, "
+                  f"search-by-image R@1={row.get('sbi_r@1', float('nan')):.3f}  ({time.time() - t0:.0f}s)")
+    return dict(rows=rows, timings=tims, curves=curves, trained=trained)
 
 # %% ../nbs/10_reports.ipynb
 def collect_runs(run_dirs) -> tuple[pd.DataFrame, dict]:
