@@ -3,7 +3,7 @@
 Renders the current nbs/ (stored outputs, no execution) once, in a subprocess (nbdev runs exported/import/show_doc
 cells while building API docs; keep that out of pytest's process), into a temporary folder.
 """
-import json, os, subprocess, sys, time
+import json, os, resource, subprocess, sys, time
 from pathlib import Path
 import pytest
 
@@ -18,10 +18,11 @@ def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('docs')
     dest, out = tmp/'_docs', tmp/'records.json'
     env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'TRANSFORMERS_OFFLINE': '1'}
-    t0 = time.time()
+    t0, c0 = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run([sys.executable, '-c', RENDER, str(dest), str(out)], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=300)
-    secs = time.time() - t0
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    secs = dict(wall=time.time() - t0, cpu=c1.ru_utime - c0.ru_utime + c1.ru_stime - c0.ru_stime)
     assert r.returncode == 0, f'render_docs failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}'
     return dest, json.loads(out.read_text()), secs
 
@@ -68,8 +69,9 @@ def test_no_broken_internal_links(site):
 
 
 def test_render_is_quick(site):
-    # budget for make test; the machine may be shared, so this is generous rather than tight
-    assert site[2] < 60, f'rendering the docs took {site[2]:.0f}s'
+    # budget for make test: < 60 s of CPU (wall time depends on how many jobs share the machine; printed for the log)
+    print(f"docs render: {site[2]['wall']:.0f}s wall, {site[2]['cpu']:.0f}s CPU")
+    assert site[2]['cpu'] < 60, f"rendering the docs took {site[2]['cpu']:.0f}s of CPU ({site[2]['wall']:.0f}s wall)"
 
 
 def test_command_entry():

@@ -412,6 +412,7 @@ def render_docs(nbs_path='nbs',  # folder with the notebooks
 
 def _folds(body:str) -> str:
     "`#| code-fold` cells: their source goes into a <details> (open for `show`), as quarto shows it"
+    if 'celltag_docs-fold' not in body: return body
     from bs4 import BeautifulSoup
     soup = BeautifulSoup(body, 'html.parser')
     for cls, is_open in (('celltag_docs-fold-open', True), ('celltag_docs-fold', False)):
