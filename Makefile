@@ -13,7 +13,7 @@ export HF_DATASETS_OFFLINE := 1
 export VRL_NB_FMNIST_DIR ?= $(FMNIST_DIR)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup data sync test test-nbs test-py report docs lab clean-venv
+.PHONY: help setup data sync test test-nbs test-py report docs readme lab clean-venv
 
 help:
 	@echo "make test    - set up (venv, pinned deps, kernel, data) and run all tests"
@@ -62,6 +62,12 @@ test: sync test-nbs test-py
 # --- jobs ------------------------------------------------------------------
 report: setup
 	$(BIN)/vrl_nb report --suite default $(REPORT_ARGS)
+
+docs: setup
+	$(PY) -m vrl_nb.docs $(DOCS_ARGS)
+
+readme: setup
+	$(PY) -c "from vrl_nb.docs import write_readme; print(write_readme())"
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=nbs

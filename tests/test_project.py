@@ -69,3 +69,9 @@ def test_offline_on_import():
     out = subprocess.run([sys.executable, '-c', 'import os; os.environ.pop("HF_HUB_OFFLINE", None); import vrl_nb, os; '
                           'print(os.environ["HF_HUB_OFFLINE"])'], capture_output=True, text=True, env={'PATH': '/usr/bin:/bin'})
     assert out.stdout.strip() == '1', out.stderr
+
+
+def test_readme_is_generated_from_index():
+    from vrl_nb.docs import readme_from_index
+    assert (ROOT/'README.md').read_text() == readme_from_index(ROOT/'nbs'), \
+        'README.md is out of step with nbs/index.ipynb: run `make readme` and commit'

@@ -13,7 +13,7 @@ from nbdev.processors import FilterDefaults, exec_show_docs
 
 # %% auto 0
 __all__ = ['doc_notebooks', 'page_path', 'process_notebook', 'clean_quarto_md', 'pandoc_id', 'site_css', 'render_docs',
-           'check_site', 'main']
+           'check_site', 'main', 'readme_from_index', 'write_readme']
 
 # %% ../nbs/11_docs.ipynb
 def _skip(p:Path): return p.name.startswith(('_', '.'))
@@ -480,3 +480,22 @@ def main(argv=None):
 # %% ../nbs/11_docs.ipynb
 #| eval: false
 if __name__ == '__main__' and 'get_ipython' not in globals(): sys.exit(main())
+
+# %% ../nbs/11_docs.ipynb
+_README_BANNER = '<!-- generated from nbs/index.ipynb by `make readme` (vrl_nb.docs.write_readme): edit the notebook, not this file -->\n\n'
+
+def readme_from_index(nbs_path='nbs') -> str:
+    "The README text generated from `nbs_path/index.ipynb`."
+    nb = nbformat.read(Path(nbs_path)/'index.ipynb', as_version=4)
+    parts = []
+    for c in nb.cells:
+        src = c.source.strip()
+        if not src: continue
+        if c.cell_type == 'markdown': parts.append(src)
+        elif c.cell_type == 'code' and not any(l.strip() in ('#| hide', '#|hide', '#| echo: false') for l in src.splitlines()):
+            parts.append('```python\n' + src + '\n```')
+    return _README_BANNER + '\n\n'.join(parts) + '\n'
+
+def write_readme(nbs_path='nbs', dest='README.md') -> Path:
+    "Write `dest` from `nbs_path/index.ipynb`."
+    p = Path(dest); p.write_text(readme_from_index(nbs_path)); return p
