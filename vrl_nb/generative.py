@@ -17,7 +17,11 @@ from .core import set_seed, cache_dir, fingerprint, is_offline, save_json, load_
 # %% auto 0
 __all__ = ['LANGUAGES', 'COLOUR_WORDS', 'PRODUCT_WORDS', 'TINY_UNET', 'split_title', 'translate_title', 'make_queries',
            'check_queries', 'minilm_path', 'load_text_encoder', 'encode_prompts', 'TinyTextToImagePipeline',
-           'tiny_text_to_image', 'caption_table', 'show_samples', 'train_text_to_image', 'plot_loss']
+           'tiny_text_to_image', 'caption_table', 'show_samples', 'train_text_to_image', 'plot_loss',
+           'load_text_to_image', 'pipeline_fingerprint', 'image_seed', 'generate_images', 'AttributeClassifier',
+           'train_attribute_classifier', 'bootstrap_ci', 'faithfulness', 'GenerativeEvalResult', 'embed_images',
+           'summarise', 'generative_eval', 'rank_models', 'show_generative_results', 'plot_generative_summary',
+           'multitask_judge']
 
 # %% ../nbs/08_generative.ipynb
 LANGUAGES = ('en', 'es', 'de', 'fr')
@@ -313,7 +317,7 @@ def train_text_to_image(catalog, size:int=32, epochs:int=4, bs:int=64, lr:float=
             for grp in opt.param_groups: grp['lr'] = lr_at(step)
             opt.zero_grad(); loss.backward(); opt.step()
             _ema_update(ema_unet, unet, min(ema, (1 + step) / (10 + step)))
-            losses.append(float(loss)); el.append(float(loss)); step += 1
+            lv = float(loss.detach()); losses.append(lv); el.append(lv); step += 1
             if progress: mb.child.comment = f'loss {np.mean(el[-20:]):.4f}'
         epoch_losses.append(float(np.mean(el)) if el else float('nan'))
         if progress: mb.write(f'epoch {ep + 1}/{epochs}: loss {epoch_losses[-1]:.4f}  ({time.perf_counter() - t0:.0f} s)')
@@ -333,3 +337,328 @@ def plot_loss(log:dict, window:int=20):
     ax.plot(l, alpha=.3, label='step')
     if len(l) >= window: ax.plot(np.arange(window - 1, len(l)), np.convolve(l, np.ones(window) / window, 'valid'), label=f'mean of {window}')
     ax.set_xlabel('step'); ax.set_ylabel('loss'); ax.legend(); plt.tight_layout(); plt.show()
+
+# %% ../nbs/08_generative.ipynb
+def load_text_to_image(name_or_path, device=None, dtype=None, guidance_scale:float|None=None, **kwargs):
+    "Any diffusers text-to-image pipeline from a local folder (or, online, a hub id), on `device` in `dtype`."
+    p = Path(str(name_or_path)).expanduser()
+    if p.is_dir():
+        if not (p/'model_index.json').exists():
+            raise FileNotFoundError(f"{p} is not a diffusers pipeline folder (no model_index.json); save one with "
+                                    "pipe.save_pretrained(folder)")
+        cls_name = load_json(p/'model_index.json').get('_class_name')
+        cls = TinyTextToImagePipeline if cls_name == TinyTextToImagePipeline.__name__ else DiffusionPipeline
+        pipe = cls.from_pretrained(p, **({'torch_dtype': dtype} if dtype is not None else {}), **kwargs)
+    else:
+        looks_local = str(name_or_path).startswith(('.', '/', '~')) or os.sep in str(name_or_path).strip('/').replace('/', '', 1)
+        if looks_local: raise FileNotFoundError(f"No pipeline folder at {p}")
+        if is_offline():
+            raise RuntimeError(f"{name_or_path!r} looks like a hub id, but vrl_nb is offline (HF_HUB_OFFLINE=1). Download the "
+                               "pipeline elsewhere (e.g. `DiffusionPipeline.from_pretrained(id).save_pretrained(folder)`) and "
+                               "pass that local folder, or set VRL_NB_ONLINE=1 before importing vrl_nb to use the hub.")
+        pipe = DiffusionPipeline.from_pretrained(str(name_or_path), **({'torch_dtype': dtype} if dtype is not None else {}), **kwargs)
+    if device is not None: pipe = pipe.to(device)
+    if guidance_scale is not None and 'guidance_scale' in pipe.config: pipe.register_to_config(guidance_scale=float(guidance_scale))
+    pipe.set_progress_bar_config(disable=True)
+    pipe._vrl_source = str(name_or_path)
+    return pipe
+
+# %% ../nbs/08_generative.ipynb
+def pipeline_fingerprint(pipe) -> str:
+    "A short hash identifying a generator: weights + configs for small pipelines, source + configs for big ones."
+    parts = [type(pipe).__name__, getattr(pipe, '_vrl_source', None) or getattr(pipe.config, '_name_or_path', None)]
+    for name in ('unet', 'transformer', 'prior', 'decoder'):
+        m = getattr(pipe, name, None)
+        if isinstance(m, nn.Module):
+            parts.append(dict(getattr(m, 'config', {})))
+            if sum(p.numel() for p in m.parameters()) < 20_000_000:
+                parts.append([t.detach().float().cpu().numpy() for t in m.state_dict().values()])
+    sch = getattr(pipe, 'scheduler', None)
+    if sch is not None: parts.append(dict(sch.config))
+    if 'guidance_scale' in pipe.config: parts.append(pipe.config.guidance_scale)
+    if parts[1] and not Path(str(parts[1])).exists(): parts[1] = str(parts[1])
+    else: parts[1] = None  # a local folder's path does not identify its weights; the weights do
+    return fingerprint(*parts)
+
+def image_seed(seed:int, text:str, j:int) -> int:
+    "The seed of image `j` for prompt `text`: independent of the other prompts and of batching."
+    return int(fingerprint(int(seed), str(text), int(j)), 16) % (2**63 - 1)
+
+def _to_uint8(images) -> np.ndarray:
+    if isinstance(images, list): return np.stack([np.asarray(im.convert('RGB')) for im in images])
+    a = images.detach().cpu().permute(0, 2, 3, 1).numpy() if torch.is_tensor(images) else np.asarray(images)
+    return a if a.dtype == np.uint8 else np.clip(np.round(a * 255), 0, 255).astype(np.uint8)
+
+def generate_images(pipe, prompts, n_images:int=2, seed:int=0, num_inference_steps:int=10, guidance_scale=None,
+                    bs:int=64, cache:bool=True, progress:bool=True, **pipe_kw) -> np.ndarray:
+    "uint8 array (n_prompts, n_images, H, W, 3) of seeded images for `prompts`, cached under cache_dir('generated')."
+    prompts = [str(p) for p in prompts]
+    path = None
+    if cache:
+        key = fingerprint(prompts, n_images, seed, num_inference_steps, guidance_scale, sorted(pipe_kw.items()))
+        path = cache_dir('generated', pipeline_fingerprint(pipe))/f'{key}.npy'
+        if path.exists(): return np.load(path)
+    jobs = [(q, j) for q in range(len(prompts)) for j in range(n_images)]
+    out = None
+    starts = range(0, len(jobs), bs)
+    if progress:
+        from fastprogress.fastprogress import progress_bar
+        starts = progress_bar(starts, comment='generating')
+    kw = dict(pipe_kw)
+    if guidance_scale is not None: kw['guidance_scale'] = guidance_scale
+    for s in starts:
+        chunk = jobs[s:s + bs]
+        gens = [torch.Generator().manual_seed(image_seed(seed, prompts[q], j)) for q, j in chunk]
+        ims = _to_uint8(pipe([prompts[q] for q, _ in chunk], num_inference_steps=num_inference_steps,
+                             generator=gens, output_type='np', **kw).images)
+        if out is None: out = np.zeros((len(prompts), n_images, *ims.shape[1:]), np.uint8)
+        for (q, j), im in zip(chunk, ims): out[q, j] = im
+    if path is not None:
+        tmp = path.with_suffix('.tmp.npy'); np.save(tmp, out); os.replace(tmp, path)
+    return out
+
+# %% ../nbs/08_generative.ipynb
+class AttributeClassifier(nn.Module):
+    "Small multi-head CNN: uint8 images -> {task: predicted label names}; the generator's faithfulness judge."
+    def __init__(self, vocab:dict, size:int=32, width:int=32):
+        super().__init__()
+        self.vocab, self.size = {t: list(v) for t, v in vocab.items()}, size
+        def blk(i, o): return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2))
+        self.body = nn.Sequential(blk(3, width), blk(width, 2 * width), blk(2 * width, 2 * width),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.heads = nn.ModuleDict({t: nn.Linear(2 * width, len(v)) for t, v in self.vocab.items()})
+    def prepare(self, imgs) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(imgs)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+        return F.interpolate(x, size=(self.size, self.size), mode='bilinear', antialias=True) if x.shape[-1] != self.size else x
+    def forward(self, x): f = self.body(x); return {t: h(f) for t, h in self.heads.items()}
+    @torch.no_grad()
+    def __call__(self, imgs, bs:int=256):
+        if torch.is_tensor(imgs) and imgs.dtype.is_floating_point: return super().__call__(imgs)
+        self.eval(); out = {t: [] for t in self.vocab}
+        for s in range(0, len(imgs), bs):
+            for t, lo in self.forward(self.prepare(imgs[s:s + bs])).items(): out[t].append(lo.argmax(1).numpy())
+        return {t: np.asarray(self.vocab[t], dtype=object)[np.concatenate(v)] for t, v in out.items()}
+
+def train_attribute_classifier(catalog, tasks=('category', 'colour', 'fine_category'), size:int=32, epochs:int=3,
+                               bs:int=64, lr:float=3e-3, splits=('train',), seed:int=0, progress:bool=False):
+    "Train an `AttributeClassifier` on `catalog`'s real images (split `splits`); `.valid_acc` holds per-task accuracy."
+    set_seed(seed)
+    tasks = [t for t in tasks if t in catalog.tasks]
+    tr = _train_part(catalog, splits)
+    clf = AttributeClassifier({t: catalog.vocab[t] for t in tasks}, size=size)
+    X = clf.prepare(tr.images_array(size=size)); Y = {t: torch.as_tensor(tr.targets(t)) for t in tasks}
+    opt = torch.optim.AdamW(clf.parameters(), lr=lr, weight_decay=1e-4)
+    n_steps = epochs * math.ceil(len(X) / bs); sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=n_steps)
+    g = torch.Generator().manual_seed(seed)
+    for ep in range(epochs):
+        clf.train(); perm = torch.randperm(len(X), generator=g)
+        for s in range(0, len(X), bs):
+            i = perm[s:s + bs]; out = clf.forward(X[i])
+            loss = sum(F.cross_entropy(out[t], Y[t][i], ignore_index=-100) for t in tasks)
+            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+    if 'split' in catalog.items and (catalog.items['split'] == 'valid').any():
+        va = catalog.split_('valid'); pred = clf(va.images_array(size=size))
+        clf.valid_acc = {t: float(np.mean(pred[t] == va.items[t].to_numpy())) for t in tasks}
+    return clf.eval()
+
+# %% ../nbs/08_generative.ipynb
+def bootstrap_ci(values, n_boot:int=1000, alpha:float=0.05, seed:int=0) -> tuple[float, float, float]:
+    "(mean, low, high): the mean of `values` (NaNs dropped) and its percentile-bootstrap (1 − alpha) interval."
+    v = np.asarray(values, dtype=float); v = v[~np.isnan(v)]
+    if len(v) == 0: return (float('nan'),) * 3
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(1)
+    return float(v.mean()), float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
+
+def faithfulness(classifier, images:np.ndarray, queries:pd.DataFrame, tasks=('colour', 'category'),
+                 threshold:float=0.6, n_boot:int=1000, seed:int=0, warn:bool=True) -> pd.DataFrame:
+    "Per language × task: share of generated images classified to the prompt's label (+ CI, `flagged` below threshold)."
+    q = queries.reset_index(drop=True)
+    nq, n = images.shape[:2]
+    if nq != len(q): raise ValueError(f"{nq} image rows for {len(q)} queries")
+    pred = classifier(images.reshape(nq * n, *images.shape[2:]))
+    tasks = [t for t in tasks if t in q and t in pred]
+    if not tasks: raise ValueError(f"none of the tasks is both a queries column and a classifier output ({list(pred)})")
+    rows = []
+    for t in tasks:
+        match = (np.asarray(pred[t]).reshape(nq, n) == q[t].to_numpy()[:, None]).mean(1)  # per query
+        match[q[t].isna().to_numpy()] = np.nan
+        for lang, idx in [('all', q.index)] + list(q.groupby('language').groups.items()):
+            m, lo, hi = bootstrap_ci(match[np.asarray(idx)], n_boot=n_boot, seed=seed)
+            rows.append(dict(language=lang, task=t, match=m, lo=lo, hi=hi, n_queries=int(np.isfinite(match[np.asarray(idx)]).sum()),
+                             threshold=threshold, flagged=bool(m < threshold)))
+    df = pd.DataFrame(rows)
+    if warn and df['flagged'].any():
+        bad = df[df['flagged']]
+        warnings.warn("Generator below the faithfulness threshold: " + ', '.join(
+            f"{r.language}/{r.task} {r.match:.2f} < {r.threshold}" for r in bad.itertuples()) +
+            " — its retrieval numbers say more about the generator than about the embedders.")
+    return df
+
+# %% ../nbs/08_generative.ipynb
+@dataclass
+class GenerativeEvalResult:
+    "Results of `generative_eval`; unpacks as `tidy, summary = result`."
+    tidy: pd.DataFrame                 # model, query_id, language, metric, value (one row per query and metric)
+    summary: pd.DataFrame              # model, language, metric, mean, lo, hi, n_queries
+    queries: pd.DataFrame
+    images: np.ndarray                 # (n_queries, n_images, H, W, 3) uint8
+    nbrs: dict                         # model -> (n_queries, n_images, k) gallery positions
+    gallery: object = None
+    faithfulness: pd.DataFrame|None = None
+    seconds: dict = field(default_factory=dict)
+    def __iter__(self): return iter((self.tidy, self.summary))
+    @property
+    def flagged(self) -> bool: return self.faithfulness is not None and bool(self.faithfulness['flagged'].any())
+
+@torch.no_grad()
+def embed_images(embedder, images:np.ndarray, bs:int=64) -> np.ndarray:
+    "L2-normalised float32 embeddings of uint8 images (N×H×W×3), resized and normalised per `embedder.data_config`."
+    from vrl_nb.embed import prepare_batch, input_size
+    dc = getattr(embedder, 'data_config', None) or {}
+    hw = input_size(embedder)
+    was = embedder.training; embedder.eval()
+    dev = next(iter(embedder.parameters()), torch.empty(0)).device
+    out = []
+    for s in range(0, len(images), bs):
+        x = prepare_batch(images[s:s + bs], hw, tuple(dc.get('mean', (0.5,) * 3)), tuple(dc.get('std', (0.5,) * 3)))
+        out.append(embedder(x.to(dev)).float().cpu().numpy())
+    embedder.train(was)
+    e = np.concatenate(out); return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+
+def _query_scores(q, gallery, nbrs, tasks, k):
+    "Per-query metric arrays (averaged over each query's images) from neighbours (nq, n, k)."
+    from vrl_nb.retrieval import encode_labels, relevance, precision_at_k, recall_at_k, hit_rate_at_k
+    nq, n, _ = nbrs.shape
+    flat = nbrs.reshape(nq * n, -1)[:, :k]
+    rep = lambda df: df.loc[df.index.repeat(n)].reset_index(drop=True)
+    out = {}
+    for name, cols in [(t, [t]) for t in tasks] + ([('all', list(tasks))] if len(tasks) > 1 else []):
+        qc, gc = encode_labels(rep(q[cols]), gallery.items[cols].reset_index(drop=True))
+        p = precision_at_k(relevance(qc, gc, flat), k).reshape(nq, n).mean(1)
+        p[(qc.reshape(nq, n) < 0).any(1)] = np.nan             # a query without that label is not scored
+        out[f'P@{k}/{name}'] = p
+    if 'target_item_ids' in q:
+        pos = {str(i): j for j, i in enumerate(gallery.items['item_id'].astype(str))}
+        rec, hit = np.full(nq, np.nan), np.full(nq, np.nan)
+        for i, ts in enumerate(q['target_item_ids']):
+            if ts is None or (not isinstance(ts, (list, tuple, np.ndarray))) or len(ts) == 0: continue
+            tp = np.array([pos.get(str(t), -1) for t in ts])
+            h = np.isin(nbrs[i, :, :k], tp[tp >= 0])
+            rec[i] = recall_at_k(h, np.full(n, len(tp)), k).mean(); hit[i] = hit_rate_at_k(h, k).mean()
+        out[f'target_R@{k}'], out[f'target_hit@{k}'] = rec, hit
+    return out
+
+def _chance_scores(q, gallery, tasks, k):
+    out = {}
+    for name, cols in [(t, [t]) for t in tasks] + ([('all', list(tasks))] if len(tasks) > 1 else []):
+        g = gallery.items[cols].astype(str).agg('|'.join, axis=1).value_counts(normalize=True)
+        key = q[cols].astype(str).agg('|'.join, axis=1)
+        v = key.map(g).fillna(0).to_numpy(dtype=float); v[q[cols].isna().any(axis=1).to_numpy()] = np.nan
+        out[f'P@{k}/{name}'] = v
+    return out
+
+def summarise(tidy:pd.DataFrame, n_boot:int=1000, seed:int=0) -> pd.DataFrame:
+    "Per model × language (+ 'all') × metric: mean and bootstrap 95% interval over queries."
+    rows = []
+    for (model, metric), g in tidy.groupby(['model', 'metric'], sort=False):
+        for lang, gg in [('all', g)] + list(g.groupby('language', sort=True)):
+            m, lo, hi = bootstrap_ci(gg['value'].to_numpy(), n_boot=n_boot, seed=seed)
+            rows.append(dict(model=model, language=lang, metric=metric, mean=m, lo=lo, hi=hi,
+                             n_queries=int(gg['value'].notna().sum())))
+    return pd.DataFrame(rows)
+
+def generative_eval(embedders:dict, gallery, pipe, queries:pd.DataFrame|None=None, k:int=10, n_images:int=2,
+                    seed:int=0, tasks=None, languages=LANGUAGES, num_inference_steps:int=10, guidance_scale=None,
+                    classifier=None, faith_tasks=('colour', 'category'), threshold:float=0.6, n_boot:int=1000,
+                    bs:int=64, cache:bool=True, progress:bool=True, embeddings:dict|None=None) -> GenerativeEvalResult:
+    "Text queries -> generated images -> visual retrieval in `gallery` for each embedder; attribute P@k, target R@k, CIs."
+    from vrl_nb.embed import embed_catalog
+    from vrl_nb.retrieval import build_index, search
+    t0 = time.perf_counter(); secs = {}
+    q = check_queries(make_queries(gallery, languages) if queries is None else queries, gallery)
+    tasks = [t for t in (tasks or gallery.tasks) if t in q and t in gallery.items and q[t].notna().any()]
+    images = generate_images(pipe, q['query_text'], n_images=n_images, seed=seed, num_inference_steps=num_inference_steps,
+                             guidance_scale=guidance_scale, bs=bs, cache=cache, progress=progress)
+    secs['generate'] = time.perf_counter() - t0
+    faith = None
+    if classifier is not None:
+        faith = faithfulness(classifier, images, q, tasks=faith_tasks, threshold=threshold, n_boot=n_boot, seed=seed)
+    nq, n = images.shape[:2]
+    frames, nbrs = [], {}
+    def add(model, scores):
+        for metric, v in scores.items():
+            frames.append(pd.DataFrame(dict(model=model, query_id=q['query_id'], language=q['language'], metric=metric, value=v)))
+    add('(chance)', _chance_scores(q, gallery, tasks, k))
+    for name, emb in embedders.items():
+        t1 = time.perf_counter()
+        G = (embeddings or {}).get(name)
+        if G is None: G = embed_catalog(emb, gallery, bs=bs, progress=False)[1]
+        Q = embed_images(emb, images.reshape(nq * n, *images.shape[2:]), bs=bs)
+        _, I = search(build_index(np.asarray(G, np.float32)), Q, k=min(k, len(gallery)))
+        nbrs[name] = I.reshape(nq, n, -1)
+        add(name, _query_scores(q, gallery, nbrs[name], tasks, min(k, len(gallery))))
+        secs[f'embed+search {name}'] = time.perf_counter() - t1
+    tidy = pd.concat(frames, ignore_index=True)
+    summary = summarise(tidy, n_boot=n_boot, seed=seed)
+    secs['total'] = time.perf_counter() - t0
+    return GenerativeEvalResult(tidy, summary, q, images, nbrs, gallery, faith, secs)
+
+def rank_models(summary:pd.DataFrame, metric:str='P@10/all', language:str='all') -> pd.DataFrame:
+    "Models sorted by `metric` (mean, CI) for one language; `separated` = its CI lies above the next model's."
+    s = summary[(summary.metric == metric) & (summary.language == language)].sort_values('mean', ascending=False)
+    s = s.reset_index(drop=True)
+    s['separated'] = s['lo'] > s['hi'].shift(-1)
+    return s
+
+# %% ../nbs/08_generative.ipynb
+def show_generative_results(res:GenerativeEvalResult, model:str, query_ids=None, n_queries:int=4, k:int=5,
+                            seed:int=0, size:float=1.1):
+    "Grid: per query, the prompt, its generated images and the top-k gallery items retrieved by `model` (green = all labels match)."
+    import matplotlib.pyplot as plt
+    q = res.queries
+    rows = (q.index[q['query_id'].isin(query_ids)].tolist() if query_ids is not None else
+            np.sort(np.random.default_rng(seed).choice(len(q), min(n_queries, len(q)), replace=False)).tolist())
+    n = res.images.shape[1]; k = min(k, res.nbrs[model].shape[2])
+    tasks = [t for t in res.gallery.tasks if t in q]
+    fig, axs = plt.subplots(len(rows), n + k, figsize=(size * (n + k), size * len(rows) + 0.4), squeeze=False)
+    for r, i in enumerate(rows):
+        for j in range(n):
+            axs[r, j].imshow(res.images[i, j]); axs[r, j].set_title(q['query_text'][i] if j == 0 else '', fontsize=7, loc='left')
+        nb = res.nbrs[model][i, 0, :k]
+        ims = res.gallery.images_array(nb)
+        for j, (g, im) in enumerate(zip(nb, ims)):
+            ax = axs[r, n + j]; ax.imshow(im)
+            ok = all(res.gallery.items[t].iat[g] == q[t][i] for t in tasks if pd.notna(q[t][i]))
+            for sp in ax.spines.values(): sp.set_edgecolor('tab:green' if ok else 'tab:red'); sp.set_linewidth(2)
+    for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
+    fig.suptitle(f'{model}: prompt → {n} generated image(s) → top-{k} retrieved', fontsize=9)
+    plt.tight_layout(); plt.show()
+
+def plot_generative_summary(summary:pd.DataFrame, metric:str='P@10/all', ax=None):
+    "Per-language mean of `metric` for each model, with its bootstrap interval."
+    import matplotlib.pyplot as plt
+    s = summary[summary.metric == metric]
+    models, langs = list(dict.fromkeys(s.model)), list(dict.fromkeys(s.language))
+    if ax is None: _, ax = plt.subplots(figsize=(1.2 * len(langs) * max(1, len(models)) / 2 + 2, 3))
+    w = 0.8 / len(models)
+    for j, m in enumerate(models):
+        d = s[s.model == m].set_index('language').reindex(langs)
+        x = np.arange(len(langs)) + j * w
+        ax.bar(x, d['mean'], w, label=m, yerr=[d['mean'] - d['lo'], d['hi'] - d['mean']], capsize=2)
+    ax.set_xticks(np.arange(len(langs)) + 0.4 - w / 2); ax.set_xticklabels(langs); ax.set_ylabel(metric)
+    ax.legend(fontsize=7); plt.tight_layout(); plt.show()
+
+# %% ../nbs/08_generative.ipynb
+def multitask_judge(model, bs:int=64):
+    "Wrap a `vrl_nb.multitask.MultitaskModel` as a faithfulness judge: uint8 images -> {task: predicted label names}."
+    from vrl_nb.embed import prepare_batch, input_size
+    dc = model.data_config
+    @torch.no_grad()
+    def judge(imgs):
+        model.eval(); out = {t: [] for t in model.tasks}
+        for s in range(0, len(imgs), bs):
+            x = prepare_batch(imgs[s:s + bs], input_size(model), tuple(dc.get('mean', (0.5,) * 3)), tuple(dc.get('std', (0.5,) * 3)))
+            for t, lo in zip(model.tasks, model(x)): out[t].append(lo.argmax(1).cpu().numpy())
+        return {t: np.asarray(model.config['vocab'][t], dtype=object)[np.concatenate(v)] for t, v in out.items()}
+    return judge
