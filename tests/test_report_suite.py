@@ -36,9 +36,12 @@ def test_quick_suite_runs_end_to_end(quick):
 
 def test_quick_suite_metrics_are_sane(quick):
     out, _ = quick
-    m = json.loads((out/'backbones'/'metrics.json').read_text())
-    rows = {r['model']: r for r in m['rows']}
-    assert rows, m
+    for name, n_rows in (('backbones', 3), ('objectives', 3), ('efficiency', 3)):
+        rows = json.loads((out/name/'metrics.json').read_text())['rows']
+        assert len(rows) == n_rows, (name, rows)
+    rows = {r['model']: r for r in json.loads((out/'backbones'/'metrics.json').read_text())['rows']}
+    assert set(rows) == {'tf_efficientnet_lite0 random-init', 'tf_efficientnet_lite0 off-the-shelf', 'tf_efficientnet_lite0 fine-tuned'}
+    assert rows['tf_efficientnet_lite0 random-init']['weights'] == 'from scratch'
     for r in rows.values():
         assert r['weights'] in ('offline-pretrained (ImageNet-1k)', 'from scratch', 'hub-pretrained') or r['weights'].startswith('file:')
         for k in ('acc_fine_category', 'sbi_r@1', 'similar_p@10'):
@@ -51,10 +54,11 @@ def test_resume_skips_done_runs(quick):
     assert r.returncode == 0, r.stdout + r.stderr
     assert 'skipped (--resume)' in r.stdout
     assert (out/'summary-2').is_dir() and not (out/'backbones-2').exists()   # never overwritten, done run skipped
+    assert not (out/'objectives-2').exists() and not (out/'efficiency-2').exists()
 
 
 def test_failing_parameter_is_reported_and_others_complete(tmp_path):
-    r = run('report', '--suite', 'quick', '--out', str(tmp_path), '-p', 'backbones', '["no_such_net:none"]')
+    r = run('report', '--suite', 'quick', '--out', str(tmp_path), '--only', 'backbones', '-p', 'backbones', '["no_such_net:none"]')
     assert r.returncode == 1, r.stdout + r.stderr
     assert 'FAILED' in r.stdout and 'no_such_net' in r.stdout
     err = json.loads((tmp_path/'backbones'/'error.json').read_text())

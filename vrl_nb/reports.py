@@ -45,21 +45,33 @@ def save_figure(fig, out_dir, name:str, dpi:int=110) -> Path:
 # %% ../nbs/10_reports.ipynb
 REPORTS_DIR = 'nbs/reports'
 
+_TINY = dict(n_train=240, n_test=100, size=32, epochs=1, freeze_epochs=0)
 SUITES = {
     'quick': dict(description='Tiny end-to-end check of every report (used by make test).', runs=[
-        dict(name='backbones', notebook='backbones.ipynb', est_s=120,
-             params=dict(n_train=300, n_test=150, size=32, epochs=1, freeze_epochs=0, backbones=['tf_efficientnet_lite0:offline'], cached=False)),
+        dict(name='backbones', notebook='backbones.ipynb', est_s=60,
+             params=dict(_TINY, backbones=['tf_efficientnet_lite0:offline'], cached=False)),
+        dict(name='objectives', notebook='objectives.ipynb', est_s=50,
+             params=dict(_TINY, embed_dims=[], uncertainty=False)),
+        dict(name='efficiency', notebook='efficiency.ipynb', est_s=50,
+             params=dict(_TINY, sizes=[24], techniques=['cached'])),
         dict(name='summary', notebook='summary.ipynb', est_s=20, summary=True)]),
     'default': dict(description='The main job: the paper-style ablations on the embedded catalog (make report).', runs=[
         dict(name='backbones', notebook='backbones.ipynb', est_s=420, params=dict()),
+        dict(name='objectives', notebook='objectives.ipynb', est_s=300, params=dict(n_train=2000, n_test=800)),
+        dict(name='efficiency', notebook='efficiency.ipynb', est_s=300, params=dict(n_train=2000, n_test=800)),
         dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
     'full': dict(description='Larger catalog, more epochs, more backbones.', runs=[
-        dict(name='backbones', notebook='backbones.ipynb', est_s=1800, params=dict(n_train=20000, n_test=4000, size=96, epochs=6)),
+        dict(name='backbones', notebook='backbones.ipynb', est_s=1800,
+             params=dict(n_train=20000, n_test=4000, size=96, epochs=6,
+                         backbones=['tf_efficientnet_lite0:offline', 'resnet18:none', 'resnet50:none',
+                                    'vit_tiny_patch16_224:none', 'vit_small_patch16_224:none'])),
+        dict(name='objectives', notebook='objectives.ipynb', est_s=1800, params=dict(n_train=20000, n_test=4000, epochs=4)),
+        dict(name='efficiency', notebook='efficiency.ipynb', est_s=1800, params=dict(n_train=20000, n_test=4000, epochs=4)),
         dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
 }
 
-def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None) -> list[dict]:
-    "The runs of `suite` (a name in `SUITES` or a dict) with user `params` applied where a notebook declares them."
+def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=None) -> list[dict]:
+    "The runs of `suite` (a name in `SUITES` or a dict) with user `params` applied where a notebook declares them; `only` = run names to keep (+ the summary)."
     import papermill as pm
     if isinstance(suite, str):
         if suite not in SUITES: raise KeyError(f'unknown suite {suite!r}; suites: {sorted(SUITES)}')
@@ -67,7 +79,13 @@ def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None) -> list[
     else: spec = suite
     rdir = Path(reports_dir or project_root()/REPORTS_DIR)
     runs, used = [], set()
+    names = [r['name'] for r in spec['runs']]
+    if only:
+        only = [only] if isinstance(only, str) else list(only)
+        bad = [o for o in only if o not in names]
+        if bad: raise KeyError(f'run(s) {bad} are not in this suite; its runs: {names}')
     for r in spec['runs']:
+        if only and r['name'] not in only and not r.get('summary'): continue
         r = copy.deepcopy(r); nb = rdir/r['notebook']
         if not nb.exists(): raise FileNotFoundError(f"suite run {r['name']!r}: report notebook {nb} does not exist")
         declared = pm.inspect_notebook(str(nb))
@@ -142,9 +160,9 @@ def _latest_complete(root:Path, name:str):
     return max(done, key=lambda p: (p/'DONE').stat().st_mtime) if done else None
 
 def run_suite(suite:str|dict='quick', out:str|Path|None=None, params:dict|None=None, resume:bool=False,
-              reports_dir=None, kernel_name:str='vrl_nb', timeout:int|None=None, verbose:bool=True) -> dict:
+              reports_dir=None, kernel_name:str='vrl_nb', timeout:int|None=None, only=None, verbose:bool=True) -> dict:
     "Run a suite of report notebooks into `out` (default `outputs/<suite>`); returns the statuses and the summary folder."
-    runs = suite_runs(suite, params, reports_dir)
+    runs = suite_runs(suite, params, reports_dir, only)
     sname = suite if isinstance(suite, str) else suite.get('name', 'custom')
     root = Path(out or outputs_dir()/slugify(sname)); root.mkdir(parents=True, exist_ok=True)
     say = print if verbose else (lambda *a, **k: None)
@@ -196,6 +214,7 @@ def main(argv=None):
     r.add_argument('--out', default=None, help='root folder for the runs (default outputs/<suite>)')
     r.add_argument('--resume', action='store_true', help='skip runs already complete in the output folder')
     r.add_argument('--timeout', type=int, default=None, help='per-cell timeout in seconds')
+    r.add_argument('--only', nargs='+', default=None, metavar='RUN', help='run only these runs of the suite (and its summary)')
     sub.add_parser('suites', help='list the suites')
     pp = sub.add_parser('params', help="list a report notebook's parameters")
     pp.add_argument('notebook')
@@ -210,7 +229,7 @@ def main(argv=None):
         for k, v in pm.inspect_notebook(str(nb)).items():
             print(f"{k:18s} {v['inferred_type_name']:10s} default {v['default']:<24s} {v['help']}")
         return 0
-    try: res = run_suite(a.suite, out=a.out, params={k: _parse_value(v) for k, v in a.param}, resume=a.resume, timeout=a.timeout)
+    try: res = run_suite(a.suite, out=a.out, params={k: _parse_value(v) for k, v in a.param}, resume=a.resume, timeout=a.timeout, only=a.only)
     except (KeyError, FileNotFoundError, ValueError) as e:
         print(f'vrl_nb report: {e}', file=sys.stderr); return 2
     return 1 if res['failed'] else 0
