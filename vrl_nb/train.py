@@ -29,7 +29,7 @@ from .multitask import (MultitaskModel, MultitaskLoss, create_multitask, multita
 # %% auto 0
 __all__ = ['CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'EpochCheckpoint', 'cache_features',
            'feature_dls', 'predict_multitask', 'task_scores', 'evaluate_multitask', 'TrainResult', 'SimulatedKill',
-           'train_multitask', 'plot_history', 'plot_confusion']
+           'train_multitask', 'plot_history', 'plot_confusion', 'default_switches', 'benchmark_switches']
 
 # %% ../nbs/05_train.ipynb
 class CPUBFloat16(Callback):
@@ -344,3 +344,25 @@ def plot_confusion(res:TrainResult, task:str, normalize:bool=True, ax=None):
                 xticklabels=vocab, yticklabels=vocab, ax=ax, annot_kws=dict(fontsize=7))
     ax.set_xlabel('predicted'); ax.set_ylabel('true'); ax.set_title(f'{task} ({res.config["eval_split"]})', fontsize=9)
     return ax
+
+# %% ../nbs/05_train.ipynb
+def default_switches(size:int=64, bs:int=64) -> dict:
+    "The low-resource switches compared by `benchmark_switches`: name -> `train_multitask` overrides."
+    return {'baseline (fp32)': {}, 'bf16 autocast': dict(bf16=True), 'channels_last': dict(channels_last=True),
+            f'progressive {size // 2}->{size}': dict(progressive=size // 2, epochs=2),
+            f'grad accum 4 x bs {bs // 4}': dict(grad_accum=4, bs=bs // 4),
+            'cached features': dict(cached_features=True)}
+
+def benchmark_switches(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weights='offline', size:int=64,
+                       epochs:int=1, switches:dict|None=None, bs:int=64, **kwargs) -> pd.DataFrame:
+    "Train once per switch (same seed/data); seconds per training epoch, speed-up vs the first row, validation accuracies."
+    rows = []
+    for name, sw in (switches or default_switches(size, bs)).items():
+        kw = dict(dict(size=size, epochs=epochs, freeze_epochs=0, bs=bs, eval_split=None, progress=False), **kwargs)
+        kw.update(sw)
+        r = train_multitask(catalog, backbone, weights, **kw)
+        rows.append(dict(switch=name, s_per_epoch=r.epoch_seconds(), epochs=kw['epochs'], train_s=r.train_s,
+                         cache_s=r.config['cache_s'], **{k: v for k, v in r.metrics.items() if k.endswith('_acc')}))
+    df = pd.DataFrame(rows)
+    df.insert(2, 'speedup', df['s_per_epoch'].iloc[0] / df['s_per_epoch'])
+    return df
