@@ -554,7 +554,7 @@ def _chance_scores(q, gallery, tasks, k):
     for name, cols in [(t, [t]) for t in tasks] + ([('all', list(tasks))] if len(tasks) > 1 else []):
         g = gallery.items[cols].astype(str).agg('|'.join, axis=1).value_counts(normalize=True)
         key = q[cols].astype(str).agg('|'.join, axis=1)
-        v = key.map(g).fillna(0).to_numpy(dtype=float); v[q[cols].isna().any(axis=1).to_numpy()] = np.nan
+        v = np.array(key.map(g).fillna(0), dtype=float); v[q[cols].isna().any(axis=1).to_numpy()] = np.nan
         out[f'P@{k}/{name}'] = v
     return out
 
