@@ -44,8 +44,10 @@ def test_quick_suite_metrics_are_sane(quick):
     assert rows['tf_efficientnet_lite0 random-init']['weights'] == 'from scratch'
     for r in rows.values():
         assert r['weights'] in ('offline-pretrained (ImageNet-1k)', 'from scratch', 'hub-pretrained') or r['weights'].startswith('file:')
-        for k in ('acc_fine_category', 'sbi_r@1', 'similar_p@10'):
+        for k in ('sbi_r@1', 'similar_p@10', 'attr_p@10'):
             assert 0 <= r[k] <= 1, (k, r)
+    assert 0 <= rows['tf_efficientnet_lite0 fine-tuned']['acc_fine_category'] <= 1
+    assert 'acc_fine_category' not in rows['tf_efficientnet_lite0 off-the-shelf']   # no heads, no accuracy
 
 
 def test_resume_skips_done_runs(quick):
