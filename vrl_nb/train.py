@@ -136,8 +136,9 @@ class _TensorsDS:
 
 def feature_dls(train:tuple, valid:tuple, bs:int=64, seed:int=0) -> DataLoaders:
     "fastai `DataLoaders` over cached `(features, *targets)` tuples (train shuffled with a seeded RNG)."
-    tr = DataLoader(_TensorsDS(*train), bs=bs, shuffle=True, drop_last=len(train[0]) > bs, device='cpu')
-    va = DataLoader(_TensorsDS(*valid), bs=bs * 2, shuffle=False, device='cpu')
+    # num_workers=0: worker processes would cost far more than indexing in-memory tensors
+    tr = DataLoader(_TensorsDS(*train), bs=bs, shuffle=True, drop_last=len(train[0]) > bs, device='cpu', num_workers=0)
+    va = DataLoader(_TensorsDS(*valid), bs=bs * 2, shuffle=False, device='cpu', num_workers=0)
     tr.rng = random.Random(seed)
     dls = DataLoaders(tr, va, device='cpu'); dls.n_inp = 1
     return dls
