@@ -36,7 +36,7 @@ def test_quick_suite_runs_end_to_end(quick):
 
 def test_quick_suite_metrics_are_sane(quick):
     out, _ = quick
-    for name, n_rows in (('backbones', 3), ('objectives', 3), ('efficiency', 3)):
+    for name, n_rows in (('backbones', 3), ('objectives', 3), ('efficiency', 3), ('generative', 3)):
         rows = json.loads((out/name/'metrics.json').read_text())['rows']
         assert len(rows) == n_rows, (name, rows)
     rows = {r['model']: r for r in json.loads((out/'backbones'/'metrics.json').read_text())['rows']}
@@ -56,7 +56,7 @@ def test_resume_skips_done_runs(quick):
     assert r.returncode == 0, r.stdout + r.stderr
     assert 'skipped (--resume)' in r.stdout
     assert (out/'summary-2').is_dir() and not (out/'backbones-2').exists()   # never overwritten, done run skipped
-    assert not (out/'objectives-2').exists() and not (out/'efficiency-2').exists()
+    assert not any((out/f'{n}-2').exists() for n in ('objectives', 'efficiency', 'generative'))
 
 
 def test_failing_parameter_is_reported_and_others_complete(tmp_path):

@@ -54,11 +54,15 @@ SUITES = {
              params=dict(_TINY, embed_dims=[], uncertainty=False)),
         dict(name='efficiency', notebook='efficiency.ipynb', est_s=50,
              params=dict(_TINY, sizes=[24], techniques=['cached'])),
+        dict(name='generative', notebook='generative.ipynb', est_s=90,
+             params=dict(n_train=200, n_test=40, size=32, gen_epochs=1, embed_epochs=1, languages=['en', 'fr'],
+                         n_images=1, steps=4)),
         dict(name='summary', notebook='summary.ipynb', est_s=20, summary=True)]),
     'default': dict(description='The main job: the paper-style ablations on the embedded catalog (make report).', runs=[
         dict(name='backbones', notebook='backbones.ipynb', est_s=420, params=dict()),
         dict(name='objectives', notebook='objectives.ipynb', est_s=300, params=dict(n_train=2000, n_test=800)),
         dict(name='efficiency', notebook='efficiency.ipynb', est_s=300, params=dict(n_train=2000, n_test=800)),
+        dict(name='generative', notebook='generative.ipynb', est_s=480, params=dict()),
         dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
     'full': dict(description='Larger catalog, more epochs, more backbones.', runs=[
         dict(name='backbones', notebook='backbones.ipynb', est_s=1800,
@@ -67,6 +71,7 @@ SUITES = {
                                     'vit_tiny_patch16_224:none', 'vit_small_patch16_224:none'])),
         dict(name='objectives', notebook='objectives.ipynb', est_s=1800, params=dict(n_train=20000, n_test=4000, epochs=4)),
         dict(name='efficiency', notebook='efficiency.ipynb', est_s=1800, params=dict(n_train=20000, n_test=4000, epochs=4)),
+        dict(name='generative', notebook='generative.ipynb', est_s=2400, params=dict(n_train=20000, n_test=2000, gen_epochs=12, n_images=4)),
         dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
 }
 
