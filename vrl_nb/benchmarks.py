@@ -318,21 +318,27 @@ def ann_compare(n_gallery:int, specs:dict, n_queries:int=10_000, n_exact_queries
                  build_rss_mb=(m.peak - m.start) / 2**20, n_queries=n_queries, exact_queries=nx)]
     kept = {'Flat': flat} if 'Flat' in keep else {}
     del flat
+    last = None
     for name, sp in (progress_bar(specs.items()) if progress else specs.items()):
-        with PeakRSS() as m:
-            t0 = time.perf_counter()
-            index = build_index(G, sp['factory'], train_size=train_size, seed=seed)
-            t1 = time.perf_counter()
+        if last is None or last[0] != sp['factory']:  # consecutive specs with one factory share the build
+            last = None
+            with PeakRSS() as m:
+                t0 = time.perf_counter()
+                index = build_index(G, sp['factory'], train_size=train_size, seed=seed)
+                t1 = time.perf_counter()
+            last = (sp['factory'], index, t1 - t0, (m.peak - m.start) / 2**20)
+        _, index, build_s, build_mb = last
         set_search_params(index, sp.get('nprobe'), sp.get('efSearch')); _set_k_factor(index, sp.get('k_factor'))
         t2 = time.perf_counter(); _, I = search(index, Q, k); t3 = time.perf_counter()
         rec = float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(I[:nx], E)])) / k
         recs.append(dict(index=name, n_gallery=n_gallery, factory=sp['factory'], nprobe=sp.get('nprobe'),
-                         efSearch=sp.get('efSearch'), k_factor=sp.get('k_factor'), build_s=t1 - t0, search_s=t3 - t2,
+                         efSearch=sp.get('efSearch'), k_factor=sp.get('k_factor'), build_s=build_s, search_s=t3 - t2,
                          search_note=f'{n_queries} queries', recall=rec,
                          index_mb=int(faiss.serialize_index(index).size) / 2**20,
-                         build_rss_mb=(m.peak - m.start) / 2**20, n_queries=n_queries, exact_queries=nx))
+                         build_rss_mb=build_mb, n_queries=n_queries, exact_queries=nx))
         if name in keep: kept[name] = index
         del index
+    del last
     return recs, kept
 
 def ann_rows(recs:list, k:int=10, recall_goal:float=0.95, speed_goal:float=20) -> list:
