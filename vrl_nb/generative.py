@@ -336,7 +336,8 @@ def plot_loss(log:dict, window:int=20):
     l = np.asarray(log['losses']); fig, ax = plt.subplots(figsize=(5, 2.5))
     ax.plot(l, alpha=.3, label='step')
     if len(l) >= window: ax.plot(np.arange(window - 1, len(l)), np.convolve(l, np.ones(window) / window, 'valid'), label=f'mean of {window}')
-    ax.set_xlabel('step'); ax.set_ylabel('loss'); ax.legend(); plt.tight_layout(); plt.show()
+    ax.set_xlabel('step'); ax.set_ylabel('loss'); ax.legend(); plt.tight_layout()
+    return fig
 
 # %% ../nbs/08_generative.ipynb
 def load_text_to_image(name_or_path, device=None, dtype=None, guidance_scale:float|None=None, **kwargs):
@@ -633,7 +634,8 @@ def show_generative_results(res:GenerativeEvalResult, model:str, query_ids=None,
             for sp in ax.spines.values(): sp.set_edgecolor('tab:green' if ok else 'tab:red'); sp.set_linewidth(2)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.suptitle(f'{model}: prompt → {n} generated image(s) → top-{k} retrieved', fontsize=9)
-    plt.tight_layout(); plt.show()
+    plt.tight_layout()
+    return fig
 
 def plot_generative_summary(summary:pd.DataFrame, metric:str='P@10/all', ax=None):
     "Per-language mean of `metric` for each model, with its bootstrap interval."
@@ -647,7 +649,8 @@ def plot_generative_summary(summary:pd.DataFrame, metric:str='P@10/all', ax=None
         x = np.arange(len(langs)) + j * w
         ax.bar(x, d['mean'], w, label=m, yerr=[d['mean'] - d['lo'], d['hi'] - d['mean']], capsize=2)
     ax.set_xticks(np.arange(len(langs)) + 0.4 - w / 2); ax.set_xticklabels(langs); ax.set_ylabel(metric)
-    ax.legend(fontsize=7); plt.tight_layout(); plt.show()
+    ax.legend(fontsize=7); plt.tight_layout()
+    return ax
 
 # %% ../nbs/08_generative.ipynb
 def multitask_judge(model, bs:int=64):
