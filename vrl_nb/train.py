@@ -97,14 +97,14 @@ class EpochCheckpoint(Callback):
     def __init__(self, path:Path|None, stage:int, stage_name:str, history:list, meta:dict):
         self.path, self.stage, self.stage_name, self.history, self.meta = path, stage, stage_name, history, meta
     def before_epoch(self): self.t0, self.trained = time.perf_counter(), False
-    def before_train(self): self.trained, self.t_train = True, time.perf_counter()
-    def after_train(self): self.train_s = time.perf_counter() - self.t_train
+    def before_train(self): self.trained, self.t_train, self.c_train = True, time.perf_counter(), time.process_time()
+    def after_train(self): self.train_s, self.train_cpu_s = time.perf_counter() - self.t_train, time.process_time() - self.c_train
     def after_epoch(self):
         if not self.trained: return
         rec = self.learn.recorder
         names = [n for n in rec.metric_names[1:] if n != 'time']
         row = dict(stage=self.stage_name, epoch=self.epoch, **dict(zip(names, [_plain(v) for v in rec.values[-1]])),
-                   epoch_s=time.perf_counter() - self.t0, train_s=self.train_s)
+                   epoch_s=time.perf_counter() - self.t0, train_s=self.train_s, train_cpu_s=self.train_cpu_s)
         self.history.append(row)
         if self.path is None: return
         ck = dict(stage=self.stage, epoch=self.epoch, meta=self.meta, history=_plain(self.history),
@@ -134,11 +134,17 @@ class _TensorsDS:
     def __len__(self): return len(self.ts[0])
     def __getitem__(self, i): return tuple(t[i] for t in self.ts)
 
+def _tensor_dl(ts:tuple, bs:int, shuffle:bool, drop_last:bool=False) -> DataLoader:
+    "A fastai DataLoader that slices whole batches out of in-memory tensors (one index op per tensor per batch)."
+    ds = _TensorsDS(*ts)
+    return DataLoader(ds, bs=bs, shuffle=shuffle, drop_last=drop_last, device='cpu', num_workers=0,
+                      create_item=lambda i: i, create_batch=lambda idxs: tuple(t[torch.as_tensor(idxs)] for t in ts))
+
 def feature_dls(train:tuple, valid:tuple, bs:int=64, seed:int=0) -> DataLoaders:
     "fastai `DataLoaders` over cached `(features, *targets)` tuples (train shuffled with a seeded RNG)."
-    # num_workers=0: worker processes would cost far more than indexing in-memory tensors
-    tr = DataLoader(_TensorsDS(*train), bs=bs, shuffle=True, drop_last=len(train[0]) > bs, device='cpu', num_workers=0)
-    va = DataLoader(_TensorsDS(*valid), bs=bs * 2, shuffle=False, device='cpu', num_workers=0)
+    # in-process, whole-batch slicing: worker processes or per-item collation would cost more than the heads
+    tr = _tensor_dl(train, bs, shuffle=True, drop_last=len(train[0]) > bs)
+    va = _tensor_dl(valid, bs * 2, shuffle=False)
     tr.rng = random.Random(seed)
     dls = DataLoaders(tr, va, device='cpu'); dls.n_inp = 1
     return dls
@@ -362,8 +368,10 @@ def benchmark_switches(catalog:Catalog, backbone:str='tf_efficientnet_lite0', we
         kw = dict(dict(size=size, epochs=epochs, freeze_epochs=0, bs=bs, eval_split=None, progress=False), **kwargs)
         kw.update(sw)
         r = train_multitask(catalog, backbone, weights, **kw)
-        rows.append(dict(switch=name, s_per_epoch=r.epoch_seconds(), epochs=kw['epochs'], train_s=r.train_s,
+        rows.append(dict(switch=name, s_per_epoch=r.epoch_seconds(), cpu_s_per_epoch=r.epoch_seconds(col='train_cpu_s'),
+                         epochs=kw['epochs'], train_s=r.train_s,
                          cache_s=r.config['cache_s'], **{k: v for k, v in r.metrics.items() if k.endswith('_acc')}))
     df = pd.DataFrame(rows)
     df.insert(2, 'speedup', df['s_per_epoch'].iloc[0] / df['s_per_epoch'])
+    df.insert(4, 'cpu_speedup', df['cpu_s_per_epoch'].iloc[0] / df['cpu_s_per_epoch'])
     return df
