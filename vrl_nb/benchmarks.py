@@ -343,9 +343,10 @@ def ann_compare(n_gallery:int, specs:dict, n_queries:int=10_000, n_exact_queries
 
 def ann_rows(recs:list, k:int=10, recall_goal:float=0.95, speed_goal:float=20) -> list:
     "Bench rows from `ann_compare` records: per index, recall@k vs exact (goal for IVF-PQ) and search speed-up vs Flat."
-    flat = next(r for r in recs if r['index'] == 'Flat'); rows = []
+    flats = {r['n_gallery']: r for r in recs if r['index'] == 'Flat'}; rows = []
     for r in recs:
         if r['index'] == 'Flat': continue
+        flat = flats[r['n_gallery']]  # the exact baseline of the same gallery
         ivfpq = 'IVF' in r['factory'] and 'PQ' in r['factory']
         p = dict(n=r['n_gallery'], factory=r['factory'], nprobe=r['nprobe'], efSearch=r['efSearch'], k_factor=r['k_factor'],
                  n_queries=r['n_queries'], exact_queries=r['exact_queries'], build_s=round(r['build_s'], 1),
