@@ -60,9 +60,10 @@ SUITES = {
         dict(name='summary', notebook='summary.ipynb', est_s=20, summary=True)]),
     'default': dict(description='The main job: the paper-style ablations on the embedded catalog (make report).', runs=[
         dict(name='backbones', notebook='backbones.ipynb', est_s=420, params=dict()),
-        dict(name='objectives', notebook='objectives.ipynb', est_s=300, params=dict(n_train=2000, n_test=800)),
-        dict(name='efficiency', notebook='efficiency.ipynb', est_s=300, params=dict(n_train=2000, n_test=800)),
-        dict(name='generative', notebook='generative.ipynb', est_s=480, params=dict()),
+        dict(name='objectives', notebook='objectives.ipynb', est_s=240,
+             params=dict(n_train=1000, n_test=500, embed_dims=[64])),
+        dict(name='efficiency', notebook='efficiency.ipynb', est_s=240, params=dict(n_train=1000, n_test=500, sizes=[96])),
+        dict(name='generative', notebook='generative.ipynb', est_s=420, params=dict(n_train=2000, n_test=500, gen_epochs=6)),
         dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
     'full': dict(description='Larger catalog, more epochs, more backbones.', runs=[
         dict(name='backbones', notebook='backbones.ipynb', est_s=1800,
