@@ -18,7 +18,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 help:
 	@echo "make test    - set up (venv, pinned deps, kernel, data) and run all tests"
 	@echo "make report  - set up and run the default report suite on the embedded catalog"
-	@echo "make docs    - render the notebooks into _docs/ (no quarto needed)"
+	@echo "make docs    - execute and render the notebooks into _docs/ (no quarto needed; DOCS_ARGS=--no-check etc.)"
 	@echo "make lab     - JupyterLab on the project's kernel"
 
 # --- setup -----------------------------------------------------------------
@@ -64,7 +64,7 @@ report: setup
 	$(BIN)/vrl_nb report --suite default $(REPORT_ARGS)
 
 docs: setup
-	$(PY) -m vrl_nb.docs $(DOCS_ARGS)
+	$(PY) -m vrl_nb.docs $(or $(DOCS_ARGS),--execute)
 
 readme: setup
 	$(PY) -c "from vrl_nb.docs import write_readme; print(write_readme())"
