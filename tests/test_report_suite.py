@@ -72,3 +72,14 @@ def test_failing_parameter_is_reported_and_others_complete(tmp_path):
 def test_unknown_parameter_is_refused(tmp_path):
     r = run('report', '--suite', 'quick', '--out', str(tmp_path), '-p', 'no_such_param', '1')
     assert r.returncode == 2 and 'no_such_param' in r.stderr
+
+
+@pytest.mark.parametrize('nb', sorted((ROOT/'nbs'/'reports').glob('*.ipynb')), ids=lambda p: p.stem)
+def test_help_notebook_lists_every_parameter(nb):
+    "`papermill --help-notebook` skips any parameter line with a second '=' (e.g. in its comment); none may be lost."
+    import ast, nbformat, papermill as pm
+    cell = next(c for c in nbformat.read(nb, as_version=4).cells if 'parameters' in c.metadata.get('tags', []))
+    assigned = [t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign) for t in node.targets]
+    listed = pm.inspect_notebook(str(nb))
+    assert assigned and set(assigned) == set(listed), f'{nb.name}: not listed by papermill: {set(assigned) - set(listed)}'
+    assert all(listed[n]['help'] for n in listed), f'{nb.name}: parameters without a help comment: {[n for n in listed if not listed[n]["help"]]}'

@@ -10,7 +10,8 @@ import numpy as np
 
 # %% auto 0
 __all__ = ['set_offline', 'is_offline', 'project_root', 'outputs_dir', 'cache_dir', 'slugify', 'new_run_dir', 'set_seed',
-           'fingerprint', 'package_versions', 'git_commit', 'provenance', 'save_json', 'load_json', 'default_device']
+           'fingerprint', 'package_versions', 'git_commit', 'provenance', 'save_json', 'load_json', 'default_device',
+           'pbar']
 
 # %% ../nbs/00_core.ipynb
 _OFFLINE_VARS = ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'HF_DATASETS_OFFLINE')
@@ -168,3 +169,11 @@ def default_device(prefer:str|None=None):
     import torch
     if prefer: return torch.device(prefer)
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+# %% ../nbs/00_core.ipynb
+def pbar(it, comment:str='', total:int|None=None, leave:bool=False, parent=None):
+    "A fastprogress bar over `it` with a `comment`, in notebooks and consoles alike."
+    from fastprogress.fastprogress import progress_bar
+    bar = progress_bar(it, total=total, leave=leave, parent=parent)
+    bar.comment = comment
+    return bar

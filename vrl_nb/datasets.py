@@ -12,8 +12,8 @@ from .catalog import Catalog, ArrayImageStore, FileImageStore, validate_catalog,
 
 # %% auto 0
 __all__ = ['FMNIST_DIR', 'FMNIST_CLASSES', 'FMNIST_GROUPS', 'COLOURS', 'fmnist_dir', 'read_idx', 'load_fashion_mnist',
-           'colourise', 'fashion_mnist_catalog', 'buyer_photo', 'buyer_photo_views', 'fashion_product_images',
-           'stanford_online_products', 'deepfashion_inshop']
+           'colourise', 'fashion_mnist_catalog', 'buyer_photo', 'buyer_photo_views', 'BuyerPhotoAug',
+           'fashion_product_images', 'stanford_online_products', 'deepfashion_inshop']
 
 # %% ../nbs/02_datasets.ipynb
 FMNIST_DIR = '/usr/share/datasets/fashion-mnist'
@@ -144,6 +144,21 @@ def buyer_photo_views(cat:Catalog, n_views:int=1, seed:int=0, strength:float=1.0
             rows.append(r)
     items = pd.DataFrame(rows)
     return Catalog(items, ArrayImageStore(np.stack(imgs)), cat.tasks, cat.vocab, name or f'{cat.name}-buyer-photos')
+
+# %% ../nbs/02_datasets.ipynb
+import torch
+from fastai.vision.all import PILImage, Transform
+
+class BuyerPhotoAug(Transform):
+    "Train-time item transform: with probability `p`, a `buyer_photo` view of the image (seeded from torch's RNG)."
+    split_idx, order = 0, 0   # training set only; before `Resize`
+    def __init__(self, p:float=0.5, strength:float=1.0):
+        if not 0 <= p <= 1: raise ValueError(f'p must be a probability in [0, 1], got {p}')
+        self.p, self.strength = p, strength
+    def encodes(self, img:PILImage):
+        s = int(torch.randint(0, 2**31 - 1, (1,)))
+        if (s % 10_000) / 10_000 >= self.p: return img
+        return PILImage(buyer_photo(img, seed=s, strength=self.strength))
 
 # %% ../nbs/02_datasets.ipynb
 _FPI_COLS = ['id', 'gender', 'masterCategory', 'subCategory', 'articleType', 'baseColour', 'season', 'year', 'usage', 'productDisplayName']

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from .core import fingerprint, save_json, load_json
+from .core import fingerprint, save_json, load_json, pbar
 from .catalog import Catalog, ArrayImageStore
 
 # %% auto 0
@@ -156,8 +156,7 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
             batches.append(np.arange(b, min(b + bs, n, (s + 1) * shard_size))); owner.append(s)
     stream = batch_stream(catalog, batches, hw, mean, std, num_workers, prefetch)
     if progress and batches:
-        from fastprogress.fastprogress import progress_bar
-        stream = progress_bar(stream, total=len(batches), comment='embedding')
+        stream = pbar(stream, 'embedding', total=len(batches))
     buf, fill, cur, dim = None, 0, None, getattr(embedder, 'embed_dim', None)
     out = np.zeros((0, dim or 0), dtype) if out_dir is None and n == 0 else None
     dev = next(iter(embedder.parameters()), torch.empty(0)).device

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import set_seed, cache_dir, fingerprint, is_offline, save_json, load_json
+from .core import set_seed, cache_dir, fingerprint, is_offline, save_json, load_json, pbar
 
 # %% auto 0
 __all__ = ['LANGUAGES', 'COLOUR_WORDS', 'PRODUCT_WORDS', 'TINY_UNET', 'split_title', 'translate_title', 'make_queries',
@@ -403,8 +403,7 @@ def generate_images(pipe, prompts, n_images:int=2, seed:int=0, num_inference_ste
     out = None
     starts = range(0, len(jobs), bs)
     if progress:
-        from fastprogress.fastprogress import progress_bar
-        starts = progress_bar(starts, comment='generating')
+        starts = pbar(starts, 'generating')
     kw = dict(pipe_kw)
     if guidance_scale is not None: kw['guidance_scale'] = guidance_scale
     for s in starts:

@@ -17,8 +17,8 @@ from .catalog import IGNORE_INDEX
 from .backbones import Backbone, create_backbone
 
 # %% auto 0
-__all__ = ['Embedder', 'embedder_from_backbone', 'MultitaskModel', 'create_multitask', 'MultitaskLoss', 'macro_f1', 'TaskMetric',
-           'multitask_metrics', 'save_multitask', 'load_multitask', 'load_embedder', 'export_onnx',
+__all__ = ['Embedder', 'embedder_from_backbone', 'MultitaskModel', 'create_multitask', 'CosineHead', 'MultitaskLoss', 'macro_f1',
+           'TaskMetric', 'multitask_metrics', 'save_multitask', 'load_multitask', 'load_embedder', 'export_onnx',
            'export_torchscript']
 
 # %% ../nbs/04_multitask.ipynb
@@ -67,6 +67,15 @@ class MultitaskModel(nn.Module):
         e = self.embed(x)
         return tuple(h(e) for h in self.heads)
 
+    def drop_task(self, task:str):
+        "Remove `task`'s head (e.g. a training-only auxiliary task) so the model and its config describe the rest."
+        if task not in self.tasks: raise KeyError(f'{task!r} is not a task of this model; tasks: {self.tasks}')
+        i = self.tasks.index(task); keep = [j for j in range(len(self.tasks)) if j != i]
+        self.heads = nn.ModuleList([self.heads[j] for j in keep]); self.tasks = [self.tasks[j] for j in keep]
+        if self.log_vars is not None: self.log_vars = nn.Parameter(self.log_vars.data[keep].clone())
+        self.config['tasks'] = list(self.tasks); self.config['vocab'] = {t: self.config['vocab'][t] for t in self.tasks}
+        return self
+
     @property
     def data_config(self) -> dict: return self.config.get('data_config', {})
     def embedder(self) -> Embedder:
@@ -81,6 +90,15 @@ def create_multitask(backbone:Backbone|str, vocab:dict, embed_dim:int=256, dropo
     cfg = dict(backbone=backbone.name, backbone_kwargs=backbone.kwargs, weights=backbone.weights,
                data_config=backbone.data_config)
     return MultitaskModel(backbone.model, backbone.num_features, vocab, embed_dim, dropout, uncertainty, cfg)
+
+# %% ../nbs/04_multitask.ipynb
+class CosineHead(nn.Module):
+    "Normalised-softmax classifier: `scale` · cos(embedding, class proxy) for each of `n_classes` proxies."
+    def __init__(self, embed_dim:int, n_classes:int, scale:float=16.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_classes, embed_dim) / embed_dim ** 0.5)
+        self.scale = float(scale)
+    def forward(self, e): return self.scale * F.normalize(e, dim=-1) @ F.normalize(self.weight, dim=-1).T
 
 # %% ../nbs/04_multitask.ipynb
 class MultitaskLoss(nn.Module):

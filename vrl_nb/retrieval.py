@@ -8,6 +8,7 @@ import os, time, threading, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
+from .core import pbar
 
 # %% auto 0
 __all__ = ['encode_labels', 'relevance', 'count_relevant', 'precision_at_k', 'recall_at_k', 'hit_rate_at_k',
@@ -157,8 +158,7 @@ def build_index(gallery, factory:str='Flat', train_size:int=100_000, nprobe:int|
         index.train(l2_normalize(gallery[idx]))
     starts = range(0, n, bs)
     if progress:
-        from fastprogress.fastprogress import progress_bar
-        starts = progress_bar(starts, comment='adding')
+        starts = pbar(starts, 'adding')
     for s in starts: index.add(l2_normalize(gallery[s:s + bs]))
     return set_search_params(index, nprobe, efSearch)
 
@@ -188,8 +188,7 @@ def search(index, queries, k:int=10, bs:int=4096, exclude_self:bool=False, exclu
     D = np.empty((nq, k), np.float32); I = np.empty((nq, k), np.int64)
     starts = range(0, nq, bs)
     if progress:
-        from fastprogress.fastprogress import progress_bar
-        starts = progress_bar(starts, comment='searching')
+        starts = pbar(starts, 'searching')
     for s in starts:
         d, i = index.search(l2_normalize(queries[s:s + bs]), kk)
         if exclude is not None:
@@ -217,8 +216,7 @@ def chunked_metrics(index, queries, query_codes, gallery_codes, n_rel, k:int, ks
     sums, n_q, n_ex = {}, 0, 0
     starts = range(0, len(queries), bs)
     if progress:
-        from fastprogress.fastprogress import progress_bar
-        starts = progress_bar(starts, comment='evaluating')
+        starts = pbar(starts, 'evaluating')
     for s in starts:
         _, I = search(index, queries[s:s + bs], k, bs=bs, exclude=None if exclude is None else exclude[s:s + bs])
         m = retrieval_metrics(relevance(qc[s:s + bs], gallery_codes, I), n_rel[s:s + bs], ks=ks, metrics=metrics)

@@ -24,12 +24,14 @@ from .core import set_seed, fingerprint, save_json
 from .catalog import Catalog, catalog_dls, IGNORE_INDEX
 from .backbones import create_backbone
 from .multitask import (MultitaskModel, MultitaskLoss, create_multitask, multitask_metrics, macro_f1,
-                              save_multitask, Embedder)
+                              save_multitask, Embedder, CosineHead)
+from .datasets import BuyerPhotoAug
 
 # %% auto 0
-__all__ = ['CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'EpochCheckpoint', 'cache_features',
-           'feature_dls', 'predict_multitask', 'task_scores', 'evaluate_multitask', 'TrainResult', 'SimulatedKill',
-           'train_multitask', 'plot_history', 'plot_confusion', 'default_switches', 'benchmark_switches']
+__all__ = ['INSTANCE_TASK', 'CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'EpochCheckpoint',
+           'cache_features', 'feature_dls', 'predict_multitask', 'task_scores', 'evaluate_multitask', 'TrainResult',
+           'SimulatedKill', 'train_multitask', 'plot_history', 'plot_confusion', 'default_switches',
+           'benchmark_switches']
 
 # %% ../nbs/05_train.ipynb
 class CPUBFloat16(Callback):
@@ -219,12 +221,30 @@ class _KillAfter(Callback):
         if self.count >= self.n: raise SimulatedKill(f'simulated kill after {self.n} epoch(s)')
 
 # %% ../nbs/05_train.ipynb
+INSTANCE_TASK = '_instance'
+
+def _with_instance_task(catalog:Catalog, tasks:list, train_split_of:str, task_weights, instance_weight:float):
+    "`catalog` plus a task whose classes are the training items (other splits: missing), and the loss weights."
+    if 'split' not in catalog.items: raise KeyError(f"instance_weight needs a 'split' column in {catalog.name}")
+    it = catalog.items.copy()
+    is_tr = (it['split'] == 'train').to_numpy()
+    ids = it['item_id'].astype(str)
+    it[INSTANCE_TASK] = np.where(is_tr, ids, None)
+    cat = Catalog(it, catalog.images, [*catalog.tasks, INSTANCE_TASK],
+                  {**catalog.vocab, INSTANCE_TASK: ids[is_tr].tolist()}, catalog.name)
+    if task_weights is None: w = [1.0] * len(tasks) + [float(instance_weight)]
+    elif isinstance(task_weights, dict): w = {**task_weights, INSTANCE_TASK: float(instance_weight)}
+    else: w = [*task_weights, float(instance_weight)]
+    return cat, [*tasks, INSTANCE_TASK], w
+
+# %% ../nbs/05_train.ipynb
 def train_multitask(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weights='offline', size:int=64,
                     epochs:int=3, freeze_epochs:int=1, tasks:Sequence[str]|None=None, embed_dim:int=256,
                     dropout:float=0.1, bs:int=64, lr:float=2e-3, lr_mult:float=10, wd:float=0.01,
                     label_smoothing:float=0.1, task_weights=None, uncertainty:bool=False,
                     cached_features:bool=False, bf16:bool=False, channels_last:bool=False,
-                    progressive:int|None=None, grad_accum:int=1, valid:str='valid', eval_split:str|None='test',
+                    progressive:int|None=None, grad_accum:int=1, augment:float=0.0, instance_weight:float=0.0,
+                    instance_scale:float=16.0, valid:str='valid', eval_split:str|None='test',
                     checkpoint_dir:str|Path|None=None, resume:bool=True, out_dir:str|Path|None=None,
                     seed:int=0, progress:bool=True, cbs=None, **backbone_kwargs) -> TrainResult:
     "Multitask (or single-task) fine-tuning of `backbone` on `catalog` with fastai; see the switches above."
@@ -235,17 +255,26 @@ def train_multitask(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weigh
                   tasks=tasks, embed_dim=embed_dim, dropout=dropout, bs=bs, lr=lr, lr_mult=lr_mult, wd=wd,
                   label_smoothing=label_smoothing, task_weights=task_weights, uncertainty=uncertainty,
                   cached_features=cached_features, bf16=bf16, channels_last=channels_last, progressive=progressive,
-                  grad_accum=grad_accum, valid=valid, eval_split=eval_split, seed=seed,
+                  grad_accum=grad_accum, augment=augment, instance_weight=instance_weight, instance_scale=instance_scale,
+                  valid=valid, eval_split=eval_split, seed=seed,
                   backbone_kwargs={k: v for k, v in backbone_kwargs.items()}, n_items=len(catalog))
     bb = create_backbone(backbone, weights=weights, img_size=size, **backbone_kwargs)
     if progressive and 'img_size' in bb.kwargs and not backbone_kwargs.get('dynamic_img_size'):
         raise ValueError(f'progressive resizing needs a trunk that accepts any input size; build {backbone} with '
                          'dynamic_img_size=True (pass it to train_multitask) or use a CNN')
     config['weights'] = bb.weights
-    model = create_multitask(bb, {t: catalog.vocab[t] for t in tasks}, embed_dim=embed_dim, dropout=dropout, uncertainty=uncertainty)
+    if augment and cached_features:
+        raise ValueError('augment needs the trunk to see new views every epoch, but cached_features runs it once; '
+                         'use augment=0 with cached_features=True')
+    fit_cat, fit_tasks, weights_ = catalog, tasks, task_weights
+    if instance_weight:   # auxiliary instance head: every training item its own class (dropped after training)
+        fit_cat, fit_tasks, weights_ = _with_instance_task(catalog, tasks, valid, task_weights, instance_weight)
+    model = create_multitask(bb, {t: fit_cat.vocab[t] for t in fit_tasks}, embed_dim=embed_dim, dropout=dropout, uncertainty=uncertainty)
+    if instance_weight: model.heads[-1] = CosineHead(embed_dim, len(fit_cat.vocab[INSTANCE_TASK]), instance_scale)
     mean, std = bb.data_config['mean'], bb.data_config['std']
-    dls = catalog_dls(catalog, tasks, size=size, bs=bs, mean=mean, std=std, valid=valid, seed=seed)
-    loss = MultitaskLoss(tasks, weights=task_weights, label_smoothing=label_smoothing, log_vars=model.log_vars)
+    dls = catalog_dls(fit_cat, fit_tasks, size=size, bs=bs, mean=mean, std=std, valid=valid, seed=seed,
+                      item_tfms=[BuyerPhotoAug(augment)] if augment else None)
+    loss = MultitaskLoss(fit_tasks, weights=weights_, label_smoothing=label_smoothing, log_vars=model.log_vars)
     cache_s = 0.0
     if cached_features:
         t0 = time.perf_counter()
@@ -296,6 +325,7 @@ def train_multitask(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weigh
         learn.fit_one_cycle(n, stage_lr, cbs=stage_cbs, start_epoch=start)
     train_s = time.perf_counter() - t_start
     for p in model.trunk.parameters(): p.requires_grad_(True)
+    if instance_weight: model.drop_task(INSTANCE_TASK)
 
     # --- final metrics: validation split, and held-out items of eval_split
     model.eval()
