@@ -162,7 +162,8 @@ from diffusers.utils.torch_utils import randn_tensor
 TINY_UNET = dict(sample_size=32, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(16, 32, 64),
                  down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D'),
                  up_block_types=('CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'UpBlock2D'),
-                 cross_attention_dim=384, attention_head_dim=8, norm_num_groups=8)
+                 cross_attention_dim=384, attention_head_dim=8, norm_num_groups=8,
+                 addition_embed_type='text', addition_embed_type_num_heads=64)
 
 class TinyTextToImagePipeline(DiffusionPipeline):
     "A small pixel-space text-to-image diffusion pipeline: MiniLM token states -> cross-attention UNet, DDIM, CFG."

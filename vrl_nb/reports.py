@@ -59,11 +59,12 @@ SUITES = {
                          n_images=1, steps=4)),
         dict(name='summary', notebook='summary.ipynb', est_s=20, summary=True)]),
     'default': dict(description='The main job: the paper-style ablations on the embedded catalog (make report).', runs=[
-        dict(name='backbones', notebook='backbones.ipynb', est_s=420, params=dict()),
-        dict(name='objectives', notebook='objectives.ipynb', est_s=240,
+        dict(name='backbones', notebook='backbones.ipynb', est_s=540,
+             params=dict(backbones=['tf_efficientnet_lite0:offline', 'vit_tiny_patch16_224:none'])),
+        dict(name='objectives', notebook='objectives.ipynb', est_s=120,
              params=dict(n_train=1000, n_test=500, embed_dims=[64])),
-        dict(name='efficiency', notebook='efficiency.ipynb', est_s=240, params=dict(n_train=1000, n_test=500, sizes=[96])),
-        dict(name='generative', notebook='generative.ipynb', est_s=420, params=dict(n_train=2000, n_test=500, gen_epochs=6)),
+        dict(name='efficiency', notebook='efficiency.ipynb', est_s=120, params=dict(n_train=1000, n_test=500, sizes=[96])),
+        dict(name='generative', notebook='generative.ipynb', est_s=330, params=dict(n_train=2000, n_test=500, gen_epochs=10)),
         dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
     'full': dict(description='Larger catalog, more epochs, more backbones.', runs=[
         dict(name='backbones', notebook='backbones.ipynb', est_s=1800,
