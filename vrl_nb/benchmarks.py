@@ -285,19 +285,6 @@ def end_to_end_latency(service:ImageSearch, images:list[bytes], n_calls:int=200,
     return row, s
 
 # %% ../nbs/12_benchmarks.ipynb
-def _set_k_factor(index, k_factor):
-    "Set `k_factor` (how many times k candidates a refine stage re-ranks) on a refine index, through wrappers."
-    import faiss
-    if not k_factor: return index
-    idx = faiss.downcast_index(index)
-    while not hasattr(idx, 'k_factor'):
-        if not hasattr(idx, 'index'):
-            raise ValueError(f'k_factor={k_factor} needs a refine index (factory ending in ,RFlat or ,Refine(...)), '
-                             f'got {type(faiss.downcast_index(index)).__name__}')
-        idx = faiss.downcast_index(idx.index)
-    idx.k_factor = float(k_factor)
-    return index
-
 def ann_compare(n_gallery:int, specs:dict, n_queries:int=10_000, n_exact_queries:int=1000, d:int=256, k:int=10,
                 train_size:int=100_000, n_clusters:int=1000, intrinsic_dim:int=32, seed:int=0, keep=(),
                 progress:bool=False) -> tuple[list, dict]:
@@ -328,7 +315,7 @@ def ann_compare(n_gallery:int, specs:dict, n_queries:int=10_000, n_exact_queries
                 t1 = time.perf_counter()
             last = (sp['factory'], index, t1 - t0, (m.peak - m.start) / 2**20)
         _, index, build_s, build_mb = last
-        set_search_params(index, sp.get('nprobe'), sp.get('efSearch')); _set_k_factor(index, sp.get('k_factor'))
+        set_search_params(index, sp.get('nprobe'), sp.get('efSearch'), sp.get('k_factor'))
         t2 = time.perf_counter(); _, I = search(index, Q, k); t3 = time.perf_counter()
         rec = float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(I[:nx], E)])) / k
         recs.append(dict(index=name, n_gallery=n_gallery, factory=sp['factory'], nprobe=sp.get('nprobe'),

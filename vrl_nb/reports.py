@@ -62,9 +62,9 @@ SUITES = {
         dict(name='backbones', notebook='backbones.ipynb', est_s=540,
              params=dict(backbones=['tf_efficientnet_lite0:offline', 'vit_tiny_patch16_224:none'])),
         dict(name='objectives', notebook='objectives.ipynb', est_s=120,
-             params=dict(n_train=1000, n_test=500, embed_dims=[64])),
-        dict(name='efficiency', notebook='efficiency.ipynb', est_s=120, params=dict(n_train=1000, n_test=500, sizes=[96])),
-        dict(name='generative', notebook='generative.ipynb', est_s=330, params=dict(n_train=2000, n_test=500, gen_epochs=10)),
+             params=dict(n_train=800, n_test=500, embed_dims=[64])),
+        dict(name='efficiency', notebook='efficiency.ipynb', est_s=120, params=dict(n_train=800, n_test=500, sizes=[96])),
+        dict(name='generative', notebook='generative.ipynb', est_s=330, params=dict(n_train=2000, n_test=500, gen_epochs=10, embed_epochs=4)),
         dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
     'full': dict(description='Larger catalog, more epochs, more backbones.', runs=[
         dict(name='backbones', notebook='backbones.ipynb', est_s=1800,
@@ -360,10 +360,18 @@ def summary_figures(df:pd.DataFrame, curves:dict, out_dir, metrics=('acc_fine_ca
 
 def plot_recall_at_k(curves:dict, ax=None, title:str='search by image: recall@k'):
     "Recall@k curves from `{model: {k: recall}}` (as reports store them), log-scaled k."
-    import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(6, 4))
-    for name, c in curves.items():
-        ks = sorted(c, key=lambda k: int(k)); ax.plot([int(k) for k in ks], [c[k] for k in ks], marker='o', label=name)
+    import matplotlib.pyplot as plt, seaborn as sns
+    if ax is None: _, ax = plt.subplots(figsize=(6 + 3 * (len(curves) > 6), 4))
+    runs = list(dict.fromkeys(n.split('/')[0] if '/' in n else '' for n in curves))   # one line style per run
+    styles, markers = ['-', '--', ':', '-.'], ['o', 's', '^', 'D']
+    colours = sns.color_palette('tab20' if len(curves) > 10 else 'tab10', len(curves))
+    for i, (name, c) in enumerate(curves.items()):
+        r = runs.index(name.split('/')[0] if '/' in name else '') % 4
+        ks = sorted(c, key=lambda k: int(k))
+        ax.plot([int(k) for k in ks], [c[k] for k in ks], marker=markers[r], ls=styles[r], color=colours[i], label=name)
     ax.set_xscale('log'); ax.set_xlabel('k'); ax.set_ylabel('recall@k'); ax.set_ylim(0, 1); ax.set_title(title)
-    ax.grid(alpha=.3); ax.legend(fontsize=7)
+    ax.grid(alpha=.3)
+    if len(curves) > 6: ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False)
+    else: ax.legend(fontsize=7)
+    ax.figure.tight_layout()
     return ax

@@ -134,8 +134,8 @@ def l2_normalize(x, eps:float=1e-12) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     return np.ascontiguousarray(x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps), dtype=np.float32)
 
-def set_search_params(index, nprobe:int|None=None, efSearch:int|None=None):
-    "Set `nprobe` (IVF) and/or `efSearch` (HNSW) on `index`, through any pre-transform (OPQ) wrappers."
+def set_search_params(index, nprobe:int|None=None, efSearch:int|None=None, k_factor:float|None=None):
+    "Set `nprobe` (IVF), `efSearch` (HNSW) and/or `k_factor` (refine stage) on `index`, through any wrappers (OPQ)."
     import faiss
     ps = faiss.ParameterSpace()
     for name, v in (('nprobe', nprobe), ('efSearch', efSearch)):
@@ -144,6 +144,14 @@ def set_search_params(index, nprobe:int|None=None, efSearch:int|None=None):
         except RuntimeError as e:
             raise ValueError(f"{name}={v} does not apply to a {type(index).__name__} index ({e}); "
                              "nprobe is for IVF indexes, efSearch for HNSW") from None
+    if k_factor:   # how many times k candidates the refine stage re-ranks with exact distances
+        idx = faiss.downcast_index(index)
+        while not hasattr(idx, 'k_factor'):
+            if not hasattr(idx, 'index'):
+                raise ValueError(f'k_factor={k_factor} needs a refine index (factory ending in ,RFlat or ,Refine(...)), '
+                                 f'got {type(faiss.downcast_index(index)).__name__}')
+            idx = faiss.downcast_index(idx.index)
+        idx.k_factor = float(k_factor)
     return index
 
 def build_index(gallery, factory:str='Flat', train_size:int=100_000, nprobe:int|None=None,
@@ -364,33 +372,34 @@ def _synthetic_basis(d, n_clusters, intrinsic_dim, seed):
     W = np.linalg.qr(rng.normal(size=(d, intrinsic_dim)))[0].T.astype(np.float32)  # orthonormal rows
     return rng.normal(size=(n_clusters, intrinsic_dim)).astype(np.float32) / np.sqrt(intrinsic_dim) * 3, W
 
-def ann_benchmark(n_gallery:int=1_000_000, n_queries:int=10_000, d:int=256, factory:str='IVF1024,PQ64',
-                  nprobe:int=32, efSearch:int|None=None, k:int=10, train_size:int=100_000, chunk:int=100_000,
-                  n_clusters:int=1000, intrinsic_dim:int=32, n_exact_queries:int|None=2000, exact:bool=True,
-                  threads:int|None=None, seed:int=0) -> dict:
+def ann_benchmark(n_gallery:int=1_000_000, n_queries:int=10_000, d:int=256, factory:str='IVF1024,PQ32x8,RFlat',
+                  nprobe:int=32, efSearch:int|None=None, k_factor:float|None=32, k:int=10, train_size:int=100_000,
+                  chunk:int=100_000, n_clusters:int=1000, intrinsic_dim:int=32, n_exact_queries:int|None=2000,
+                  exact:bool=True, threads:int|None=None, seed:int=0) -> dict:
     "Time, peak RSS and recall@k vs exact search of an approximate faiss index on a synthetic gallery."
     import faiss
     old_threads = faiss.omp_get_max_threads()
     if threads: faiss.omp_set_num_threads(int(threads))
-    try: return _ann_benchmark(n_gallery, n_queries, d, factory, nprobe, efSearch, k, train_size, chunk, n_clusters,
-                               intrinsic_dim, n_exact_queries, exact, seed)
+    if 'RFlat' not in factory and 'Refine' not in factory: k_factor = None   # only refine indexes have one
+    try: return _ann_benchmark(n_gallery, n_queries, d, factory, nprobe, efSearch, k_factor, k, train_size, chunk,
+                               n_clusters, intrinsic_dim, n_exact_queries, exact, seed)
     finally: faiss.omp_set_num_threads(old_threads)
 
-def _ann_benchmark(n_gallery, n_queries, d, factory, nprobe, efSearch, k, train_size, chunk, n_clusters,
+def _ann_benchmark(n_gallery, n_queries, d, factory, nprobe, efSearch, k_factor, k, train_size, chunk, n_clusters,
                    intrinsic_dim, n_exact_queries, exact, seed):
     import faiss
     basis = _synthetic_basis(d, n_clusters, intrinsic_dim, seed)
     gen = lambda n, off: synthetic_embeddings(n, d, seed=seed, offset=off, basis=basis)
     Q = gen(n_queries, -1 % 2**32)
     res = dict(n_gallery=n_gallery, n_queries=n_queries, d=d, factory=factory, nprobe=nprobe, efSearch=efSearch,
-               k=k, train_size=train_size, faiss_threads=faiss.omp_get_max_threads(), baseline_rss_gb=rss_bytes() / 2**30)
+               k_factor=k_factor, k=k, train_size=train_size, faiss_threads=faiss.omp_get_max_threads(), baseline_rss_gb=rss_bytes() / 2**30)
     with PeakRSS() as m:
         t0 = time.perf_counter()
         index = faiss.index_factory(d, factory, faiss.METRIC_INNER_PRODUCT)
         if not index.is_trained: index.train(gen(min(train_size, n_gallery), 0))
         t1 = time.perf_counter()
         for s in range(0, n_gallery, chunk): index.add(gen(min(chunk, n_gallery - s), s + 1))
-        set_search_params(index, nprobe=nprobe if 'IVF' in factory else None, efSearch=efSearch)
+        set_search_params(index, nprobe=nprobe if 'IVF' in factory else None, efSearch=efSearch, k_factor=k_factor)
         t2 = time.perf_counter()
         _, I = search(index, Q, k)
         t3 = time.perf_counter()
