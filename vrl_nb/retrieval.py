@@ -372,8 +372,8 @@ def _synthetic_basis(d, n_clusters, intrinsic_dim, seed):
     W = np.linalg.qr(rng.normal(size=(d, intrinsic_dim)))[0].T.astype(np.float32)  # orthonormal rows
     return rng.normal(size=(n_clusters, intrinsic_dim)).astype(np.float32) / np.sqrt(intrinsic_dim) * 3, W
 
-def ann_benchmark(n_gallery:int=1_000_000, n_queries:int=10_000, d:int=256, factory:str='IVF1024,PQ32x8,RFlat',
-                  nprobe:int=32, efSearch:int|None=None, k_factor:float|None=32, k:int=10, train_size:int=100_000,
+def ann_benchmark(n_gallery:int=1_000_000, n_queries:int=10_000, d:int=256, factory:str='IVF1024,PQ64x4fs,Refine(SQ8)',
+                  nprobe:int=32, efSearch:int|None=None, k_factor:float|None=16, k:int=10, train_size:int=100_000,
                   chunk:int=100_000, n_clusters:int=1000, intrinsic_dim:int=32, n_exact_queries:int|None=2000,
                   exact:bool=True, threads:int|None=None, seed:int=0) -> dict:
     "Time, peak RSS and recall@k vs exact search of an approximate faiss index on a synthetic gallery."
