@@ -76,7 +76,7 @@ SUITES = {
         dict(name='generative', notebook='generative.ipynb', est_s=2400, params=dict(n_train=20000, n_test=2000, gen_epochs=12, n_images=4)),
         dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
     'bench': dict(description='Performance benchmarks: ratios measured in one run on this machine (bench.csv + figure).', runs=[
-        dict(name='benchmarks', notebook='benchmarks.ipynb', est_s=300, params=dict())]),
+        dict(name='benchmarks', notebook='benchmarks.ipynb', est_s=150, params=dict())]),
 }
 
 def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=None) -> list[dict]:
