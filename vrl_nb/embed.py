@@ -14,8 +14,8 @@ from .core import fingerprint, save_json, load_json, pbar
 from .catalog import Catalog, ArrayImageStore
 
 # %% auto 0
-__all__ = ['input_size', 'image_batch', 'prepare_batch', 'batch_stream', 'embed_catalog', 'iter_embedding_shards',
-           'load_embeddings', 'embedding_meta', 'embedding_benchmark']
+__all__ = ['input_size', 'image_batch', 'prepare_batch', 'batch_stream', 'stem_modules', 'fp32_stem', 'embed_catalog',
+           'iter_embedding_shards', 'load_embeddings', 'embedding_meta', 'embedding_benchmark']
 
 # %% ../nbs/06_embed.ipynb
 def _hw(size) -> tuple[int, int]:
@@ -94,9 +94,39 @@ def batch_stream(catalog:Catalog, batches, size, mean=(0.5,) * 3, std=(0.5,) * 3
     yield from dl
 
 # %% ../nbs/06_embed.ipynb
+def stem_modules(model:torch.nn.Module) -> list:
+    "The modules of the first timm model inside `model` up to and including its first feature stage (`feature_info[0]`)."
+    timm_model = next((m for m in model.modules() if isinstance(getattr(m, 'feature_info', None), list)
+                       and m.feature_info and 'module' in m.feature_info[0]), None)
+    if timm_model is None: return []
+    first = timm_model.feature_info[0]['module']; top = first.split('.')[0]
+    mods = []
+    for name, child in timm_model.named_children():
+        if name == top: break
+        mods.append(child)
+    return mods + [timm_model.get_submodule(first)]
+
+class fp32_stem:
+    "Within this block, `stem_modules(model)` run with autocast disabled (fp32), the rest of the model as autocast says."
+    def __init__(self, model:torch.nn.Module, enabled:bool=True):
+        self.mods = stem_modules(model) if enabled else []; self.stack, self.hooks = [], []
+    def _pre(self, m, args):
+        ctx = torch.autocast(next(iter(args)).device.type, enabled=False); ctx.__enter__(); self.stack.append(ctx)
+        return tuple(a.float() if torch.is_tensor(a) and a.is_floating_point() else a for a in args)
+    def _post(self, m, args, out):
+        if self.stack: self.stack.pop().__exit__(None, None, None)
+    def __enter__(self):
+        for m in self.mods: self.hooks += [m.register_forward_pre_hook(self._pre), m.register_forward_hook(self._post)]
+        return self
+    def __exit__(self, *a):
+        while self.stack: self.stack.pop().__exit__(None, None, None)  # a forward that raised left its context open
+        for h in self.hooks: h.remove()
+        self.hooks = []
+
 def _embed_one(embedder, x, bf16, channels_last, l2):
     if channels_last: x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast('cpu' if x.device.type == 'cpu' else x.device.type, dtype=torch.bfloat16, enabled=bf16):
+    with fp32_stem(embedder, enabled=bf16), \
+         torch.autocast('cpu' if x.device.type == 'cpu' else x.device.type, dtype=torch.bfloat16, enabled=bf16):
         e = embedder(x)
     if isinstance(e, (tuple, list)): e = e[0]
     e = e.float()
