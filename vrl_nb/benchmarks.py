@@ -271,16 +271,21 @@ def jpeg_bytes(img:np.ndarray, quality:int=90) -> bytes:
     from PIL import Image
     b = io.BytesIO(); Image.fromarray(img).save(b, format='JPEG', quality=quality); return b.getvalue()
 
-def end_to_end_latency(service:ImageSearch, images:list[bytes], n_calls:int=200, warmup:int=5) -> tuple[dict, dict]:
+def end_to_end_latency(service:ImageSearch, images:list[bytes], n_calls:int=200, warmup:int=5,
+                       omp_threads:int|None=None) -> tuple[dict, dict]:
     "Row: p50 of image bytes -> top-k ids (cycling over `images`) vs the embed stage alone; and per-stage medians (ms)."
+    import faiss
     i = [0]; stages = []
     def call():
         service(images[i[0] % len(images)]); i[0] += 1; stages.append(service.last)
-    s = latency_stats(call, n_calls, warmup)
+    old = torch.get_num_threads(), faiss.omp_get_max_threads()
+    if omp_threads: torch.set_num_threads(int(omp_threads)); faiss.omp_set_num_threads(int(omp_threads))
+    try: s = latency_stats(call, n_calls, warmup)
+    finally: torch.set_num_threads(old[0]); faiss.omp_set_num_threads(old[1])
     med = {k: float(np.median([st[k] for st in stages[warmup:]]) * 1e3) for k in stages[0]}
     row = bench_row('end-to-end JPEG -> top-k ids p50 vs embed stage alone', s['p50_ms'], med['embed'], 'ms',
                     ratio=med['embed'] / s['p50_ms'], bs=1, res=service.size, k=service.k, n_calls=s['n_calls'],
-                    p95_ms=round(s['p95_ms'], 2), gallery=int(service.index.ntotal),
+                    p95_ms=round(s['p95_ms'], 2), gallery=int(service.index.ntotal), omp_threads=omp_threads or old[0],
                     **{f'{k}_ms': round(v, 3) for k, v in med.items()})
     return row, s
 

@@ -37,7 +37,9 @@ def image_batch(catalog:Catalog, idxs, size=None) -> np.ndarray:
 
 def prepare_batch(imgs, size, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)) -> torch.Tensor:
     "uint8 N×H×W×3 (array or tensor) -> normalised float N×3×H×W at `size`, in a few whole-batch tensor ops."
-    x = torch.as_tensor(imgs).permute(0, 3, 1, 2).to(torch.float32, copy=True)  # copy: never touch the caller's
+    # torch wants writeable arrays (PIL's views are read-only: copied); the float copy leaves the caller's data alone
+    t = imgs if torch.is_tensor(imgs) else torch.from_numpy(np.require(imgs, requirements='W'))
+    x = t.permute(0, 3, 1, 2).to(torch.float32, copy=True)
     m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1); s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
     h, w = _hw(size)
     norm = lambda t: t.mul_(1 / (255 * s)).sub_(m / s)  # (x/255 - mean)/std in two in-place ops
