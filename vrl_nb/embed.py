@@ -278,7 +278,9 @@ def embedding_benchmark(embedder, catalog:Catalog, n:int|None=512, size=None, bs
         finally: shutil.rmtree(d, ignore_errors=True)
     r, p = [], []
     for _ in range(repeats): r.append(raw()); p.append(pipe())
+    pair = [b / a for a, b in zip(r, p)]   # each pipeline run over the raw run just before it: one machine state
     res = dict(n_images=len(cat), bs=bs, input_size=list(hw), torch_threads=nt or torch.get_num_threads(),
                raw_forward_img_s=max(r), pipeline_img_s=max(p), ratio=max(p) / max(r),
+               paired_median_ratio=float(np.median(pair)), pair_ratios=pair,
                raw_runs=r, pipeline_runs=p, **{k: v for k, v in kw.items() if k in ('bf16', 'channels_last', 'dtype', 'num_workers')})
     return res
