@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_embed.ipynb 3
 from __future__ import annotations
-import os, json, time, queue, threading, tempfile, shutil
+import os, json, time, tempfile, shutil
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -60,37 +60,14 @@ class _Batches(torch.utils.data.Dataset):
 
 def _worker_init(_): torch.set_num_threads(1)
 
-def _thread_stream(ds, prefetch):
-    q, stop = queue.Queue(maxsize=prefetch), threading.Event()
-    def work():
-        # one intra-op thread here: a second OpenMP team, spinning between regions, would fight the forward's for the
-        # cores (measured: the pipeline ran at 0.62-0.73 of the raw forward on 2 cores, 0.94-1.00 after this line)
-        torch.set_num_threads(1)
-        try:
-            for i in range(len(ds)):
-                if stop.is_set(): return
-                q.put((i, ds[i]))
-        except BaseException as e: q.put((-1, e))
-        q.put((None, None))
-    t = threading.Thread(target=work, daemon=True); t.start()
-    try:
-        while True:
-            i, x = q.get()
-            if i is None: return
-            if i == -1: raise x
-            yield x
-    finally:
-        stop.set()
-        while t.is_alive():
-            try: q.get(timeout=0.05)
-            except queue.Empty: pass
-
 def batch_stream(catalog:Catalog, batches, size, mean=(0.5,) * 3, std=(0.5,) * 3, num_workers:int|None=None,
                  prefetch:int=2):
-    "Yield normalised float batches for the index lists in `batches`, prepared ahead in a thread or worker processes."
+    "Yield normalised float batches for the index lists in `batches`: prepared in this thread, or ahead in worker processes."
     ds = _Batches(catalog, list(batches), _hw(size), tuple(mean), tuple(std))
     if num_workers is None: num_workers = 0 if isinstance(catalog.images, ArrayImageStore) else min(4, os.cpu_count() or 1)
-    if num_workers == 0: yield from _thread_stream(ds, prefetch); return
+    if num_workers == 0:
+        for i in range(len(ds)): yield ds[i]
+        return
     dl = torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=num_workers,
                                      prefetch_factor=prefetch, worker_init_fn=_worker_init, persistent_workers=False)
     yield from dl
