@@ -105,9 +105,8 @@ class fp32_stem:
 
 def _embed_one(embedder, x, bf16, channels_last, l2):
     if channels_last: x = x.contiguous(memory_format=torch.channels_last)
-    with fp32_stem(embedder, enabled=bf16), \
-         torch.autocast('cpu' if x.device.type == 'cpu' else x.device.type, dtype=torch.bfloat16, enabled=bf16):
-        e = embedder(x)
+    with torch.autocast('cpu' if x.device.type == 'cpu' else x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        e = embedder(x)   # under bf16, `_eval_mode(..., bf16=True)` keeps the stem in fp32 for the whole job
     if isinstance(e, (tuple, list)): e = e[0]
     e = e.float()
     if e.ndim != 2: raise ValueError(f"The embedder must return (N, D) embeddings, got shape {tuple(e.shape)}")
@@ -122,13 +121,15 @@ class _torch_threads:
     def __exit__(self, *a): torch.set_num_threads(self.old)
 
 class _eval_mode:
-    "Put a module in eval mode (and channels-last if asked) for the duration of a `with` block."
-    def __init__(self, m, channels_last=False): self.m, self.cl = m, channels_last
+    "Put a module in eval mode (channels-last if asked; its stem in fp32 if it will run under bf16) for a `with` block."
+    def __init__(self, m, channels_last=False, bf16=False): self.m, self.cl, self.stem = m, channels_last, fp32_stem(m, bf16)
     def __enter__(self):
         self.was_training = self.m.training; self.m.eval()
         if self.cl: self.m.to(memory_format=torch.channels_last)
+        self.stem.__enter__()
         return self.m
     def __exit__(self, *a):
+        self.stem.__exit__(*a)
         if self.cl: self.m.to(memory_format=torch.contiguous_format)
         self.m.train(self.was_training)
 
@@ -178,7 +179,7 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
     buf, fill, cur, dim = None, 0, None, getattr(embedder, 'embed_dim', None)
     out = np.zeros((0, dim or 0), dtype) if out_dir is None and n == 0 else None
     dev = next(iter(embedder.parameters()), torch.empty(0)).device
-    with _torch_threads(torch_threads), _eval_mode(embedder, channels_last), torch.inference_mode():
+    with _torch_threads(torch_threads), _eval_mode(embedder, channels_last, bf16), torch.inference_mode():
         for x, s in zip(stream, owner):
             e = _embed_one(embedder, x.to(dev, non_blocking=True), bf16, channels_last, l2).cpu().numpy()
             if s != cur: cur, fill = s, 0; buf = np.empty((min(shard_size, n - s * shard_size), e.shape[1]), dtype)
@@ -240,13 +241,13 @@ def embedding_benchmark(embedder, catalog:Catalog, n:int|None=512, size=None, bs
           for b in range(0, len(cat), bs)]
     bf16, cl, nt = kw.get('bf16', False), kw.get('channels_last', False), kw.get('torch_threads')
     def raw():
-        with _torch_threads(nt), _eval_mode(embedder, cl), torch.inference_mode():
+        with _torch_threads(nt), _eval_mode(embedder, cl, bf16), torch.inference_mode():
             _embed_one(embedder, xs[0], bf16, cl, True)  # warm-up
             t = time.perf_counter()
             for x in xs: _embed_one(embedder, x, bf16, cl, True).numpy()
             return len(cat) / (time.perf_counter() - t)
     def pipe():
-        with _torch_threads(nt), _eval_mode(embedder, cl), torch.inference_mode(): _embed_one(embedder, xs[0], bf16, cl, True)
+        with _torch_threads(nt), _eval_mode(embedder, cl, bf16), torch.inference_mode(): _embed_one(embedder, xs[0], bf16, cl, True)
         d = tempfile.mkdtemp(prefix='vrl_nb-embed-bench-')
         try:
             t = time.perf_counter()
