@@ -83,3 +83,32 @@ def test_help_notebook_lists_every_parameter(nb):
     listed = pm.inspect_notebook(str(nb))
     assert assigned and set(assigned) == set(listed), f'{nb.name}: not listed by papermill: {set(assigned) - set(listed)}'
     assert all(listed[n]['help'] for n in listed), f'{nb.name}: parameters without a help comment: {[n for n in listed if not listed[n]["help"]]}'
+
+
+def test_backbones_report_on_a_users_catalog(tmp_path):
+    "A user's own catalog: JPEG files + a CSV (own id column, two label columns, no split, one missing image)."
+    import numpy as np, pandas as pd
+    from PIL import Image
+    from vrl_nb.datasets import fashion_mnist_catalog
+    fm = fashion_mnist_catalog(n_train=120, n_test=0, size=32, seed=0)
+    (tmp_path/'images'/'shop').mkdir(parents=True)
+    arr, rows = fm.images_array(size=32), []
+    for i, r in fm.items.reset_index(drop=True).iterrows():
+        Image.fromarray(arr[i]).save(tmp_path/'images'/'shop'/f'{i}.jpg', quality=90)
+        rows.append(dict(sku=f'SKU-{i}', image=f'shop/{i}.jpg', category=r['category'], colour=r['colour'], title=r['title']))
+    rows.append(dict(sku='SKU-GONE', image='shop/gone.jpg', category='tops', colour='red', title='red shirt'))
+    pd.DataFrame(rows).to_csv(tmp_path/'items.csv', index=False)
+    out = tmp_path/'runs'
+    r = run('report', '--suite', 'quick', '--only', 'backbones', '--out', str(out), '-p', 'catalog', str(tmp_path/'items.csv'),
+            '-p', 'image_root', str(tmp_path/'images'), '-p', 'id_col', 'sku')
+    assert r.returncode == 0, r.stdout + r.stderr
+    d = out/'backbones'
+    data = json.loads((d/'data.json').read_text())
+    assert (data['catalog_name'], data['tasks']) == ('items.csv', ['category', 'colour'])
+    assert pd.read_csv(d/'quarantine.csv')['item_id'].tolist() == ['SKU-GONE']      # reported, not silently dropped
+    rows = {m['model']: m for m in json.loads((d/'metrics.json').read_text())['rows']}
+    ft = rows['tf_efficientnet_lite0 fine-tuned']
+    assert 0 <= ft['acc_category'] <= 1 and 0 <= ft['acc_colour'] <= 1 and 'acc_fine_category' not in ft
+    assert 0 <= ft['similar_p@10'] <= 1 and 0 <= ft['sbi_r@1'] <= 1                  # similar = same category and colour
+    assert (d/'figures'/f"confusion-{data['key_task']}.png").exists()
+    assert 'used whole' in (d/'backbones.ipynb').read_text()                       # the report says what it ran on

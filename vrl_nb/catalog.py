@@ -11,8 +11,8 @@ import numpy as np, pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 # %% auto 0
-__all__ = ['IGNORE_INDEX', 'to_rgb', 'FileImageStore', 'ArrayImageStore', 'Catalog', 'validate_catalog', 'read_catalog',
-           'catalog_dls', 'show_multitask_batch']
+__all__ = ['IGNORE_INDEX', 'to_rgb', 'FileImageStore', 'ArrayImageStore', 'Catalog', 'validate_catalog', 'read_table',
+           'read_catalog', 'catalog_dls', 'show_multitask_batch']
 
 # %% ../nbs/01_catalog.ipynb
 IGNORE_INDEX = -100  # target value for a missing label: skipped by the loss and the metrics
@@ -172,7 +172,12 @@ def validate_catalog(cat:Catalog, check_images:bool=True, splits:Sequence[str]|N
     good = Catalog(items.iloc[keep], cat.images, cat.tasks, None, cat.name,
                    pd.concat([cat.quarantine, q], ignore_index=True) if len(cat.quarantine) else q)
     # table-level checks, on what is left
-    if len(good) == 0: raise ValueError(f'{cat.name}: no valid rows left ({len(q)} quarantined); first reasons: {q.reason.head(3).tolist()}')
+    if len(good) == 0:
+        hint = ''
+        if len(q) and q.reason.str.startswith('missing image file').mean() >= 0.5 and hasattr(cat.images, 'root'):
+            hint = (f"; no image was found under {cat.images.root}: the 'image' column must hold paths relative to "
+                    "image_root (pass the folder they are relative to)")
+        raise ValueError(f'{cat.name}: no valid rows left ({len(q)} quarantined); first reasons: {q.reason.head(3).tolist()}{hint}')
     for t in good.tasks:
         n = len(good.vocab[t])
         if n < 2:
@@ -196,18 +201,20 @@ def validate_catalog(cat:Catalog, check_images:bool=True, splits:Sequence[str]|N
     return good
 
 # %% ../nbs/01_catalog.ipynb
+def read_table(path:str|Path) -> pd.DataFrame:
+    "A catalog table from a .csv, .tsv or .parquet file, with a clear error for a missing file or another format."
+    p = Path(path)
+    if not p.exists(): raise FileNotFoundError(f'catalog table {p} does not exist')
+    if p.suffix.lower() in ('.parquet', '.pq'): return pd.read_parquet(p)
+    if p.suffix.lower() in ('.csv', '.txt', '.tsv'): return pd.read_csv(p, sep='\t' if p.suffix.lower() == '.tsv' else ',')
+    raise ValueError(f'{p}: unsupported table format {p.suffix!r}; use .csv, .tsv or .parquet')
+
 def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Sequence[str], text_col:str|None=None,
                  id_col:str|None=None, instance_col:str|None=None, split_col:str|None=None, image_col:str='image',
                  name:str|None=None, validate:bool=True, out_dir:str|Path|None=None, verbose:bool=True) -> Catalog:
     "A `Catalog` from a CSV/parquet table (or DataFrame) of items with images under `image_root`."
     if isinstance(table, pd.DataFrame): df, src = table.copy(), 'table'
-    else:
-        p = Path(table)
-        if not p.exists(): raise FileNotFoundError(f'catalog table {p} does not exist')
-        if p.suffix.lower() in ('.parquet', '.pq'): df = pd.read_parquet(p)
-        elif p.suffix.lower() in ('.csv', '.txt', '.tsv'): df = pd.read_csv(p, sep='\t' if p.suffix.lower() == '.tsv' else ',')
-        else: raise ValueError(f'{p}: unsupported table format {p.suffix!r}; use .csv, .tsv or .parquet')
-        src = p.name
+    else: df, src = read_table(table), Path(table).name
     label_cols = [label_cols] if isinstance(label_cols, str) else list(label_cols)
     wanted = dict(image_col=image_col, text_col=text_col, id_col=id_col, instance_col=instance_col, split_col=split_col)
     unknown = {k: v for k, v in wanted.items() if v is not None and v not in df.columns}

@@ -11,9 +11,10 @@ from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json,
                          is_offline)
 
 # %% auto 0
-__all__ = ['REPORTS_DIR', 'SUITES', 'report_dir', 'save_metrics', 'save_timings', 'save_figure', 'suite_runs', 'render_html',
-           'run_is_complete', 'run_notebook', 'run_suite', 'main', 'result_row', 'compare_variants', 'collect_runs',
-           'summary_table', 'summary_figures', 'plot_recall_at_k']
+__all__ = ['REPORTS_DIR', 'SUITES', 'report_dir', 'save_metrics', 'save_timings', 'save_figure', 'report_catalog', 'key_task',
+           'similar_tasks', 'catalog_fingerprint', 'suite_runs', 'render_html', 'run_is_complete', 'run_notebook',
+           'run_suite', 'main', 'result_row', 'compare_variants', 'collect_runs', 'summary_table', 'summary_figures',
+           'plot_recall_at_k']
 
 # %% ../nbs/10_reports.ipynb
 def report_dir(out_dir:str|Path|None, name:str='report') -> Path:
@@ -41,6 +42,68 @@ def save_figure(fig, out_dir, name:str, dpi:int=110) -> Path:
     p = Path(out_dir)/'figures'/f'{slugify(name)}.png'; p.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(p, dpi=dpi, bbox_inches='tight')
     return p
+
+# %% ../nbs/10_reports.ipynb
+_DEFAULT_LABELS = ('category', 'fine_category', 'colour')
+
+def report_catalog(catalog:str|Path|None=None, n_train:int=5000, n_test:int=1000, size:int=64, seed:int=0,
+                   image_root:str|Path|None=None, label_cols=None, id_col:str|None=None, text_col:str|None=None,
+                   test_frac:float=0.2, valid_frac:float=0.2, out_dir=None, verbose:bool=True):
+    "The catalog a report runs on: the embedded Fashion-MNIST catalog if `catalog` is None, else your CSV/parquet table."
+    from vrl_nb.catalog import read_catalog, read_table
+    if catalog is None or str(catalog).strip() in ('', 'None', 'none', 'default'):
+        from vrl_nb.datasets import fashion_mnist_catalog
+        return fashion_mnist_catalog(n_train=n_train, n_test=n_test, size=size, seed=seed)
+    table = Path(catalog)
+    if not table.is_file():
+        raise FileNotFoundError(f"catalog table {table} does not exist (catalog must be the path of a .csv/.tsv/.parquet "
+                                "table of your items, or None for the embedded Fashion-MNIST catalog)")
+    df = read_table(table)
+    if label_cols is None:
+        label_cols = [c for c in _DEFAULT_LABELS if c in df.columns]
+        if not label_cols:
+            raise ValueError(f"{table.name} has none of the default label columns {list(_DEFAULT_LABELS)}; name yours "
+                             f"with label_cols (e.g. -p label_cols '[\"category\", \"colour\"]'); its columns: {list(df.columns)}")
+    elif isinstance(label_cols, str): label_cols = [label_cols]
+    text_col = text_col or ('title' if 'title' in df.columns else None)
+    id_col = id_col or ('item_id' if 'item_id' in df.columns else None)
+    how = "the table's split column"
+    if 'split' not in df.columns:
+        rng = np.random.default_rng(seed); u = rng.random(len(df))
+        df = df.assign(split=np.where(u < test_frac, 'test', np.where(u < test_frac + valid_frac, 'valid', 'train')))
+        how = f'a seeded random split (seed {seed}: test {test_frac:.0%}, valid {valid_frac:.0%}; add a split column to choose)'
+    else:
+        bad = sorted(set(df['split'].dropna().astype(str)) - {'train', 'valid', 'test'})
+        if bad: raise ValueError(f"{table.name}: column 'split' has value(s) {bad}; use train / valid / test")
+    cat = read_catalog(df, image_root=Path(image_root) if image_root else table.parent, label_cols=label_cols,
+                       text_col=text_col, id_col=id_col, split_col='split', name=table.name, out_dir=out_dir,
+                       verbose=verbose)
+    counts = cat.items['split'].value_counts()
+    missing = [s for s in ('train', 'test') if counts.get(s, 0) == 0]
+    if missing: raise ValueError(f'{table.name}: split(s) {missing} have no valid items after validation; '
+                                 f'present: {counts.to_dict()}')
+    if verbose:
+        print(f"{table.name}: used whole (n_train/n_test size the embedded catalog only); splits from {how}: "
+              + ', '.join(f'{s} {counts.get(s, 0)}' for s in ('train', 'valid', 'test')) + f"; tasks {list(cat.tasks)}")
+    return cat
+
+def key_task(cat) -> str:
+    "The task a report singles out: `fine_category` if the catalog has it, else its task with the most classes."
+    if 'fine_category' in cat.tasks: return 'fine_category'
+    return max(cat.tasks, key=lambda t: len(cat.vocab[t]))
+
+def similar_tasks(cat) -> tuple:
+    "The tasks whose values define similar items: fine category + colour where present, else every label task."
+    return ('fine_category', 'colour') if {'fine_category', 'colour'} <= set(cat.tasks) else tuple(cat.tasks)
+
+def catalog_fingerprint(cat) -> str:
+    "A fingerprint of a catalog's items and images (the pixels of in-memory images; path, size, mtime of files)."
+    from vrl_nb.core import fingerprint
+    arr = getattr(cat.images, 'array', None)
+    if arr is not None: return fingerprint(cat.items, arr)
+    st = [(str(r), *(lambda p: (p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (-1, -1))(cat.images.path(r)))
+          for r in cat.items['image']]
+    return fingerprint(cat.items, pd.DataFrame(st, columns=['image', 'bytes', 'mtime_ns']))
 
 # %% ../nbs/10_reports.ipynb
 REPORTS_DIR = 'nbs/reports'
@@ -105,7 +168,8 @@ def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=Non
         if bad: raise KeyError(f"suite run {r['name']!r}: {nb.name} has no parameter(s) {bad}; it declares {sorted(declared)}")
         for k, v in (params or {}).items():
             if k in declared: p[k] = v; used.add(k)
-        r.update(params=p, path=nb, declared=declared); runs.append(r)
+        not_taken = [k for k in (params or {}) if k not in declared]
+        r.update(params=p, path=nb, declared=declared, not_taken=[] if r.get('summary') else not_taken); runs.append(r)
     unused = set(params or {}) - used
     if unused:
         raise KeyError(f'parameter(s) {sorted(unused)} are declared by no notebook of this suite; '
@@ -190,6 +254,7 @@ def run_suite(suite:str|dict='quick', out:str|Path|None=None, params:dict|None=N
             speed = (el / done_est) if done_est and el > 0 else 1.0
             left = max(est_total - done_est, 0) * speed
             say(f"[{i}/{len(runs)}] {r['name']} ({r['notebook']}) -> {run_dir}  | elapsed {_fmt(el)}, expected left ~{_fmt(left)}")
+            if r.get('not_taken'): say(f"      note: {r['notebook']} does not take {r['not_taken']}; it runs with its own settings")
             st = run_notebook(r['path'], run_dir, params_r, kernel_name=kernel_name, timeout=timeout)
             if st['ok']: say(f"      ok in {_fmt(st['seconds'])}")
             else:
@@ -273,7 +338,7 @@ def result_row(model:str, backbone:str|None=None, weights:str|None=None, recipe:
 
 # %% ../nbs/10_reports.ipynb
 def compare_variants(catalog, variants:list, common:dict|None=None, queries=None, eval_split:str='test', k:int=10,
-                     ks=(1, 5, 10, 20, 50), models_dir=None, seed:int=0, verbose:bool=True) -> dict:
+                     ks=(1, 5, 10, 20, 50), models_dir=None, seed:int=0, similar=None, verbose:bool=True) -> dict:
     "Train/evaluate each variant on `catalog`; rows for the results table, timings, recall@k curves, trained results."
     from vrl_nb.core import set_seed
     from vrl_nb.backbones import create_backbone
@@ -298,7 +363,7 @@ def compare_variants(catalog, variants:list, common:dict|None=None, queries=None
             name = v.get('backbone', 'tf_efficientnet_lite0')
             bb = create_backbone(name, weights=v.get('weights', 'offline'), img_size=size if 'vit' in name or 'deit' in name else None)
             emb, weights, tr, recipe = embedder_from_backbone(bb), bb.weights, None, info.get('recipe', 'no training')
-        r = evaluate_retrieval(emb, gallery, queries, k=k, ks=ks, size=size)
+        r = evaluate_retrieval(emb, gallery, queries, k=k, ks=ks, size=size, similar=similar or similar_tasks(catalog))
         row, tim = result_row(label, backbone=v.get('backbone', 'tf_efficientnet_lite0'), weights=weights, recipe=recipe,
                               train=tr, retrieval=r, eval_split=eval_split)
         rows.append(row); tims.append(tim)
@@ -330,7 +395,10 @@ _KEY_COLS = ['run', 'model', 'backbone', 'weights', 'recipe', 'acc_category', 'a
 
 def summary_table(df:pd.DataFrame, cols=None) -> pd.DataFrame:
     "The paper-style results table: the key columns that exist in `df`, numbers rounded."
-    cols = [c for c in (cols or _KEY_COLS) if c in df.columns]
+    if cols is None:   # the key columns, with the accuracy of any other label task next to the known ones
+        extra = [c for c in df.columns if c.startswith('acc_') and c not in _KEY_COLS]
+        i = _KEY_COLS.index('similar_p@10'); cols = _KEY_COLS[:i] + extra + _KEY_COLS[i:]
+    cols = [c for c in cols if c in df.columns]
     return df[cols].round(3) if len(df) else df
 
 def summary_figures(df:pd.DataFrame, curves:dict, out_dir, metrics=('acc_fine_category', 'sbi_r@1', 'similar_p@10', 'gen_attr_p@10')) -> list:
