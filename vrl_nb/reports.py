@@ -73,7 +73,11 @@ def report_catalog(catalog:str|Path|None=None, n_train:int=5000, n_test:int=1000
         df = df.assign(split=np.where(u < test_frac, 'test', np.where(u < test_frac + valid_frac, 'valid', 'train')))
         how = f'a seeded random split (seed {seed}: test {test_frac:.0%}, valid {valid_frac:.0%}; add a split column to choose)'
     else:
-        bad = sorted(set(df['split'].dropna().astype(str)) - {'train', 'valid', 'test'})
+        if df['split'].isna().any():
+            rows = np.flatnonzero(df['split'].isna().to_numpy())
+            raise ValueError(f"{table.name}: {len(rows)} row(s) have no split (first rows: {rows[:5].tolist()}); fill "
+                             "them with train / valid / test, or drop the column to draw a seeded split")
+        bad = sorted(set(df['split'].astype(str)) - {'train', 'valid', 'test'})
         if bad: raise ValueError(f"{table.name}: column 'split' has value(s) {bad}; use train / valid / test")
     cat = read_catalog(df, image_root=Path(image_root) if image_root else table.parent, label_cols=label_cols,
                        text_col=text_col, id_col=id_col, split_col='split', name=table.name, out_dir=out_dir,
@@ -101,9 +105,10 @@ def catalog_fingerprint(cat) -> str:
     from vrl_nb.core import fingerprint
     arr = getattr(cat.images, 'array', None)
     if arr is not None: return fingerprint(cat.items, arr)
-    st = [(str(r), *(lambda p: (p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (-1, -1))(cat.images.path(r)))
-          for r in cat.items['image']]
-    return fingerprint(cat.items, pd.DataFrame(st, columns=['image', 'bytes', 'mtime_ns']))
+    def stat(ref):
+        p = cat.images.path(ref)
+        return (str(ref), p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (str(ref), -1, -1)
+    return fingerprint(cat.items, pd.DataFrame([stat(r) for r in cat.items['image']], columns=['image', 'bytes', 'mtime_ns']))
 
 # %% ../nbs/10_reports.ipynb
 REPORTS_DIR = 'nbs/reports'
