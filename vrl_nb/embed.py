@@ -14,8 +14,8 @@ from .core import fingerprint, save_json, load_json, pbar
 from .catalog import Catalog, ArrayImageStore
 
 # %% auto 0
-__all__ = ['input_size', 'image_batch', 'prepare_batch', 'batch_stream', 'stem_modules', 'fp32_stem', 'embed_catalog',
-           'iter_embedding_shards', 'load_embeddings', 'embedding_meta', 'embedding_benchmark']
+__all__ = ['input_size', 'image_batch', 'prepare_batch', 'batch_stream', 'auto_channels_last', 'stem_modules', 'fp32_stem',
+           'embed_catalog', 'iter_embedding_shards', 'load_embeddings', 'embedding_meta', 'embedding_benchmark']
 
 # %% ../nbs/06_embed.ipynb
 def _hw(size) -> tuple[int, int]:
@@ -73,6 +73,12 @@ def batch_stream(catalog:Catalog, batches, size, mean=(0.5,) * 3, std=(0.5,) * 3
     yield from dl
 
 # %% ../nbs/06_embed.ipynb
+def auto_channels_last(model:torch.nn.Module) -> bool:
+    "Whether channels-last memory format should pay for `model`: most of its weights are in 2-d convolutions."
+    conv = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Conv2d) for p in m.parameters(recurse=False))
+    total = sum(p.numel() for p in model.parameters())
+    return total > 0 and conv / total >= 0.5
+
 def stem_modules(model:torch.nn.Module) -> list:
     "The modules of the first timm model inside `model` up to and including its first feature stage (`feature_info[0]`)."
     timm_model = next((m for m in model.modules() if isinstance(getattr(m, 'feature_info', None), list)
@@ -141,11 +147,12 @@ def _meta_for(catalog, ids, hw, dtype, shard_size, l2):
 def _shard_path(out_dir, s): return Path(out_dir)/f'emb-{s:05d}.npy'
 
 def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=None, bs:int=64,
-                  bf16:bool=False, channels_last:bool=False, dtype:str='float32', shard_size:int=16_384,
+                  bf16:bool=False, channels_last:bool|None=None, dtype:str='float32', shard_size:int=16_384,
                   num_workers:int|None=None, prefetch:int=2, l2:bool=True, torch_threads:int|None=None,
                   progress:bool=True):
     "Embed every item of `catalog`: `(ids, embeddings)` in memory, or sharded `.npy` + parquet index in `out_dir` (resumable)."
     hw = input_size(embedder, size)
+    if channels_last is None: channels_last = auto_channels_last(embedder)
     dc = getattr(embedder, 'data_config', None) or {}
     mean, std = tuple(dc.get('mean', (0.5,) * 3)), tuple(dc.get('std', (0.5,) * 3))
     dtype = np.dtype(dtype)
@@ -239,7 +246,9 @@ def embedding_benchmark(embedder, catalog:Catalog, n:int|None=512, size=None, bs
     mean, std = dc.get('mean', (0.5,) * 3), dc.get('std', (0.5,) * 3)
     xs = [prepare_batch(image_batch(cat, np.arange(b, min(b + bs, len(cat))), hw), hw, mean, std)
           for b in range(0, len(cat), bs)]
-    bf16, cl, nt = kw.get('bf16', False), kw.get('channels_last', False), kw.get('torch_threads')
+    bf16, cl, nt = kw.get('bf16', False), kw.get('channels_last'), kw.get('torch_threads')
+    if cl is None: cl = auto_channels_last(embedder)
+    kw = {**kw, 'channels_last': cl}   # the raw forward and the pipeline run with the same memory format
     def raw():
         with _torch_threads(nt), _eval_mode(embedder, cl, bf16), torch.inference_mode():
             _embed_one(embedder, xs[0], bf16, cl, True)  # warm-up
