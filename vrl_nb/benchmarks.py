@@ -190,12 +190,12 @@ def precision_benchmark(embedder:nn.Module, xs:list, repeats:int=2, name:str='')
     n = sum(len(x) for x in xs); best = {m: 0.0 for m in modes}; embs, kernels = {}, {}
     for _ in range(repeats):
         for m, (bf, cl) in modes.items():
-            with _eval_mode(embedder, cl, bf), torch.inference_mode():
+            with _eval_mode(embedder, bf), torch.inference_mode():
                 _embed_one(embedder, xs[0][:2], bf, cl, True)
                 t = time.perf_counter(); e = _embed_all(embedder, xs, bf, cl); s = time.perf_counter() - t
             best[m] = max(best[m], n / s); embs[m] = e
     for m, (bf, cl) in modes.items():
-        with _eval_mode(embedder, cl, bf), torch.inference_mode():
+        with _eval_mode(embedder, bf), torch.inference_mode():
             kernels[m] = dict(onednn_kernels(lambda: _embed_one(embedder, xs[0][:2], bf, cl, True)))
     cos = {m: (embs[m] * embs['fp32']).sum(1) for m in modes}
     x = xs[0]; p = dict(model=name, bs=len(x), res=x.shape[-1], n_images=n, repeats=repeats)
