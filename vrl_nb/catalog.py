@@ -211,8 +211,9 @@ def read_table(path:str|Path) -> pd.DataFrame:
 
 def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Sequence[str], text_col:str|None=None,
                  id_col:str|None=None, instance_col:str|None=None, split_col:str|None=None, image_col:str='image',
-                 name:str|None=None, validate:bool=True, out_dir:str|Path|None=None, verbose:bool=True) -> Catalog:
-    "A `Catalog` from a CSV/parquet table (or DataFrame) of items with images under `image_root`."
+                 name:str|None=None, validate:bool=True, out_dir:str|Path|None=None, splits:Sequence[str]|None=None,
+                 verbose:bool=True) -> Catalog:
+    "A `Catalog` from a CSV/parquet table (or DataFrame) of items with images under `image_root` (`splits`: must be non-empty)."
     if isinstance(table, pd.DataFrame): df, src = table.copy(), 'table'
     else: df, src = read_table(table), Path(table).name
     label_cols = [label_cols] if isinstance(label_cols, str) else list(label_cols)
@@ -230,7 +231,7 @@ def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Se
     if instance_col: out['instance_id'] = df[instance_col].astype(str)
     if split_col: out['split'] = df[split_col].astype(str)
     cat = Catalog(out, FileImageStore(image_root), label_cols, name=name or src)
-    return validate_catalog(cat, out_dir=out_dir, verbose=verbose) if validate else cat
+    return validate_catalog(cat, splits=splits, out_dir=out_dir, verbose=verbose) if validate else cat
 
 # %% ../nbs/01_catalog.ipynb
 from fastai.vision.all import (Datasets, Transform, Resize, ToTensor, IntToFloatTensor, Normalize, PILImage,

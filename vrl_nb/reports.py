@@ -12,9 +12,8 @@ from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json,
 
 # %% auto 0
 __all__ = ['REPORTS_DIR', 'SUITES', 'report_dir', 'save_metrics', 'save_timings', 'save_figure', 'report_catalog', 'key_task',
-           'similar_tasks', 'catalog_fingerprint', 'suite_runs', 'render_html', 'run_is_complete', 'run_notebook',
-           'run_suite', 'main', 'result_row', 'compare_variants', 'collect_runs', 'summary_table', 'summary_figures',
-           'plot_recall_at_k']
+           'catalog_fingerprint', 'suite_runs', 'render_html', 'run_is_complete', 'run_notebook', 'run_suite', 'main',
+           'result_row', 'compare_variants', 'collect_runs', 'summary_table', 'summary_figures', 'plot_recall_at_k']
 
 # %% ../nbs/10_reports.ipynb
 def report_dir(out_dir:str|Path|None, name:str='report') -> Path:
@@ -54,11 +53,7 @@ def report_catalog(catalog:str|Path|None=None, n_train:int=5000, n_test:int=1000
     if catalog is None or str(catalog).strip() in ('', 'None', 'none', 'default'):
         from vrl_nb.datasets import fashion_mnist_catalog
         return fashion_mnist_catalog(n_train=n_train, n_test=n_test, size=size, seed=seed)
-    table = Path(catalog)
-    if not table.is_file():
-        raise FileNotFoundError(f"catalog table {table} does not exist (catalog must be the path of a .csv/.tsv/.parquet "
-                                "table of your items, or None for the embedded Fashion-MNIST catalog)")
-    df = read_table(table)
+    table = Path(catalog); df = read_table(table)
     if label_cols is None:
         label_cols = [c for c in _DEFAULT_LABELS if c in df.columns]
         if not label_cols:
@@ -81,11 +76,8 @@ def report_catalog(catalog:str|Path|None=None, n_train:int=5000, n_test:int=1000
         if bad: raise ValueError(f"{table.name}: column 'split' has value(s) {bad}; use train / valid / test")
     cat = read_catalog(df, image_root=Path(image_root) if image_root else table.parent, label_cols=label_cols,
                        text_col=text_col, id_col=id_col, split_col='split', name=table.name, out_dir=out_dir,
-                       verbose=verbose)
+                       splits=('train', 'test'), verbose=verbose)
     counts = cat.items['split'].value_counts()
-    missing = [s for s in ('train', 'test') if counts.get(s, 0) == 0]
-    if missing: raise ValueError(f'{table.name}: split(s) {missing} have no valid items after validation; '
-                                 f'present: {counts.to_dict()}')
     if verbose:
         print(f"{table.name}: used whole (n_train/n_test size the embedded catalog only); splits from {how}: "
               + ', '.join(f'{s} {counts.get(s, 0)}' for s in ('train', 'valid', 'test')) + f"; tasks {list(cat.tasks)}")
@@ -96,18 +88,15 @@ def key_task(cat) -> str:
     if 'fine_category' in cat.tasks: return 'fine_category'
     return max(cat.tasks, key=lambda t: len(cat.vocab[t]))
 
-def similar_tasks(cat) -> tuple:
-    "The tasks whose values define similar items: fine category + colour where present, else every label task."
-    return ('fine_category', 'colour') if {'fine_category', 'colour'} <= set(cat.tasks) else tuple(cat.tasks)
-
 def catalog_fingerprint(cat) -> str:
     "A fingerprint of a catalog's items and images (the pixels of in-memory images; path, size, mtime of files)."
     from vrl_nb.core import fingerprint
     arr = getattr(cat.images, 'array', None)
     if arr is not None: return fingerprint(cat.items, arr)
     def stat(ref):
-        p = cat.images.path(ref)
-        return (str(ref), p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (str(ref), -1, -1)
+        try: st = cat.images.path(ref).stat()
+        except FileNotFoundError: return (str(ref), -1, -1)
+        return (str(ref), st.st_size, st.st_mtime_ns)
     return fingerprint(cat.items, pd.DataFrame([stat(r) for r in cat.items['image']], columns=['image', 'bytes', 'mtime_ns']))
 
 # %% ../nbs/10_reports.ipynb
@@ -368,7 +357,7 @@ def compare_variants(catalog, variants:list, common:dict|None=None, queries=None
             name = v.get('backbone', 'tf_efficientnet_lite0')
             bb = create_backbone(name, weights=v.get('weights', 'offline'), img_size=size if 'vit' in name or 'deit' in name else None)
             emb, weights, tr, recipe = embedder_from_backbone(bb), bb.weights, None, info.get('recipe', 'no training')
-        r = evaluate_retrieval(emb, gallery, queries, k=k, ks=ks, size=size, similar=similar or similar_tasks(catalog))
+        r = evaluate_retrieval(emb, gallery, queries, k=k, ks=ks, size=size, similar=similar)
         row, tim = result_row(label, backbone=v.get('backbone', 'tf_efficientnet_lite0'), weights=weights, recipe=recipe,
                               train=tr, retrieval=r, eval_split=eval_split)
         rows.append(row); tims.append(tim)

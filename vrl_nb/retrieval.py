@@ -14,8 +14,8 @@ from .core import pbar
 __all__ = ['encode_labels', 'relevance', 'count_relevant', 'precision_at_k', 'recall_at_k', 'hit_rate_at_k',
            'average_precision_at_k', 'map_at_r', 'reciprocal_rank', 'retrieval_metrics', 'l2_normalize',
            'set_search_params', 'build_index', 'save_index', 'load_index', 'search', 'knn', 'chunked_metrics',
-           'similar_items_task', 'attribute_agreement_task', 'search_by_image_task', 'evaluate_retrieval',
-           'metrics_table', 'rss_bytes', 'PeakRSS', 'synthetic_embeddings', 'ann_benchmark']
+           'similar_items_task', 'attribute_agreement_task', 'search_by_image_task', 'similar_tasks',
+           'evaluate_retrieval', 'metrics_table', 'rss_bytes', 'PeakRSS', 'synthetic_embeddings', 'ann_benchmark']
 
 # %% ../nbs/07_retrieval.ipynb
 def _as_frame(x) -> pd.DataFrame:
@@ -297,8 +297,12 @@ def search_by_image_task(gallery_emb, gallery, query_emb=None, queries=None, ks=
     return dict(task='search_by_image', **{k.replace('hit@', 'R@'): v for k, v in m.items()})
 
 # %% ../nbs/07_retrieval.ipynb
+def similar_tasks(catalog) -> tuple:
+    "The tasks whose values define similar items: fine category + colour where present, else every label task."
+    return ('fine_category', 'colour') if {'fine_category', 'colour'} <= set(catalog.tasks) else tuple(catalog.tasks)
+
 def evaluate_retrieval(embedder, catalog, queries=None, k:int=10, ks=(1, 5, 10),
-                       similar=('fine_category', 'colour'), factory:str='Flat', size=None, bs:int=64,
+                       similar=None, factory:str='Flat', size=None, bs:int=64,
                        embeddings=None, progress:bool=False, **embed_kw) -> dict:
     "Embed `catalog` (+ `queries`) with `embedder` and run the three retrieval tasks: a flat dict of metrics."
     from vrl_nb.embed import embed_catalog
@@ -311,6 +315,7 @@ def evaluate_retrieval(embedder, catalog, queries=None, k:int=10, ks=(1, 5, 10),
     out = dict(n_gallery=len(catalog), n_queries=0 if queries is None else len(queries), embed_dim=int(G.shape[1]))
     index = build_index(G, factory)
     nbrs = knn(G, k=k, index=index)[1]
+    similar = similar_tasks(catalog) if similar is None else similar
     if all(t in catalog.tasks for t in similar):
         r = similar_items_task(G, catalog, k=k, tasks=similar, nbrs=None, index=index)
         out.update({f'similar_items/{m}': r[m] for m in (f'P@{k}', f'mAP@{k}', 'MAP@R', 'MRR', 'n_queries', 'n_excluded')})
