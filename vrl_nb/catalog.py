@@ -4,37 +4,65 @@
 
 # %% ../nbs/01_catalog.ipynb 3
 from __future__ import annotations
-import io, os, warnings
+import io, os, csv, warnings
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 # %% auto 0
-__all__ = ['IGNORE_INDEX', 'to_rgb', 'FileImageStore', 'ArrayImageStore', 'Catalog', 'validate_catalog', 'read_table',
-           'read_catalog', 'catalog_dls', 'show_multitask_batch']
+__all__ = ['IGNORE_INDEX', 'SPLITS', 'to_rgb', 'FileImageStore', 'ArrayImageStore', 'Catalog', 'validate_catalog', 'read_table',
+           'check_splits', 'read_catalog', 'catalog_dls', 'show_multitask_batch']
 
 # %% ../nbs/01_catalog.ipynb
 IGNORE_INDEX = -100  # target value for a missing label: skipped by the loss and the metrics
 
+def _high_bit_to_l(im:Image.Image) -> Image.Image:
+    "16-bit ('I;16*', 'I') and float ('F') grayscale scaled to 8 bits (PIL's own conversion clips them to white)."
+    a = np.asarray(im)
+    if im.mode.startswith('I;16'): a = a.astype(np.float32) / 257
+    elif im.mode == 'I': a = a.astype(np.float32) / (257 if a.size and a.max() > 255 else 1)
+    else: a = a.astype(np.float32) * (255 if a.size and np.nanmax(a) <= 1 else 1)   # 'F': 0..1 floats or 0..255
+    return Image.fromarray(np.clip(np.rint(np.nan_to_num(a)), 0, 255).astype(np.uint8), 'L')
+
 def to_rgb(im:Image.Image) -> Image.Image:
-    "Convert any PIL mode to RGB; transparency is composited on white."
+    "Convert any PIL mode to RGB; transparency is composited on white, 16-bit and float grayscale scaled to 8 bits."
     if im.mode == 'RGB': return im
+    if im.mode.startswith('I') or im.mode == 'F': return _high_bit_to_l(im).convert('RGB')
     if im.mode in ('RGBA', 'LA') or (im.mode == 'P' and 'transparency' in im.info):
         im = im.convert('RGBA'); bg = Image.new('RGB', im.size, (255, 255, 255))
         bg.paste(im, mask=im.getchannel('A')); return bg
     return im.convert('RGB')
 
+def _decode_reduced(im:Image.Image, size:int|None) -> Image.Image:
+    "Ask the decoder for no more pixels than `size` needs: JPEG DCT scaling (`draft`), else `reduce` by a whole factor."
+    if size is None: return im
+    if im.format == 'JPEG': im.draft('RGB', (size, size)); return im
+    f = min(im.size) // (2 * size)   # keep at least 2× the target, so the final antialiased resize has pixels to use
+    return im.reduce(f) if f >= 2 else im
+
 class FileImageStore:
-    "Images stored as files under `root`; the catalog's `image` column holds paths relative to it."
+    "Images stored as files under `root`; the catalog's `image` column holds paths relative to it (nothing outside it, unless allowed)."
     kind = 'files'
-    def __init__(self, root:str|Path): self.root = Path(root)
+    def __init__(self, root:str|Path, allow_outside_root:bool=False):
+        self.root, self.allow_outside_root = Path(root), allow_outside_root
     def path(self, ref) -> Path: return self.root/str(ref)
-    def open(self, ref) -> Image.Image:
+    def escapes(self, ref) -> bool:
+        "Whether `ref` leads outside `root` (an absolute path, `..`, or a symlink pointing out of it)."
+        return not self.path(ref).resolve().is_relative_to(self.root.resolve())
+    def open(self, ref, size:int|None=None) -> Image.Image:
+        "The RGB image of `ref`; with `size`, decoded reduced where the format allows (at least `size` px a side)."
         p = self.path(ref)
-        with Image.open(p) as im:
-            im.load(); mode = im.mode
-            return to_rgb(im)
+        if not self.allow_outside_root and self.escapes(ref):
+            raise ValueError(f"image {ref!r} is outside image_root {self.root} (absolute path, '..' or a symlink out of it); "
+                             "move it under image_root or pass allow_outside_root=True")
+        try:
+            with Image.open(p) as im:
+                im = _decode_reduced(im, size); im.load()
+                return to_rgb(im)
+        except Image.DecompressionBombError as e:
+            raise ValueError(f"image {p} is too large to decode safely ({e}); shrink it, or raise "
+                             "PIL.Image.MAX_IMAGE_PIXELS if you trust the file") from None
     def mode(self, ref) -> str:
         with Image.open(self.path(ref)) as im: return im.mode
     def __repr__(self): return f'FileImageStore({str(self.root)!r})'
@@ -48,9 +76,10 @@ class ArrayImageStore:
         if a.ndim != 4 or a.shape[-1] != 3 or a.dtype != np.uint8:
             raise ValueError(f'ArrayImageStore wants a uint8 N×H×W×3 array, got {a.dtype} {a.shape}')
         self.array = a
-    def open(self, ref) -> Image.Image: return Image.fromarray(self.array[int(ref)])
+    def open(self, ref, size:int|None=None) -> Image.Image: return Image.fromarray(self.array[int(ref)])
     def mode(self, ref) -> str: return 'RGB'
     def __repr__(self): return f'ArrayImageStore({self.array.shape[0]} images of {self.array.shape[1]}×{self.array.shape[2]})'
+
 
 # %% ../nbs/01_catalog.ipynb
 _RESERVED = ('item_id', 'image', 'title', 'instance_id', 'split')
@@ -64,7 +93,8 @@ class Catalog:
         if missing:
             raise KeyError(f"{name}: missing column(s) {missing}; the items table has {list(items.columns)}")
         self.items, self.images, self.tasks, self.name = items, images, list(tasks), name
-        self.vocab = {t: list(vocab[t]) if vocab and t in vocab else _vocab_of(items[t]) for t in self.tasks}
+        self.vocab = {t: [_norm_label(v) for v in vocab[t]] if vocab and t in vocab else _vocab_of(items[t])
+                      for t in self.tasks}
         self.quarantine = quarantine if quarantine is not None else _empty_quarantine()
 
     def __len__(self): return len(self.items)
@@ -78,16 +108,16 @@ class Catalog:
     @property
     def titles(self) -> list: return self.items['title'].fillna('').astype(str).tolist() if 'title' in self.items else []
 
-    def image(self, i:int) -> Image.Image:
-        "The RGB image of the item at position `i`."
-        return self.images.open(self.items['image'].iat[i])
+    def image(self, i:int, size:int|None=None) -> Image.Image:
+        "The RGB image of the item at position `i` (decoded reduced where the file allows, if `size` is given)."
+        return self.images.open(self.items['image'].iat[i], size=size)
 
     def images_array(self, idxs=None, size:int|None=None) -> np.ndarray:
         "Images at positions `idxs` (default all) as a uint8 `N×H×W×3` array, resized to `size` if given."
         idxs = np.arange(len(self)) if idxs is None else np.asarray(idxs)
         if isinstance(self.images, ArrayImageStore) and size is None:
             return self.images.array[self.items['image'].to_numpy()[idxs].astype(int)]
-        ims = [self.image(int(i)) for i in idxs]
+        ims = [self.image(int(i), size) for i in idxs]
         if size is not None: ims = [im.resize((size, size), Image.BILINEAR) for im in ims]
         elif len({im.size for im in ims}) > 1:
             raise ValueError('images differ in size: pass size= to resize them to a common square')
@@ -125,11 +155,20 @@ class Catalog:
 def _is_missing(v) -> bool:
     return v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or (isinstance(v, str) and v.strip() == '')
 
-def _norm_label(v): return v.strip() if isinstance(v, str) else v
+def _norm_label(v) -> str:
+    "One canonical text per label value: `1`, `1.0` and `' 1 '` are all `'1'` (a column's labels never split by type)."
+    if isinstance(v, str): return v.strip()
+    if isinstance(v, (bool, np.bool_)): return str(bool(v))
+    if isinstance(v, (int, np.integer)): return str(int(v))
+    if isinstance(v, (float, np.floating)) and float(v).is_integer(): return str(int(v))
+    return str(v)
+
+def _label_order(v:str):
+    try: return (0, float(v), v)   # numeric labels in numeric order ('2' before '10')
+    except ValueError: return (1, 0.0, v)
 
 def _vocab_of(s:pd.Series) -> list:
-    vals = {_norm_label(v) for v in s if not _is_missing(v)}
-    return sorted(vals, key=lambda v: (str(type(v)), v))
+    return sorted({_norm_label(v) for v in s if not _is_missing(v)}, key=_label_order)
 
 def _empty_quarantine(): return pd.DataFrame(columns=['row', 'item_id', 'reason'])
 
@@ -159,9 +198,14 @@ def validate_catalog(cat:Catalog, check_images:bool=True, splits:Sequence[str]|N
             if _is_missing(ref): flag(i, 'no image reference'); continue
             if isinstance(cat.images, FileImageStore):
                 p = cat.images.path(ref)
+                if not cat.images.allow_outside_root and cat.images.escapes(ref):
+                    flag(i, f"image path {ref!r} leads outside image_root {cat.images.root} (absolute, '..' or a "
+                            "symlink out of it); move the file under image_root or pass allow_outside_root=True"); continue
                 if not p.is_file(): flag(i, f'missing image file {p}'); continue
-                try:
-                    with Image.open(p) as im: im.load(); m = im.mode
+                try:   # decode to check the file; JPEGs reduced (DCT scaling), so a huge photo costs little memory
+                    with Image.open(p) as im: m = im.mode; _decode_reduced(im, 64).load()
+                except Image.DecompressionBombError as e:
+                    flag(i, f'image too large {p}: {e} (shrink it, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it)'); continue
                 except (UnidentifiedImageError, OSError, ValueError) as e:
                     flag(i, f'unreadable image {p}: {type(e).__name__}: {e}'); continue
                 if m != 'RGB': modes[m] = modes.get(m, 0) + 1
@@ -193,45 +237,109 @@ def validate_catalog(cat:Catalog, check_images:bool=True, splits:Sequence[str]|N
         print(f'{cat.name}: {len(good)} items kept, {len(q)} quarantined' +
               (f" ({q.reason.str.split(' ').str[:2].str.join(' ').value_counts().to_dict()})" if len(q) else '') +
               (f'; converted to RGB on load: {modes}' if modes else ''))
-    if out_dir is not None and len(good.quarantine):
+    if out_dir is not None:   # written every time (empty when nothing was quarantined): never a stale file from an earlier run
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
         good.quarantine.to_csv(out/'quarantine.csv', index=False)
-        if verbose: print(f'quarantine written to {out/"quarantine.csv"}')
+        if verbose and len(good.quarantine): print(f'quarantine written to {out/"quarantine.csv"}')
     good.image_modes = modes
     return good
 
 # %% ../nbs/01_catalog.ipynb
-def read_table(path:str|Path) -> pd.DataFrame:
-    "A catalog table from a .csv, .tsv or .parquet file, with a clear error for a missing file or another format."
+SPLITS = ('train', 'valid', 'test')
+_SPLIT_SPELLINGS = {'training': 'train', 'val': 'valid', 'validation': 'valid', 'dev': 'valid', 'eval': 'test', 'testing': 'test'}
+
+def _sniff_sep(text:str, default:str=',') -> str:
+    try: return csv.Sniffer().sniff('\n'.join(text.splitlines()[:20]), delimiters=',;\t|').delimiter
+    except csv.Error: return default
+
+def _refuse_duplicate_columns(cols, src):
+    dup = sorted({str(c) for c in cols if list(cols).count(c) > 1})
+    if dup: raise ValueError(f'{src}: duplicate column name(s) {dup}; every column needs its own name (rename or drop the copies)')
+
+def read_table(path:str|Path, sep:str|None=None, encoding:str|None=None) -> pd.DataFrame:
+    "A catalog table from .csv/.tsv/.txt (every column read as text; delimiter sniffed unless `sep`; UTF-8 unless `encoding`) or .parquet (types kept)."
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f'catalog table {p} does not exist')
-    if p.suffix.lower() in ('.parquet', '.pq'): return pd.read_parquet(p)
-    if p.suffix.lower() in ('.csv', '.txt', '.tsv'): return pd.read_csv(p, sep='\t' if p.suffix.lower() == '.tsv' else ',')
-    raise ValueError(f'{p}: unsupported table format {p.suffix!r}; use .csv, .tsv or .parquet')
+    suf = p.suffix.lower()
+    if suf in ('.parquet', '.pq'):
+        df = pd.read_parquet(p); read_as = dict(format='parquet')
+    elif suf in ('.csv', '.txt', '.tsv'):
+        raw = p.read_bytes()
+        if not raw.strip(): raise ValueError(f'{p} is empty ({len(raw)} bytes): a catalog table needs a header row and one row per item')
+        enc = encoding or 'utf-8-sig'
+        try: text = raw.decode(enc)
+        except UnicodeDecodeError as e:
+            line = raw[:e.start].count(b'\n') + 1
+            raise ValueError(f"{p} is not valid {encoding or 'UTF-8'} text (byte {e.start} on line {line}: "
+                             f"{raw[e.start:e.start + 1]!r}); pass the file's encoding, e.g. encoding='latin-1' or 'cp1252'") from None
+        if sep is None: sep = '\t' if suf == '.tsv' else _sniff_sep(text)
+        _refuse_duplicate_columns(next(csv.reader(io.StringIO(text), delimiter=sep), []), p)   # pandas would rename them 'x.1'
+        # ids, image paths and labels stay exactly as written: '00017' is not 17, and a blank never makes '17' into 17.0
+        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[''])
+        read_as = dict(format='csv', sep=sep, encoding=enc)
+    else: raise ValueError(f'{p}: unsupported table format {p.suffix!r}; use .csv, .tsv or .parquet')
+    _refuse_duplicate_columns(df.columns, p)
+    if len(df) == 0: raise ValueError(f'{p} has a header (columns {list(df.columns)}) but no rows')
+    df.attrs['read_as'] = read_as
+    return df
+
+def check_splits(split:pd.Series, name:str='catalog', split_map:dict|None=None, allowed=SPLITS) -> pd.Series:
+    "A split column as canonical text: `split_map` renames your spellings explicitly; a missing or other value is an error naming the rows."
+    s = split.map(lambda v: None if _is_missing(v) else _norm_label(v))
+    if split_map:
+        wrong = {k: v for k, v in split_map.items() if v not in allowed}
+        if wrong: raise ValueError(f'split_map maps to {wrong}: the values must be among {list(allowed)}')
+        s = s.map(lambda v: split_map.get(v, v) if v is not None else None)
+    miss = np.flatnonzero(s.isna().to_numpy())
+    if len(miss): raise ValueError(f"{name}: {len(miss)} row(s) have no split (first rows: {miss[:5].tolist()}); fill them "
+                                   f"with {' / '.join(allowed)}, or drop the column to draw a seeded split")
+    other = ~s.isin(allowed).to_numpy()
+    if other.any():
+        vc = s[other].value_counts()
+        guess = {v: _SPLIT_SPELLINGS.get(v.lower(), v.lower()) for v in vc.index
+                 if _SPLIT_SPELLINGS.get(v.lower(), v.lower()) in allowed}
+        raise ValueError(f"{name}: column 'split' has value(s) {sorted(vc.index)} ({vc.to_dict()} rows; first rows "
+                         f"{np.flatnonzero(other)[:5].tolist()}) that are none of {list(allowed)}: those rows would be neither "
+                         "trained on nor evaluated. Rename them in the table, or map them explicitly"
+                         + (f', e.g. split_map={guess}' if guess else " with split_map={'yours': 'train'}"))
+    return s
+
+def _canon_text(v):
+    "An id, path or label as text, never float-cast: 17.0 (pandas' integer-with-a-blank) is '17'; missing stays None."
+    if _is_missing(v): return None
+    return _norm_label(v)
+
+def _canon_col(s:pd.Series) -> pd.Series: return pd.Series([_canon_text(v) for v in s], index=s.index, dtype=object)
 
 def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Sequence[str], text_col:str|None=None,
                  id_col:str|None=None, instance_col:str|None=None, split_col:str|None=None, image_col:str='image',
                  name:str|None=None, validate:bool=True, out_dir:str|Path|None=None, splits:Sequence[str]|None=None,
+                 split_map:dict|None=None, allow_outside_root:bool=False, sep:str|None=None, encoding:str|None=None,
                  verbose:bool=True) -> Catalog:
     "A `Catalog` from a CSV/parquet table (or DataFrame) of items with images under `image_root` (`splits`: must be non-empty)."
-    if isinstance(table, pd.DataFrame): df, src = table.copy(), 'table'
-    else: df, src = read_table(table), Path(table).name
+    if isinstance(table, pd.DataFrame): df, src = table.reset_index(drop=True), 'table'; _refuse_duplicate_columns(df.columns, src)
+    else: df, src = read_table(table, sep=sep, encoding=encoding), Path(table).name
     label_cols = [label_cols] if isinstance(label_cols, str) else list(label_cols)
     wanted = dict(image_col=image_col, text_col=text_col, id_col=id_col, instance_col=instance_col, split_col=split_col)
     unknown = {k: v for k, v in wanted.items() if v is not None and v not in df.columns}
     unknown.update({f'label_cols[{i}]': c for i, c in enumerate(label_cols) if c not in df.columns})
     if unknown:
-        raise KeyError(f'{src}: unknown column(s) {unknown}; the table has columns {list(df.columns)}')
+        ra, hint = df.attrs.get('read_as', {}), ''
+        if ra.get('format') == 'csv':
+            hint = f" (read as sep={ra['sep']!r}, encoding={ra['encoding']!r}"
+            if len(df.columns) == 1: hint += '; one column only: pass the delimiter with sep='
+            hint += ')'
+        raise KeyError(f'{src}: unknown column(s) {unknown}; the table has columns {list(df.columns)}{hint}')
     if not label_cols: raise ValueError('label_cols is empty: name at least one label column (e.g. a category)')
-    clash = [c for c in label_cols if c in _RESERVED and wanted.get(f'{c}_col', c) != c]
-    out = pd.DataFrame({'item_id': (df[id_col] if id_col else pd.Series(range(len(df)))).map(lambda v: v if _is_missing(v) else str(v)),
-                        'image': df[image_col].astype(object)})
-    for c in label_cols: out[c] = df[c].astype(object).where(df[c].notna(), None)
+    out = pd.DataFrame({'item_id': _canon_col(df[id_col] if id_col else pd.Series(range(len(df)))),
+                        'image': _canon_col(df[image_col])})
+    for c in label_cols: out[c] = _canon_col(df[c])
     if text_col: out['title'] = df[text_col].fillna('').astype(str)
-    if instance_col: out['instance_id'] = df[instance_col].astype(str)
-    if split_col: out['split'] = df[split_col].astype(str)
-    cat = Catalog(out, FileImageStore(image_root), label_cols, name=name or src)
+    if instance_col: out['instance_id'] = _canon_col(df[instance_col])
+    if split_col: out['split'] = check_splits(df[split_col], src, split_map).astype(object)
+    cat = Catalog(out, FileImageStore(image_root, allow_outside_root), label_cols, name=name or src)
     return validate_catalog(cat, splits=splits, out_dir=out_dir, verbose=verbose) if validate else cat
+
 
 # %% ../nbs/01_catalog.ipynb
 from fastai.vision.all import (Datasets, Transform, Resize, ToTensor, IntToFloatTensor, Normalize, PILImage,
