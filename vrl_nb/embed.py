@@ -15,7 +15,8 @@ from .catalog import Catalog, ArrayImageStore
 
 # %% auto 0
 __all__ = ['input_size', 'image_batch', 'prepare_batch', 'batch_stream', 'auto_channels_last', 'stem_modules', 'fp32_stem',
-           'embed_catalog', 'iter_embedding_shards', 'load_embeddings', 'embedding_meta', 'embedding_benchmark']
+           'weights_fingerprint', 'images_fingerprint', 'embedding_config', 'embed_catalog', 'iter_embedding_shards',
+           'load_embeddings', 'embedding_meta', 'embedding_benchmark']
 
 # %% ../nbs/06_embed.ipynb
 def _hw(size) -> tuple[int, int]:
@@ -140,16 +141,74 @@ class _eval_mode:
         self.m.train(self.was_training)
 
 # %% ../nbs/06_embed.ipynb
-def _meta_for(catalog, ids, hw, dtype, shard_size, l2):
-    return dict(n=len(ids), ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)), dtype=str(np.dtype(dtype)),
-                shard_size=int(shard_size), input_size=list(hw), l2_normalised=bool(l2), catalog=catalog.name)
+def weights_fingerprint(model:torch.nn.Module) -> str:
+    "A fingerprint of a model's parameters and buffers (names, dtypes, shapes and bytes): which weights made a vector."
+    h = []
+    for k, t in model.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h += [k, str(t.dtype), tuple(t.shape), t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b'']
+    return fingerprint(*h)
 
+def images_fingerprint(catalog:Catalog) -> str:
+    "A fingerprint of a catalog's items and their pixels: the array rows of in-memory images, path/size/mtime of files."
+    refs = catalog.items['image']
+    if isinstance(catalog.images, ArrayImageStore):
+        return fingerprint(np.asarray(catalog.ids, dtype=str), catalog.images.array[refs.to_numpy().astype(int)])
+    def stat(ref):
+        try: st = catalog.images.path(ref).stat(); return (str(ref), st.st_size, st.st_mtime_ns)
+        except (FileNotFoundError, AttributeError): return (str(ref), -1, -1)
+    return fingerprint(np.asarray(catalog.ids, dtype=str), [stat(r) for r in refs])
+
+def embedding_config(embedder, catalog:Catalog, size, mean, std, bf16:bool, channels_last:bool, l2:bool, dtype) -> dict:
+    "What an embedding folder's vectors depend on: the model's weights, the preprocessing and the images."
+    return dict(embedder=weights_fingerprint(embedder), images=images_fingerprint(catalog),
+                preprocessing=dict(input_size=list(_hw(size)), mean=[float(v) for v in mean], std=[float(v) for v in std],
+                                   bf16=bool(bf16), channels_last=bool(channels_last), l2_normalised=bool(l2),
+                                   dtype=str(np.dtype(dtype))))
+
+def _meta_for(catalog, ids, shard_size, config):
+    return dict(n=len(ids), ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)), shard_size=int(shard_size),
+                catalog=catalog.name, dtype=config['preprocessing']['dtype'], **config)
+
+def _meta_diff(old:dict, new:dict) -> dict:
+    "Fields (preprocessing ones by their own name) whose value differs: name -> (old, new)."
+    d = {}
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(old.get(k), dict): d.update(_meta_diff(old[k], v))
+        elif old.get(k) != v: d[k] = (old.get(k), v)
+    return d
+
+def _clear_embedding_folder(out_dir:Path):
+    for f in [*out_dir.glob('emb-*.npy'), *out_dir.glob('.emb-*.npy.tmp'), out_dir/'index.parquet', out_dir/'meta.json']:
+        f.unlink(missing_ok=True)
+
+def _write_shard(out_dir:Path, s:int, buf:np.ndarray):
+    "Write shard `s` atomically; a full disk is said as such, with the file."
+    tmp, dst = out_dir/f'.emb-{s:05d}.npy.tmp', _shard_path(out_dir, s)
+    try:
+        with open(tmp, 'wb') as f: np.save(f, buf)
+    except OSError as e:
+        import errno
+        full = e.errno == errno.ENOSPC or 'requested and' in str(e)   # numpy reports a short write as 'N requested and M written'
+        raise OSError(e.errno or (errno.ENOSPC if full else None),
+                      f"could not write embedding shard {dst} ({buf.nbytes:,} bytes): "
+                      + (f"the disk is full ({e}); free space on that disk or pass another out_dir, then run again to "
+                         "resume (finished shards are kept)" if full else str(e))) from e
+    os.replace(tmp, dst)
+
+def _check_finite(e:np.ndarray, ids):
+    bad = ~np.isfinite(e).all(1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(f"the embedder returned non-finite (NaN/inf) embeddings for {len(rows)} of {len(e)} items of a batch "
+                         f"(first: {[str(ids[r]) for r in rows[:5]]}); a model trained to divergence (learning "
+                         "rate too high) does this: retrain it with a lower lr. Nothing was written for this batch.")
 def _shard_path(out_dir, s): return Path(out_dir)/f'emb-{s:05d}.npy'
 
 def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=None, bs:int=64,
                   bf16:bool=False, channels_last:bool|None=None, dtype:str='float32', shard_size:int=16_384,
                   num_workers:int|None=None, prefetch:int=2, l2:bool=True, torch_threads:int|None=None,
-                  progress:bool=True):
+                  overwrite:bool=False, progress:bool=True):
     "Embed every item of `catalog`: `(ids, embeddings)` in memory, or sharded `.npy` + parquet index in `out_dir` (resumable)."
     hw = input_size(embedder, size)
     if channels_last is None: channels_last = auto_channels_last(embedder)
@@ -164,14 +223,16 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
     todo = list(range(n_shards))
     if out_dir is not None:
         out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-        meta = _meta_for(catalog, ids, hw, dtype, shard_size, l2)
+        meta = _meta_for(catalog, ids, shard_size, embedding_config(embedder, catalog, hw, mean, std, bf16, channels_last, l2, dtype))
         mf = out_dir/'meta.json'
-        if mf.exists():
-            old = {k: v for k, v in load_json(mf).items() if k in meta}
-            diff = {k: (old.get(k), v) for k, v in meta.items() if old.get(k) != v}
-            if diff: raise ValueError(f"{out_dir} holds embeddings made with different settings {diff} (old, new); "
-                                      "use a new out_dir (or delete this one) to re-embed")
-        else:
+        if mf.exists() and overwrite: _clear_embedding_folder(out_dir)
+        elif mf.exists():
+            diff = _meta_diff(load_json(mf), meta)
+            if diff: raise ValueError(f"{out_dir} holds embeddings made with different settings: "
+                                      + '; '.join(f'{k}: {o!r} -> {v!r}' for k, (o, v) in diff.items())
+                                      + ". Resuming would mix them and reusing would return the old ones: pass overwrite=True "
+                                      "to re-embed into this folder, or use a new out_dir")
+        if not mf.exists():
             save_json({**meta, 'complete': False}, mf)
             pd.DataFrame(dict(item_id=ids, shard=np.arange(n) // shard_size, row=np.arange(n) % shard_size)
                          ).to_parquet(out_dir/'index.parquet', index=False)
@@ -187,16 +248,14 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
     out = np.zeros((0, dim or 0), dtype) if out_dir is None and n == 0 else None
     dev = next(iter(embedder.parameters()), torch.empty(0)).device
     with _torch_threads(torch_threads), _eval_mode(embedder, bf16), torch.inference_mode():
-        for x, s in zip(stream, owner):
+        for x, s, bi in zip(stream, owner, batches):
             e = _embed_one(embedder, x.to(dev, non_blocking=True), bf16, channels_last, l2).cpu().numpy()
+            _check_finite(e, ids[bi])
             if s != cur: cur, fill = s, 0; buf = np.empty((min(shard_size, n - s * shard_size), e.shape[1]), dtype)
             buf[fill:fill + len(e)] = e; fill += len(e)
             if fill == len(buf):
                 if out_dir is None: out = buf
-                else:
-                    tmp = out_dir/f'.emb-{s:05d}.npy.tmp'
-                    with open(tmp, 'wb') as f: np.save(f, buf)
-                    os.replace(tmp, _shard_path(out_dir, s))
+                else: _write_shard(out_dir, s, buf)
                 buf = None
     if out_dir is None: return ids, out
     missing = [s for s in range(n_shards) if not _shard_path(out_dir, s).exists()]
