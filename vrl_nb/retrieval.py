@@ -163,12 +163,21 @@ def build_index(gallery, factory:str='Flat', train_size:int=100_000, nprobe:int|
     if not index.is_trained:
         rng = np.random.default_rng(seed)
         idx = np.sort(rng.choice(n, size=min(n, train_size), replace=False))
-        index.train(l2_normalize(gallery[idx]))
+        index.train(_finite_rows(l2_normalize(gallery[idx]), idx))
     starts = range(0, n, bs)
     if progress:
         starts = pbar(starts, 'adding')
-    for s in starts: index.add(l2_normalize(gallery[s:s + bs]))
+    for s in starts: index.add(_finite_rows(l2_normalize(gallery[s:s + bs]), s))
     return set_search_params(index, nprobe, efSearch)
+
+def _finite_rows(x:np.ndarray, rows=0) -> np.ndarray:
+    "`x`, or an error naming the gallery rows holding NaN/inf (faiss would index them and return nonsense neighbours)."
+    bad = ~np.isfinite(x).all(1)
+    if bad.any():
+        rows = np.asarray(rows)[bad] if np.ndim(rows) else np.flatnonzero(bad) + rows
+        raise ValueError(f'{int(bad.sum())} gallery vector(s) are not finite (NaN/inf; first rows {rows[:5].tolist()}): '
+                         'a model trained to divergence makes them; re-embed with a model whose training converged')
+    return x
 
 def save_index(index, path:str|Path) -> Path:
     "Write a faiss index to `path` (`faiss.write_index`)."
