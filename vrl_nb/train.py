@@ -28,9 +28,9 @@ from .multitask import (MultitaskModel, MultitaskLoss, create_multitask, multita
 from .datasets import BuyerPhotoAug
 
 # %% auto 0
-__all__ = ['INSTANCE_TASK', 'CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'EpochCheckpoint',
-           'cache_features', 'feature_dls', 'predict_multitask', 'task_scores', 'evaluate_multitask', 'TrainResult',
-           'SimulatedKill', 'train_multitask', 'plot_history', 'plot_confusion', 'default_switches',
+__all__ = ['INSTANCE_TASK', 'CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'StopOnNonFiniteLoss',
+           'EpochCheckpoint', 'cache_features', 'feature_dls', 'predict_multitask', 'task_scores', 'evaluate_multitask',
+           'TrainResult', 'SimulatedKill', 'train_multitask', 'plot_history', 'plot_confusion', 'default_switches',
            'benchmark_switches']
 
 # %% ../nbs/05_train.ipynb
@@ -93,6 +93,29 @@ def _set_rng_state(st, dls):
     n = st['numpy']; np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
     dl = st['dl']; dls.train.rng.setstate((dl[0], tuple(dl[1]), dl[2]))
 
+def _refuse_non_finite(model:nn.Module, what:str):
+    bad = [k for k, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad: raise FloatingPointError(f"{what} would hold non-finite (NaN/inf) weights in {len(bad)} tensor(s) (first: {bad[:3]}): "
+                                     "training diverged; nothing was written. Lower the learning rate and train again.")
+
+class StopOnNonFiniteLoss(Callback):
+    "Stop at the first non-finite training loss (or weights, checked after each training pass) naming the stage, epoch and batch."
+    order = 1   # after_loss: before any later callback or the optimizer step sees it; after_train: before validation and checkpoints
+    def __init__(self, stage_name:str='', lr:float=float('nan')): self.stage_name, self.lr = stage_name, lr
+    def _fail(self, what):
+        lr = self.lr
+        raise FloatingPointError(
+            f"training diverged: {what} in stage {self.stage_name!r}, epoch {self.epoch} (lr={lr:.3g}). "
+            f"A learning rate far too high is the usual cause: try lr={lr / 10:.3g} or lower. No checkpoint or model "
+            "was written after the last finite epoch.")
+    def after_loss(self):
+        if self.training and not torch.isfinite(self.learn.loss).all():
+            self._fail(f'the loss is {self.learn.loss.item()} at batch {self.iter}')
+    def after_train(self):
+        bad = [k for k, p in self.learn.model.named_parameters() if not torch.isfinite(p).all()]
+        if bad: self._fail(f'{len(bad)} weight tensor(s) are NaN/inf after the training pass (first: {bad[:2]}; last loss '
+                           f'{float(self.learn.loss):.3g})')
+
 class EpochCheckpoint(Callback):
     "After every trained epoch: record its row in `history` and save model/optimizer/RNG state to `path`."
     order = 65  # after Recorder (50), before SkipToEpoch (70) in before_epoch
@@ -109,6 +132,7 @@ class EpochCheckpoint(Callback):
                    epoch_s=time.perf_counter() - self.t0, train_s=self.train_s, train_cpu_s=self.train_cpu_s)
         self.history.append(row)
         if self.path is None: return
+        _refuse_non_finite(self.learn.model, f'the checkpoint after {self.stage_name} epoch {self.epoch}')
         ck = dict(stage=self.stage, epoch=self.epoch, meta=self.meta, history=_plain(self.history),
                   model=self.learn.model.state_dict(), opt=_plain(self.learn.opt.state_dict()), rng=_rng_state(self.learn.dls))
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -319,8 +343,11 @@ def train_multitask(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weigh
         elif name == 'unfrozen': learn.unfreeze()
         elif learn.opt is None: learn.create_opt()
         if ck is not None and not opt_loaded:
-            learn.opt.load_state_dict(ck['opt']); _set_rng_state(ck['rng'], learn.dls); opt_loaded = True
-        stage_cbs = [EpochCheckpoint(ck_path, si, name, history, meta), *extra, *(cbs or [])]
+            # mid-stage the optimizer state goes on; at a stage boundary the uninterrupted run's freeze()/unfreeze()
+            # cleared it, so the finished stage's state is not restored (a resume is then bit-identical)
+            if ck['stage'] == si: learn.opt.load_state_dict(ck['opt'])
+            _set_rng_state(ck['rng'], learn.dls); opt_loaded = True
+        stage_cbs = [StopOnNonFiniteLoss(name, lr), EpochCheckpoint(ck_path, si, name, history, meta), *extra, *(cbs or [])]
         if progressive and name == 'unfrozen': stage_cbs.append(ProgressiveResize(progressive_sizes(progressive, size, n)))
         learn.fit_one_cycle(n, stage_lr, cbs=stage_cbs, start_epoch=start)
     train_s = time.perf_counter() - t_start
@@ -342,6 +369,7 @@ def train_multitask(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weigh
     res_cfg = dict(config, train_s=train_s, cache_s=cache_s)
     res = TrainResult(model, model.embedder().eval(), metrics, hist, train_s, res_cfg, learn, None, preds)
     if out_dir is not None:
+        _refuse_non_finite(model, f'the model in {out_dir}')
         res.folder = save_multitask(model, out_dir, extra=dict(train=dict(res_cfg), metrics=metrics,
                                                                history=hist.to_dict('records')))
     return res
