@@ -13,12 +13,12 @@ export HF_DATASETS_OFFLINE := 1
 export VRL_NB_FMNIST_DIR ?= $(FMNIST_DIR)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup data sync test test-nbs test-py report docs readme lab clean-venv
+.PHONY: help setup data chromium sync test test-nbs test-py report docs readme lab clean-venv
 
 help:
 	@echo "make test    - set up (venv, pinned deps, kernel, data) and run all tests"
 	@echo "make report  - set up and run the default report suite on the embedded catalog"
-	@echo "make docs    - execute and render the notebooks into _docs/ (no quarto needed; DOCS_ARGS=--no-check etc.)"
+	@echo "make docs    - Sphinx + myst-nb site of the notebooks in _docs/ (no quarto; DOCS_ARGS='--execute off' etc.)"
 	@echo "make lab     - JupyterLab on the project's kernel"
 
 # --- setup -----------------------------------------------------------------
@@ -43,6 +43,16 @@ data:
 	  echo "(or set FMNIST_DIR=/path/with/the/idx/gz/files)"; exit 1; \
 	fi
 
+# headless Chromium for the docs' browser test and screenshots (Debian's chromium)
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Debian's chromium (headless browser for the docs test) ..."; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "chromium is missing. Run:  sudo apt-get install -y chromium"; exit 1; \
+	fi
+
 # --- tests -----------------------------------------------------------------
 sync: setup
 	@# the library must be exactly what the notebooks export
@@ -54,7 +64,7 @@ sync: setup
 test-nbs: setup
 	$(BIN)/nbdev_test --n_workers 2 --timing
 
-test-py: setup
+test-py: setup chromium
 	$(BIN)/pytest -q tests/
 
 test: sync test-nbs test-py
@@ -63,11 +73,11 @@ test: sync test-nbs test-py
 report: setup
 	$(BIN)/vrl_nb report --suite default $(REPORT_ARGS)
 
-docs: setup
-	$(PY) -m vrl_nb.docs $(or $(DOCS_ARGS),--execute)
+docs: setup chromium
+	$(PY) nbs/_sphinx/build.py --quick-suite-if-none $(DOCS_ARGS)
 
 readme: setup
-	$(PY) -c "from vrl_nb.docs import write_readme; print(write_readme())"
+	$(PY) nbs/_sphinx/build.py --readme
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=nbs

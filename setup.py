@@ -24,6 +24,7 @@ if cfg.get('pip_requirements'): requirements += shlex.split(cfg.get('pip_require
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
+docs_requirements = (cfg.get('docs_requirements') or '').split()   # make docs / the browser test
 
 setuptools.setup(
     name = cfg['lib_name'],

@@ -13,10 +13,8 @@ def run(*args, timeout=900):
 
 
 @pytest.fixture(scope='module')
-def quick(tmp_path_factory):
-    out = tmp_path_factory.mktemp('quick')
-    r = run('report', '--suite', 'quick', '--out', str(out))
-    return out, r
+def quick(quick_suite):
+    return quick_suite     # tests/conftest.py: run once per session (the docs test renders its reports too)
 
 
 def test_quick_suite_runs_end_to_end(quick):

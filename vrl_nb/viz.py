@@ -13,7 +13,8 @@ from PIL import Image
 from .retrieval import knn, relevance, count_relevant, encode_labels, hit_rate_at_k, recall_at_k
 
 # %% auto 0
-__all__ = ['GREEN', 'RED', 'GREY', 'framed', 'plot_retrieval_gallery', 'recall_curve', 'plot_recall_curves', 'embedding_map']
+__all__ = ['GREEN', 'RED', 'GREY', 'KEY_RESULT_COLS', 'framed', 'plot_retrieval_gallery', 'recall_curve', 'plot_recall_curves',
+           'embedding_map', 'results_markdown', 'show_results']
 
 # %% ../nbs/09_viz.ipynb
 GREEN, RED, GREY = (34, 160, 60), (210, 40, 40), (150, 150, 150)
@@ -92,3 +93,27 @@ def embedding_map(emb, catalog, task:str='fine_category', n:int=2000, perplexity
     ax.set_title(title or f't-SNE of embeddings, coloured by {task}'); ax.set_xticks([]); ax.set_yticks([])
     ax.figure.tight_layout()
     return ax.figure, df
+
+# %% ../nbs/09_viz.ipynb
+KEY_RESULT_COLS = ('run', 'model', 'weights', 'acc_fine_category', 'similar_p@10', 'sbi_r@1', 'gen_attr_p@10', 'train_s')
+
+def results_markdown(df:pd.DataFrame, key=KEY_RESULT_COLS, ids=('run', 'model'), max_cols:int=7, digits:int=3,
+                     missing:str='—') -> list[str]:
+    "Markdown tables of `df`: its `key` columns first, the others in tables of at most `max_cols` (with the `ids`); NaN as `missing`."
+    if not len(df): return ['(no results)']
+    key = [c for c in key if c in df.columns]
+    ids = [c for c in ids if c in df.columns]
+    rest = [c for c in df.columns if c not in key and c not in ids]
+    fmt = lambda v: missing if v is None or (isinstance(v, float) and np.isnan(v)) else (f'{v:.{digits}f}' if isinstance(v, float) else v)
+    align = lambda c: 'right' if df[c].dtype.kind in 'fiu' else 'left'
+    table = lambda cols: df[cols].astype(object).map(fmt).to_markdown(index=False, disable_numparse=True,
+                                                                      colalign=[align(c) for c in cols])
+    return [table(key or ids)] + [table(ids + rest[i:i + max_cols]) for i in range(0, len(rest), max_cols)]
+
+def show_results(df:pd.DataFrame, **kwargs) -> list[str]:
+    "Display `results_markdown(df, **kwargs)` in a notebook: the key table, then the others; returns the markdown."
+    from IPython.display import display, Markdown
+    mds = results_markdown(df, **kwargs)
+    for i, md in enumerate(mds): display(Markdown(md if i == 0 else f'<small>more columns ({i}/{len(mds) - 1})</small>\n\n' + md))
+    return mds
+
