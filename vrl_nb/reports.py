@@ -7,12 +7,13 @@ from __future__ import annotations
 import os, sys, json, time, copy, argparse, traceback, datetime
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json, provenance, slugify, set_offline,
+from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json, provenance, slugify, set_offline, fingerprint,
                          is_offline)
 
 # %% auto 0
 __all__ = ['REPORTS_DIR', 'SUITES', 'report_dir', 'save_metrics', 'save_timings', 'save_figure', 'report_catalog', 'key_task',
-           'catalog_fingerprint', 'suite_runs', 'render_html', 'run_is_complete', 'run_notebook', 'run_suite', 'main',
+           'catalog_fingerprint', 'check_param', 'check_backbone_spec', 'suite_runs', 'render_html', 'code_version',
+           'run_key', 'run_key_changes', 'run_is_complete', 'run_notebook', 'latest_complete_run', 'run_suite', 'main',
            'result_row', 'compare_variants', 'collect_runs', 'summary_table', 'summary_figures', 'plot_recall_at_k']
 
 # %% ../nbs/10_reports.ipynb
@@ -67,13 +68,7 @@ def report_catalog(catalog:str|Path|None=None, n_train:int=5000, n_test:int=1000
         rng = np.random.default_rng(seed); u = rng.random(len(df))
         df = df.assign(split=np.where(u < test_frac, 'test', np.where(u < test_frac + valid_frac, 'valid', 'train')))
         how = f'a seeded random split (seed {seed}: test {test_frac:.0%}, valid {valid_frac:.0%}; add a split column to choose)'
-    else:
-        if df['split'].isna().any():
-            rows = np.flatnonzero(df['split'].isna().to_numpy())
-            raise ValueError(f"{table.name}: {len(rows)} row(s) have no split (first rows: {rows[:5].tolist()}); fill "
-                             "them with train / valid / test, or drop the column to draw a seeded split")
-        bad = sorted(set(df['split'].astype(str)) - {'train', 'valid', 'test'})
-        if bad: raise ValueError(f"{table.name}: column 'split' has value(s) {bad}; use train / valid / test")
+    # the split column's values are checked by read_catalog itself: one rule for the Python API and the reports
     cat = read_catalog(df, image_root=Path(image_root) if image_root else table.parent, label_cols=label_cols,
                        text_col=text_col, id_col=id_col, split_col='split', name=table.name, out_dir=out_dir,
                        splits=('train', 'test'), verbose=verbose)
@@ -136,6 +131,40 @@ SUITES = {
         dict(name='benchmarks', notebook='benchmarks.ipynb', est_s=150, params=dict())]),
 }
 
+_TYPES = dict(int=(int,), float=(int, float), str=(str,), bool=(bool,), list=(list, tuple), dict=(dict,))
+
+def check_param(name:str, value, declared:dict, notebook:str='the report'):
+    "`value` against the type of the notebook's declared default (from papermill's `inspect_notebook`); an error names the parameter."
+    import ast
+    d = declared[name]
+    try: t = type(ast.literal_eval(d['default'])).__name__
+    except (ValueError, SyntaxError, TypeError): return   # a default that is not a literal: nothing to compare with
+    ok = _TYPES.get(t)
+    if ok is None or value is None: return   # default None (any type)
+    if isinstance(value, bool) and t in ('int', 'float'): ok = ()
+    if not isinstance(value, ok):
+        raise ValueError(f"parameter {name!r}: {notebook} declares {name} = {d['default']} ({t}), but got {value!r} "
+                         f"({type(value).__name__}); pass a {t}, e.g. -p {name} {d['default']}")
+
+_SCRATCH_WEIGHTS = ('', 'none', 'None', 'scratch')
+
+def check_backbone_spec(spec:str, param:str='backbones'):
+    "A `name:weights` backbone spec checked before any kernel starts: a timm architecture, and weights that can be had here."
+    import timm
+    from vrl_nb.backbones import offline_backbones
+    if not isinstance(spec, str): raise ValueError(f"parameter {param!r}: backbone {spec!r} must be a 'name:weights' string")
+    name, _, w = spec.partition(':')
+    if not timm.is_model(name):
+        close = timm.list_models(f'*{name.split("_")[0]}*')[:5]
+        raise ValueError(f"parameter {param!r}: {name!r} is not a timm architecture" + (f" (close: {close})" if close else '')
+                         + "; see timm.list_models()")
+    if w == 'offline' and name not in offline_backbones():
+        raise ValueError(f"parameter {param!r}: no offline weights for {name!r} (offline: {offline_backbones()}); "
+                         "use name:none (from scratch), name:hub (online) or name:/path/to/weights.safetensors")
+    if w not in (*_SCRATCH_WEIGHTS, 'offline', 'hub') and not Path(w).is_file():
+        raise ValueError(f"parameter {param!r}: weights of {name!r} must be offline, none, hub or an existing file; "
+                         f"{w!r} is none of these")
+
 def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=None) -> list[dict]:
     "The runs of `suite` (a name in `SUITES` or a dict) with user `params` applied where a notebook declares them; `only` = run names to keep (+ the summary)."
     import papermill as pm
@@ -162,6 +191,10 @@ def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=Non
         if bad: raise KeyError(f"suite run {r['name']!r}: {nb.name} has no parameter(s) {bad}; it declares {sorted(declared)}")
         for k, v in (params or {}).items():
             if k in declared: p[k] = v; used.add(k)
+        for k, v in p.items():   # types and backbone names checked here, before any kernel starts
+            check_param(k, v, declared, nb.name)
+            if k in ('backbones', 'backbone'):
+                for b in ([v] if isinstance(v, str) else v): check_backbone_spec(b, k)
         not_taken = [k for k in (params or {}) if k not in declared]
         r.update(params=p, path=nb, declared=declared, not_taken=[] if r.get('summary') else not_taken); runs.append(r)
     unused = set(params or {}) - used
@@ -184,19 +217,58 @@ def render_html(nb_path:str|Path) -> Path:
     out = nb_path.with_suffix('.html'); out.write_text(body, encoding='utf-8')
     return out
 
+def code_version() -> str:
+    "A fingerprint of the installed `vrl_nb` package's source (what the notebooks import), with its version."
+    import vrl_nb
+    pkg = Path(vrl_nb.__file__).parent
+    return f"{vrl_nb.__version__}+{fingerprint(*[(f.name, f) for f in sorted(pkg.glob('*.py'))])}"
+
+def _data_fingerprint(params:dict) -> str|None:
+    "The data a run reads: your table's bytes and its images' size/mtime, or the embedded catalog's source files."
+    cat = params.get('catalog')
+    if cat not in (None, '', 'None', 'none', 'default'):
+        from vrl_nb.catalog import read_table
+        t = Path(cat)
+        if not t.is_file(): return None    # the run itself reports the missing table
+        df, root = read_table(t), Path(params.get('image_root') or t.parent)
+        def stat(ref):
+            try: st = (root/str(ref)).stat(); return (str(ref), st.st_size, st.st_mtime_ns)
+            except OSError: return (str(ref), -1, -1)
+        return fingerprint(t, [stat(r) for r in df['image']] if 'image' in df else [])
+    try:
+        from vrl_nb.datasets import fmnist_dir
+        d = fmnist_dir()
+    except (FileNotFoundError, ImportError): return None
+    return fingerprint(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in d.iterdir() if f.is_file()))
+
+def run_key(nb:str|Path, params:dict) -> dict:
+    "What a run's results depend on: the notebook's source, its parameters, the data it reads and the code version."
+    p = {k: v for k, v in params.items() if k != 'out_dir'}
+    return dict(notebook=fingerprint(Path(nb)), params=json.loads(json.dumps(p, default=str)),
+                data=_data_fingerprint(p), code=code_version())
+
+def run_key_changes(old:dict|None, new:dict) -> list[str]:
+    "What differs between two run keys, in words (empty: the same run)."
+    if not old: return ['no run key recorded (a run from an older vrl_nb)']
+    out = [f'the {k} changed' for k in ('notebook', 'data', 'code') if old.get(k) != new.get(k)]
+    po, pn = old.get('params', {}), new.get('params', {})
+    out += [f'{k}: {po.get(k)!r} -> {pn.get(k)!r}' for k in sorted(set(po) | set(pn)) if po.get(k) != pn.get(k)]
+    return out
+
 def run_is_complete(run_dir:str|Path) -> bool:
     "A run is complete when its notebook ran to the end (`DONE`) and wrote `metrics.json`."
     d = Path(run_dir); return (d/'DONE').exists() and (d/'metrics.json').exists()
 
 def run_notebook(nb:str|Path, run_dir:str|Path, params:dict|None=None, kernel_name:str='vrl_nb',
-                 progress:bool=False, timeout:int|None=None) -> dict:
+                 progress:bool=False, timeout:int|None=None, key:dict|None=None) -> dict:
     "Execute report `nb` with papermill into `run_dir`; returns a status dict (never raises on a notebook error)."
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
     nb, run_dir = Path(nb), Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     params = {**(params or {}), 'out_dir': str(run_dir)}
     out_nb = run_dir/nb.name
-    save_json(dict(notebook=str(nb), parameters=params, provenance=provenance()), run_dir/'params.json')
+    save_json(dict(notebook=str(nb), parameters=params, provenance=provenance(), run_key=key or run_key(nb, params)),
+              run_dir/'params.json')
     env_before = os.environ.get('HF_HUB_OFFLINE'); set_offline(is_offline())
     t0 = time.time(); status = dict(notebook=nb.name, run_dir=str(run_dir), ok=True, error=None, failed_cell=None)
     try:
@@ -221,10 +293,16 @@ def run_notebook(nb:str|Path, run_dir:str|Path, params:dict|None=None, kernel_na
 # %% ../nbs/10_reports.ipynb
 def _fmt(s): s = int(round(s)); return f'{s // 60}m{s % 60:02d}s'
 
-def _latest_complete(root:Path, name:str):
-    cands = [p for p in root.glob(f'{name}*') if p.is_dir() and (p.name == name or p.name[len(name):].lstrip('-').isdigit())]
-    done = [p for p in cands if run_is_complete(p)]
-    return max(done, key=lambda p: (p/'DONE').stat().st_mtime) if done else None
+def latest_complete_run(root:Path, name:str, key:dict|None=None) -> tuple[Path|None, list]:
+    "The newest complete run folder `name`, `name-2`, … under `root` made with run key `key`; else None and why the newest complete one is not it."
+    cands = [p for p in Path(root).glob(f'{name}*') if p.is_dir() and (p.name == name or p.name[len(name):].lstrip('-').isdigit())]
+    done = sorted((p for p in cands if run_is_complete(p)), key=lambda p: (p/'DONE').stat().st_mtime, reverse=True)
+    if key is None: return (done[0] if done else None), []
+    for p in done:
+        pj = p/'params.json'
+        if not run_key_changes(load_json(pj).get('run_key') if pj.exists() else None, key): return p, []
+    return None, (run_key_changes(load_json(done[0]/'params.json').get('run_key') if (done[0]/'params.json').exists() else None, key)
+                  if done else [])
 
 def run_suite(suite:str|dict='quick', out:str|Path|None=None, params:dict|None=None, resume:bool=False,
               reports_dir=None, kernel_name:str='vrl_nb', timeout:int|None=None, only=None, verbose:bool=True) -> dict:
@@ -238,18 +316,25 @@ def run_suite(suite:str|dict='quick', out:str|Path|None=None, params:dict|None=N
     for i, r in enumerate(runs, 1):
         params_r = dict(r['params'])
         if r.get('summary'): params_r['runs'] = [str(f) for f in folders]
-        prev = _latest_complete(root, r['name']) if resume and not r.get('summary') else None
+        key = run_key(r['path'], params_r)
+        prev, why = latest_complete_run(root, r['name'], key) if resume and not r.get('summary') else (None, [])
         if prev is not None:
-            say(f"[{i}/{len(runs)}] {r['name']}: complete in {prev.name}, skipped (--resume)")
+            say(f"[{i}/{len(runs)}] {r['name']}: complete in {prev.name} with the same notebook, parameters, data and code; skipped (--resume)")
             st = dict(notebook=r['notebook'], run_dir=str(prev), ok=True, skipped=True, seconds=0)
+        elif r.get('summary') and not folders:
+            names = [s['name'] for s in statuses if not s['ok']]
+            say(f"[{i}/{len(runs)}] {r['name']}: nothing to summarise, every run failed ({names}); summary FAILED")
+            st = dict(notebook=r['notebook'], run_dir=None, ok=False, seconds=0,
+                      error=f'nothing to summarise: every run of the suite failed ({names})')
         else:
+            if why: say(f"[{i}/{len(runs)}] {r['name']}: the complete run is not reused (--resume): {'; '.join(why)}")
             run_dir = new_run_dir(root, r['name'])
             el = time.time() - t0
             speed = (el / done_est) if done_est and el > 0 else 1.0
             left = max(est_total - done_est, 0) * speed
             say(f"[{i}/{len(runs)}] {r['name']} ({r['notebook']}) -> {run_dir}  | elapsed {_fmt(el)}, expected left ~{_fmt(left)}")
             if r.get('not_taken'): say(f"      note: {r['notebook']} does not take {r['not_taken']}; it runs with its own settings")
-            st = run_notebook(r['path'], run_dir, params_r, kernel_name=kernel_name, timeout=timeout)
+            st = run_notebook(r['path'], run_dir, params_r, kernel_name=kernel_name, timeout=timeout, key=key)
             if st['ok']: say(f"      ok in {_fmt(st['seconds'])}")
             else:
                 say(f"      FAILED in {_fmt(st['seconds'])}: cell {st.get('failed_cell')} raised {st['error']}")
@@ -264,7 +349,7 @@ def run_suite(suite:str|dict='quick', out:str|Path|None=None, params:dict|None=N
     save_json(res, root/f'last-{slugify(sname)}-invocation.json')
     say(f"suite {sname!r}: {len(statuses) - len(failed)}/{len(statuses)} runs ok in {_fmt(res['seconds'])}" +
         (f"; FAILED: {[s['name'] for s in failed]}" if failed else ''))
-    if summ and summ['ok']:
+    if summ and summ['ok'] and summ['run_dir']:
         sd = Path(summ['run_dir'])
         say(f"summary: {sd/'summary.html'}" if (sd/'summary.html').exists() else f"summary: {sd}")
         if (sd/'summary.md').exists(): say((sd/'summary.md').read_text())
