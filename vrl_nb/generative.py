@@ -138,8 +138,16 @@ def load_text_encoder(path=None):
     "(tokenizer, text encoder) of all-MiniLM-L6-v2 (or a BERT-like model folder `path`), in eval mode."
     from transformers import AutoModel, AutoTokenizer
     path = Path(path or minilm_path())
-    tok = AutoTokenizer.from_pretrained(path)
-    enc = AutoModel.from_pretrained(path).eval()
+    # a folder's own code (config.json `auto_map`) is never run, and nothing is asked on stdin: refused at once
+    kw = dict(trust_remote_code=False, local_files_only=is_offline())
+    try:
+        tok = AutoTokenizer.from_pretrained(path, **kw)
+        enc = AutoModel.from_pretrained(path, **kw).eval()
+    except ValueError as e:
+        if 'trust_remote_code' not in str(e): raise
+        raise ValueError(f"the text encoder folder {path} needs its own Python code to load (config.json auto_map / an "
+                         "unknown model_type); vrl_nb never runs a folder's code. Use a folder of a standard transformers "
+                         "architecture (e.g. BERT / MiniLM saved with save_pretrained).") from None
     for p in enc.parameters(): p.requires_grad_(False)
     return tok, enc
 
@@ -343,6 +351,8 @@ def plot_loss(log:dict, window:int=20):
 # %% ../nbs/08_generative.ipynb
 def load_text_to_image(name_or_path, device=None, dtype=None, guidance_scale:float|None=None, **kwargs):
     "Any diffusers text-to-image pipeline from a local folder (or, online, a hub id), on `device` in `dtype`."
+    if kwargs.get('trust_remote_code'): raise ValueError("trust_remote_code=True: vrl_nb never runs a pipeline folder's own code")
+    kwargs['trust_remote_code'] = False
     p = Path(str(name_or_path)).expanduser()
     if p.is_dir():
         if not (p/'model_index.json').exists():
