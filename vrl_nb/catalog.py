@@ -11,8 +11,8 @@ import numpy as np, pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 # %% auto 0
-__all__ = ['IGNORE_INDEX', 'SPLITS', 'to_rgb', 'FileImageStore', 'ArrayImageStore', 'Catalog', 'validate_catalog', 'read_table',
-           'check_splits', 'read_catalog', 'catalog_dls', 'show_multitask_batch']
+__all__ = ['IGNORE_INDEX', 'SPLITS', 'to_rgb', 'FileImageStore', 'ArrayImageStore', 'Catalog', 'validate_catalog', 'draw_split',
+           'read_table', 'check_splits', 'read_catalog', 'catalog_dls', 'show_multitask_batch']
 
 # %% ../nbs/01_catalog.ipynb
 IGNORE_INDEX = -100  # target value for a missing label: skipped by the loss and the metrics
@@ -87,7 +87,7 @@ _RESERVED = ('item_id', 'image', 'title', 'instance_id', 'split')
 class Catalog:
     "An items table (`item_id`, `image`, label tasks, optional `title`/`instance_id`/`split`) and its images."
     def __init__(self, items:pd.DataFrame, images, tasks:Sequence[str]=(), vocab:dict|None=None,
-                 name:str='catalog', quarantine:pd.DataFrame|None=None):
+                 name:str='catalog', quarantine:pd.DataFrame|None=None, split_info:dict|None=None):
         items = items.reset_index(drop=True)
         missing = [c for c in ('item_id', 'image', *tasks) if c not in items.columns]
         if missing:
@@ -96,6 +96,7 @@ class Catalog:
         self.vocab = {t: [_norm_label(v) for v in vocab[t]] if vocab and t in vocab else _vocab_of(items[t])
                       for t in self.tasks}
         self.quarantine = quarantine if quarantine is not None else _empty_quarantine()
+        self.split_info = split_info   # how the split column was made (read_catalog records it)
 
     def __len__(self): return len(self.items)
     def __repr__(self):
@@ -134,7 +135,7 @@ class Catalog:
         "A catalog of the rows at positions `idxs` (or a boolean mask), same images and vocabularies."
         idxs = np.asarray(idxs)
         if idxs.dtype == bool: idxs = np.flatnonzero(idxs)
-        return Catalog(self.items.iloc[idxs], self.images, self.tasks, self.vocab, name or self.name, self.quarantine)
+        return Catalog(self.items.iloc[idxs], self.images, self.tasks, self.vocab, name or self.name, self.quarantine, self.split_info)
 
     def split_(self, split:str) -> 'Catalog':
         "The rows whose `split` column equals `split` (error if there are none)."
@@ -214,7 +215,7 @@ def validate_catalog(cat:Catalog, check_images:bool=True, splits:Sequence[str]|N
     q = pd.DataFrame(bad, columns=['row', 'item_id', 'reason']).drop_duplicates('row')
     keep = np.setdiff1d(np.arange(len(items)), q['row'].to_numpy())
     good = Catalog(items.iloc[keep], cat.images, cat.tasks, None, cat.name,
-                   pd.concat([cat.quarantine, q], ignore_index=True) if len(cat.quarantine) else q)
+                   pd.concat([cat.quarantine, q], ignore_index=True) if len(cat.quarantine) else q, cat.split_info)
     # table-level checks, on what is left
     if len(good) == 0:
         hint = ''
@@ -243,6 +244,37 @@ def validate_catalog(cat:Catalog, check_images:bool=True, splits:Sequence[str]|N
         if verbose and len(good.quarantine): print(f'quarantine written to {out/"quarantine.csv"}')
     good.image_modes = modes
     return good
+
+# %% ../nbs/01_catalog.ipynb
+def draw_split(items:pd.DataFrame, valid_frac:float=0.2, test_frac:float=0.2, seed:int=0, group_col:str|None='instance_id',
+               stratify:str|None=None, min_per_class:int=5) -> tuple[np.ndarray, dict]:
+    "A seeded train/valid/test split of `items`: all rows of one `group_col` value on one side, stratified by `stratify` where its classes are big enough."
+    if not (0 <= valid_frac and 0 <= test_frac and valid_frac + test_frac < 1):
+        raise ValueError(f'valid_frac={valid_frac} and test_frac={test_frac} must be >= 0 and leave rows for training (sum < 1)')
+    n = len(items)
+    groups = (items[group_col].map(lambda v: None if _is_missing(v) else str(v)) if group_col and group_col in items
+              else pd.Series([None] * n, index=items.index))
+    gkey = np.where(groups.isna().to_numpy(), '\0row' + pd.Series(np.arange(n)).astype(str).to_numpy(), groups.fillna('').to_numpy())
+    uniq, first, inv = np.unique(gkey, return_index=True, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    strata = np.zeros(len(uniq), dtype=object)
+    stratified = False
+    if stratify is not None and stratify in items:
+        lab = items[stratify].map(lambda v: '<missing>' if _is_missing(v) else _norm_label(v)).to_numpy()[first]
+        counts = pd.Series(lab).value_counts()
+        big = set(counts[counts >= min_per_class].index)   # small classes share one stratum: their counts do not allow it
+        strata = np.array([l if l in big else '\0small' for l in lab], dtype=object); stratified = len(big) > 0
+    side = np.empty(len(uniq), dtype=object)
+    for s in pd.unique(strata):
+        g = np.flatnonzero(strata == s); g = g[rng.permutation(len(g))]
+        u = (np.arange(len(g)) + rng.random()) / len(g)   # evenly spread over [0, 1) with a random phase: exact proportions
+        side[g] = np.where(u < test_frac, 'test', np.where(u < test_frac + valid_frac, 'valid', 'train'))
+    split = side[inv]
+    info = dict(source='drawn', seed=int(seed), valid_frac=float(valid_frac), test_frac=float(test_frac),
+                group_col=group_col if group_col and group_col in items else None, stratify=stratify if stratified else None,
+                counts={k: int(v) for k, v in pd.Series(split).value_counts().items()})
+    return split, info
+
 
 # %% ../nbs/01_catalog.ipynb
 SPLITS = ('train', 'valid', 'test')
@@ -314,12 +346,15 @@ def _canon_col(s:pd.Series) -> pd.Series: return pd.Series([_canon_text(v) for v
 def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Sequence[str], text_col:str|None=None,
                  id_col:str|None=None, instance_col:str|None=None, split_col:str|None=None, image_col:str='image',
                  name:str|None=None, validate:bool=True, out_dir:str|Path|None=None, splits:Sequence[str]|None=None,
-                 split_map:dict|None=None, allow_outside_root:bool=False, sep:str|None=None, encoding:str|None=None,
-                 verbose:bool=True) -> Catalog:
-    "A `Catalog` from a CSV/parquet table (or DataFrame) of items with images under `image_root` (`splits`: must be non-empty)."
+                 split_map:dict|None=None, valid_frac:float=0.2, test_frac:float=0.2, seed:int=0, stratify:str|None=None,
+                 allow_outside_root:bool=False, sep:str|None=None, encoding:str|None=None, verbose:bool=True) -> Catalog:
+    "A `Catalog` from a CSV/parquet table (or DataFrame) of items with images under `image_root`; a seeded group-aware split is drawn if it has none."
     if isinstance(table, pd.DataFrame): df, src = table.reset_index(drop=True), 'table'; _refuse_duplicate_columns(df.columns, src)
     else: df, src = read_table(table, sep=sep, encoding=encoding), Path(table).name
     label_cols = [label_cols] if isinstance(label_cols, str) else list(label_cols)
+    if split_col is None and 'split' in df.columns: split_col = 'split'   # a column named split is the split
+    if stratify is not None and stratify not in label_cols:
+        raise ValueError(f'stratify={stratify!r} must be one of label_cols {label_cols}')
     wanted = dict(image_col=image_col, text_col=text_col, id_col=id_col, instance_col=instance_col, split_col=split_col)
     unknown = {k: v for k, v in wanted.items() if v is not None and v not in df.columns}
     unknown.update({f'label_cols[{i}]': c for i, c in enumerate(label_cols) if c not in df.columns})
@@ -336,8 +371,15 @@ def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Se
     for c in label_cols: out[c] = _canon_col(df[c])
     if text_col: out['title'] = df[text_col].fillna('').astype(str)
     if instance_col: out['instance_id'] = _canon_col(df[instance_col])
-    if split_col: out['split'] = check_splits(df[split_col], src, split_map).astype(object)
-    cat = Catalog(out, FileImageStore(image_root, allow_outside_root), label_cols, name=name or src)
+    if split_col:
+        out['split'] = check_splits(df[split_col], src, split_map).astype(object)
+        split_info = dict(source=f'column {split_col!r}', counts={k: int(v) for k, v in out['split'].value_counts().items()})
+    else:
+        if stratify is None:   # the key task: fine_category if there is one, else the label with the most classes
+            stratify = 'fine_category' if 'fine_category' in label_cols else max(label_cols, key=lambda c: out[c].nunique())
+        split, split_info = draw_split(out, valid_frac, test_frac, seed, 'instance_id', stratify)
+        out['split'] = pd.Series(split, dtype=object)
+    cat = Catalog(out, FileImageStore(image_root, allow_outside_root), label_cols, name=name or src, split_info=split_info)
     return validate_catalog(cat, splits=splits, out_dir=out_dir, verbose=verbose) if validate else cat
 
 

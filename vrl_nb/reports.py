@@ -63,15 +63,17 @@ def report_catalog(catalog:str|Path|None=None, n_train:int=5000, n_test:int=1000
     elif isinstance(label_cols, str): label_cols = [label_cols]
     text_col = text_col or ('title' if 'title' in df.columns else None)
     id_col = id_col or ('item_id' if 'item_id' in df.columns else None)
-    how = "the table's split column"
-    if 'split' not in df.columns:
-        rng = np.random.default_rng(seed); u = rng.random(len(df))
-        df = df.assign(split=np.where(u < test_frac, 'test', np.where(u < test_frac + valid_frac, 'valid', 'train')))
-        how = f'a seeded random split (seed {seed}: test {test_frac:.0%}, valid {valid_frac:.0%}; add a split column to choose)'
-    # the split column's values are checked by read_catalog itself: one rule for the Python API and the reports
+    # the split: the table's own (values checked by read_catalog) or drawn there, seeded and group-aware: one rule for the API and the reports
     cat = read_catalog(df, image_root=Path(image_root) if image_root else table.parent, label_cols=label_cols,
-                       text_col=text_col, id_col=id_col, split_col='split', name=table.name, out_dir=out_dir,
-                       splits=('train', 'test'), verbose=verbose)
+                       text_col=text_col, id_col=id_col, name=table.name, out_dir=out_dir, splits=('train', 'test'),
+                       valid_frac=valid_frac, test_frac=test_frac, seed=seed, verbose=verbose,
+                       instance_col='instance_id' if 'instance_id' in df.columns else None)
+    si = cat.split_info or {}
+    how = ("the table's split column" if si.get('source') != 'drawn' else
+           f"a seeded split drawn by read_catalog (seed {seed}: test {test_frac:.0%}, valid {valid_frac:.0%}"
+           + (f", grouped by {si['group_col']}" if si.get('group_col') else '')
+           + (f", stratified by {si['stratify']}" if si.get('stratify') else '') + '; add a split column to choose)')
+    if out_dir is not None and (Path(out_dir)/'params.json').exists(): _merge_json(Path(out_dir)/'params.json', dict(split=si))
     counts = cat.items['split'].value_counts()
     if verbose:
         print(f"{table.name}: used whole (n_train/n_test size the embedded catalog only); splits from {how}: "
