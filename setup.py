@@ -1,4 +1,6 @@
-import setuptools, shlex
+import setuptools, shlex, shutil
+from pathlib import Path
+from setuptools.command.build_py import build_py
 from configparser import ConfigParser
 
 # note: all settings are in settings.ini; edit there, not here
@@ -26,6 +28,15 @@ lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
 docs_requirements = (cfg.get('docs_requirements') or '').split()   # make docs / the browser test
 
+class BuildPyWithReports(build_py):
+    "Ship the report notebooks (nbs/reports) inside the package as vrl_nb/report_notebooks, so `vrl_nb report` works from any folder."
+    def run(self):
+        super().run()
+        src = Path(__file__).resolve().parent/'nbs'/'reports'
+        dst = Path(self.build_lib)/cfg['lib_name']/'report_notebooks'
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in sorted(src.glob('*.ipynb')): shutil.copy2(f, dst/f.name)
+
 setuptools.setup(
     name = cfg['lib_name'],
     license = lic[0],
@@ -38,8 +49,9 @@ setuptools.setup(
     packages = setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name']+'.*']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements,
+    extras_require={ 'dev': dev_requirements, 'docs': docs_requirements,
                      'distributed': shlex.split(cfg.get('distributed_requirements', '')) },
+    cmdclass = {'build_py': BuildPyWithReports},
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

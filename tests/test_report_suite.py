@@ -57,14 +57,23 @@ def test_resume_skips_done_runs(quick):
     assert not any((out/f'{n}-2').exists() for n in ('objectives', 'efficiency', 'generative'))
 
 
-def test_failing_parameter_is_reported_and_others_complete(tmp_path):
-    r = run('report', '--suite', 'quick', '--out', str(tmp_path), '--only', 'backbones', '-p', 'backbones', '["no_such_net:none"]')
+def test_failing_run_is_reported_and_others_complete(tmp_path):
+    r = run('report', '--suite', 'quick', '--out', str(tmp_path), '--only', 'backbones', '-p', 'catalog', str(tmp_path/'missing.csv'))
     assert r.returncode == 1, r.stdout + r.stderr
-    assert 'FAILED' in r.stdout and 'no_such_net' in r.stdout
+    assert 'FAILED' in r.stdout and 'missing.csv' in r.stdout
     err = json.loads((tmp_path/'backbones'/'error.json').read_text())
-    assert 'no_such_net' in err['error'] and err['failed_cell'] is not None
+    assert 'missing.csv does not exist' in err['error'] and err['failed_cell'] is not None
     assert (tmp_path/'backbones'/'backbones.ipynb').exists()                  # the partial notebook is kept
-    assert (tmp_path/'summary'/'DONE').exists()                               # the other runs still complete
+    assert not (tmp_path/'summary').exists()                                  # every run failed: nothing to summarise
+    assert "nothing to summarise, every run failed (['backbones'])" in r.stdout
+
+
+def test_bad_backbone_and_type_are_refused_before_any_kernel(tmp_path):
+    r = run('report', '--suite', 'quick', '--out', str(tmp_path), '--only', 'backbones', '-p', 'backbones', '["no_such_net:none"]')
+    assert r.returncode == 2 and "'no_such_net' is not a timm architecture" in r.stderr, r.stdout + r.stderr
+    r = run('report', '--suite', 'quick', '--out', str(tmp_path), '-p', 'size', 'abc')
+    assert r.returncode == 2 and "parameter 'size'" in r.stderr, r.stdout + r.stderr
+    assert not any(tmp_path.iterdir())                                        # no run folder, no kernel
 
 
 def test_unknown_parameter_is_refused(tmp_path):
@@ -83,8 +92,9 @@ def test_help_notebook_lists_every_parameter(nb):
     assert all(listed[n]['help'] for n in listed), f'{nb.name}: parameters without a help comment: {[n for n in listed if not listed[n]["help"]]}'
 
 
-def test_backbones_report_on_a_users_catalog(tmp_path):
-    "A user's own catalog: JPEG files + a CSV (own id column, two label columns, no split, one missing image)."
+def test_backbones_report_on_a_users_catalog_from_an_installed_package(tmp_path):
+    "A user's own catalog (JPEG files + a CSV: own id column, two label columns, no split, one missing image), run with a
+    non-editable install of vrl_nb from a folder outside the repository, as `vrl_nb report` without --out."
     import numpy as np, pandas as pd
     from PIL import Image
     from vrl_nb.datasets import fashion_mnist_catalog
@@ -96,11 +106,13 @@ def test_backbones_report_on_a_users_catalog(tmp_path):
         rows.append(dict(sku=f'SKU-{i}', image=f'shop/{i}.jpg', category=r['category'], colour=r['colour'], title=r['title']))
     rows.append(dict(sku='SKU-GONE', image='shop/gone.jpg', category='tops', colour='red', title='red shirt'))
     pd.DataFrame(rows).to_csv(tmp_path/'items.csv', index=False)
-    out = tmp_path/'runs'
-    r = run('report', '--suite', 'quick', '--only', 'backbones', '--out', str(out), '-p', 'catalog', str(tmp_path/'items.csv'),
-            '-p', 'image_root', str(tmp_path/'images'), '-p', 'id_col', 'sku')
+    site, work, cli, env = installed_package(tmp_path)
+    r = subprocess.run([*cli, 'report', '--suite', 'quick', '--only', 'backbones', '-p', 'catalog', str(tmp_path/'items.csv'),
+                        '-p', 'image_root', str(tmp_path/'images'), '-p', 'id_col', 'sku'], cwd=work, capture_output=True,
+                       text=True, timeout=900, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    d = out/'backbones'
+    d = work/'outputs'/'quick'/'backbones'                                       # ./outputs/<suite> of the folder it ran in
+    assert json.loads((d/'params.json').read_text())['notebook'].startswith(str(site/'vrl_nb'/'report_notebooks'))
     data = json.loads((d/'data.json').read_text())
     assert (data['catalog_name'], data['tasks']) == ('items.csv', ['category', 'colour'])
     assert pd.read_csv(d/'quarantine.csv')['item_id'].tolist() == ['SKU-GONE']      # reported, not silently dropped
@@ -110,3 +122,23 @@ def test_backbones_report_on_a_users_catalog(tmp_path):
     assert 0 <= ft['similar_p@10'] <= 1 and 0 <= ft['sbi_r@1'] <= 1                  # similar = same category and colour
     assert (d/'figures'/f"confusion-{data['key_task']}.png").exists()
     assert 'used whole' in (d/'backbones.ipynb').read_text()                       # the report says what it ran on
+
+
+def installed_package(tmp_path):
+    "A non-editable install (a wheel, into a --target folder) run from a folder outside the repository: the notebooks come with the package."
+    import zipfile
+    wheel_dir, site, work = tmp_path/'wheel', tmp_path/'site', tmp_path/'elsewhere'
+    b = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', '-w', str(wheel_dir), str(ROOT)],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert b.returncode == 0, b.stdout + b.stderr
+    wheel = next(wheel_dir.glob('vrl_nb-*.whl'))
+    shipped = {n for n in zipfile.ZipFile(wheel).namelist() if n.startswith('vrl_nb/report_notebooks/')}
+    assert {f'vrl_nb/report_notebooks/{p.name}' for p in (ROOT/'nbs'/'reports').glob('*.ipynb')} == shipped
+    i = subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--target', str(site), str(wheel)],
+                       capture_output=True, text=True, timeout=600)
+    assert i.returncode == 0, i.stdout + i.stderr
+    work.mkdir(); env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'PYTHONPATH': str(site)}
+    cli = [sys.executable, '-c', 'import sys; from vrl_nb.reports import main; sys.exit(main())']
+    w = subprocess.run([*cli, 'params', 'backbones'], cwd=work, capture_output=True, text=True, timeout=300, env=env)
+    assert w.returncode == 0 and 'catalog' in w.stdout, w.stdout + w.stderr
+    return site, work, cli, env

@@ -12,9 +12,10 @@ from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json,
 
 # %% auto 0
 __all__ = ['REPORTS_DIR', 'SUITES', 'report_dir', 'save_metrics', 'save_timings', 'save_figure', 'report_catalog', 'key_task',
-           'catalog_fingerprint', 'check_param', 'check_backbone_spec', 'suite_runs', 'render_html', 'code_version',
-           'run_key', 'run_key_changes', 'run_is_complete', 'run_notebook', 'latest_complete_run', 'run_suite', 'main',
-           'result_row', 'compare_variants', 'collect_runs', 'summary_table', 'summary_figures', 'plot_recall_at_k']
+           'catalog_fingerprint', 'report_notebooks_dir', 'default_kernel', 'check_param', 'check_backbone_spec',
+           'suite_runs', 'render_html', 'code_version', 'run_key', 'run_key_changes', 'run_is_complete', 'run_notebook',
+           'latest_complete_run', 'run_suite', 'main', 'result_row', 'compare_variants', 'collect_runs',
+           'summary_table', 'summary_figures', 'plot_recall_at_k']
 
 # %% ../nbs/10_reports.ipynb
 def report_dir(out_dir:str|Path|None, name:str='report') -> Path:
@@ -97,7 +98,22 @@ def catalog_fingerprint(cat) -> str:
     return fingerprint(cat.items, pd.DataFrame([stat(r) for r in cat.items['image']], columns=['image', 'bytes', 'mtime_ns']))
 
 # %% ../nbs/10_reports.ipynb
-REPORTS_DIR = 'nbs/reports'
+REPORTS_DIR = 'nbs/reports'   # in a source checkout; an installed package carries them in vrl_nb/report_notebooks
+
+def report_notebooks_dir() -> Path:
+    "Where the report notebooks are: `VRL_NB_REPORTS`, else inside the installed package, else the checkout the package was imported from (never the cwd)."
+    if os.environ.get('VRL_NB_REPORTS'): return Path(os.environ['VRL_NB_REPORTS'])
+    import vrl_nb
+    pkg = Path(vrl_nb.__file__).resolve().parent
+    for d in (pkg/'report_notebooks', pkg.parent/REPORTS_DIR):
+        if d.is_dir() and any(d.glob('*.ipynb')): return d
+    raise FileNotFoundError(f'no report notebooks in {pkg/"report_notebooks"} nor {pkg.parent/REPORTS_DIR}: reinstall vrl_nb '
+                            '(pip install . ships them as package data) or set VRL_NB_REPORTS to a folder of report notebooks')
+
+def default_kernel() -> str:
+    "The project's `vrl_nb` kernel when it is registered (make setup does), else this environment's own `python3`."
+    from jupyter_client.kernelspec import KernelSpecManager
+    return 'vrl_nb' if 'vrl_nb' in KernelSpecManager().find_kernel_specs() else 'python3'
 
 _TINY = dict(n_train=240, n_test=100, size=32, epochs=1, freeze_epochs=0)
 SUITES = {
@@ -174,7 +190,7 @@ def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=Non
         if suite not in SUITES: raise KeyError(f'unknown suite {suite!r}; suites: {sorted(SUITES)}')
         spec = SUITES[suite]
     else: spec = suite
-    rdir = Path(reports_dir or project_root()/REPORTS_DIR)
+    rdir = Path(reports_dir) if reports_dir else report_notebooks_dir()
     runs, used = [], set()
     names = [r['name'] for r in spec['runs']]
     if only:
@@ -202,7 +218,7 @@ def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=Non
     unused = set(params or {}) - used
     if unused:
         raise KeyError(f'parameter(s) {sorted(unused)} are declared by no notebook of this suite; '
-                       f'see `papermill --help-notebook nbs/reports/<name>.ipynb`')
+                       f'see `vrl_nb params <name>`')
     return runs
 
 # %% ../nbs/10_reports.ipynb
@@ -212,10 +228,11 @@ def _parse_value(v:str):
     except (json.JSONDecodeError, TypeError): return v
 
 def render_html(nb_path:str|Path) -> Path:
-    "Render an executed notebook to HTML next to it."
+    "Render an executed notebook to HTML next to it, without the code (the `.ipynb` keeps it)."
     from nbconvert import HTMLExporter
     nb_path = Path(nb_path)
-    body, _ = HTMLExporter().from_filename(str(nb_path))
+    # opens on results: code cells' input hidden (kept in the executed .ipynb), markdown and outputs shown
+    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_filename(str(nb_path))
     out = nb_path.with_suffix('.html'); out.write_text(body, encoding='utf-8')
     return out
 
@@ -261,12 +278,13 @@ def run_is_complete(run_dir:str|Path) -> bool:
     "A run is complete when its notebook ran to the end (`DONE`) and wrote `metrics.json`."
     d = Path(run_dir); return (d/'DONE').exists() and (d/'metrics.json').exists()
 
-def run_notebook(nb:str|Path, run_dir:str|Path, params:dict|None=None, kernel_name:str='vrl_nb',
+def run_notebook(nb:str|Path, run_dir:str|Path, params:dict|None=None, kernel_name:str|None=None,
                  progress:bool=False, timeout:int|None=None, key:dict|None=None) -> dict:
     "Execute report `nb` with papermill into `run_dir`; returns a status dict (never raises on a notebook error)."
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
     nb, run_dir = Path(nb), Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+    kernel_name = kernel_name or default_kernel()
     params = {**(params or {}), 'out_dir': str(run_dir)}
     out_nb = run_dir/nb.name
     save_json(dict(notebook=str(nb), parameters=params, provenance=provenance(), run_key=key or run_key(nb, params)),
@@ -307,7 +325,7 @@ def latest_complete_run(root:Path, name:str, key:dict|None=None) -> tuple[Path|N
                   if done else [])
 
 def run_suite(suite:str|dict='quick', out:str|Path|None=None, params:dict|None=None, resume:bool=False,
-              reports_dir=None, kernel_name:str='vrl_nb', timeout:int|None=None, only=None, verbose:bool=True) -> dict:
+              reports_dir=None, kernel_name:str|None=None, timeout:int|None=None, only=None, verbose:bool=True) -> dict:
     "Run a suite of report notebooks into `out` (default `outputs/<suite>`); returns the statuses and the summary folder."
     runs = suite_runs(suite, params, reports_dir, only)
     sname = suite if isinstance(suite, str) else suite.get('name', 'custom')
@@ -366,7 +384,7 @@ def main(argv=None):
     r.add_argument('--suite', default='quick', help=f'one of {sorted(SUITES)}')
     r.add_argument('-p', '--param', nargs=2, action='append', metavar=('NAME', 'VALUE'), default=[],
                    help='override a parameter in every notebook that declares it (JSON values: 3, 0.5, [1,2], true)')
-    r.add_argument('--out', default=None, help='root folder for the runs (default outputs/<suite>)')
+    r.add_argument('--out', default=None, help='root folder for the runs (default ./outputs/<suite>, or VRL_NB_OUTPUTS/<suite>)')
     r.add_argument('--resume', action='store_true', help='skip runs already complete in the output folder')
     r.add_argument('--timeout', type=int, default=None, help='per-cell timeout in seconds')
     r.add_argument('--only', nargs='+', default=None, metavar='RUN', help='run only these runs of the suite (and its summary)')
@@ -380,7 +398,7 @@ def main(argv=None):
     if a.cmd == 'params':
         import papermill as pm
         nb = Path(a.notebook)
-        if not nb.exists(): nb = project_root()/REPORTS_DIR/(a.notebook if a.notebook.endswith('.ipynb') else a.notebook + '.ipynb')
+        if not nb.exists(): nb = report_notebooks_dir()/(a.notebook if a.notebook.endswith('.ipynb') else a.notebook + '.ipynb')
         for k, v in pm.inspect_notebook(str(nb)).items():
             print(f"{k:18s} {v['inferred_type_name']:10s} default {v['default']:<24s} {v['help']}")
         return 0
