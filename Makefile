@@ -34,12 +34,17 @@ $(STAMP): setup.py settings.ini
 setup: $(STAMP) data
 
 data:
-	@if ls $(FMNIST_DIR)/train-images-idx3-ubyte.gz >/dev/null 2>&1; then :; \
+	@# Fashion-MNIST (MIT; the embedded catalog) and two icon themes (the second real catalog: oxygen LGPL-3+, gnome GPL-2+)
+	@missing=""; \
+	ls $(FMNIST_DIR)/train-images-idx3-ubyte.gz >/dev/null 2>&1 || missing="$$missing dataset-fashion-mnist"; \
+	test -d /usr/share/icons/oxygen/base/128x128/places || missing="$$missing oxygen-icon-theme"; \
+	test -d /usr/share/icons/gnome/256x256/places || missing="$$missing gnome-icon-theme"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
-	  echo "Installing Debian's dataset-fashion-mnist (MIT) ..."; \
-	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	  echo "Installing Debian's$$missing ..."; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else \
-	  echo "Fashion-MNIST is missing from $(FMNIST_DIR). Run:  sudo apt-get install -y dataset-fashion-mnist"; \
+	  echo "Missing Debian packages:$$missing. Run:  sudo apt-get install -y$$missing"; \
 	  echo "(or set FMNIST_DIR=/path/with/the/idx/gz/files)"; exit 1; \
 	fi
 

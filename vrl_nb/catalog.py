@@ -100,7 +100,7 @@ class Catalog:
 
     def __len__(self): return len(self.items)
     def __repr__(self):
-        sp = dict(self.items['split'].value_counts()) if 'split' in self.items else {}
+        sp = {k: int(v) for k, v in self.items['split'].value_counts().items()} if 'split' in self.items else {}
         tk = ', '.join(f'{t}({len(v)})' for t, v in self.vocab.items())
         return f'Catalog {self.name!r}: {len(self)} items, tasks [{tk}], splits {sp}, images {self.images!r}'
 
@@ -347,7 +347,8 @@ def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Se
                  id_col:str|None=None, instance_col:str|None=None, split_col:str|None=None, image_col:str='image',
                  name:str|None=None, validate:bool=True, out_dir:str|Path|None=None, splits:Sequence[str]|None=None,
                  split_map:dict|None=None, valid_frac:float=0.2, test_frac:float=0.2, seed:int=0, stratify:str|None=None,
-                 allow_outside_root:bool=False, sep:str|None=None, encoding:str|None=None, verbose:bool=True) -> Catalog:
+                 allow_outside_root:bool=False, sep:str|None=None, encoding:str|None=None, extra_cols:Sequence[str]=(),
+                 verbose:bool=True) -> Catalog:
     "A `Catalog` from a CSV/parquet table (or DataFrame) of items with images under `image_root`; a seeded group-aware split is drawn if it has none."
     if isinstance(table, pd.DataFrame): df, src = table.reset_index(drop=True), 'table'; _refuse_duplicate_columns(df.columns, src)
     else: df, src = read_table(table, sep=sep, encoding=encoding), Path(table).name
@@ -358,6 +359,7 @@ def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Se
     wanted = dict(image_col=image_col, text_col=text_col, id_col=id_col, instance_col=instance_col, split_col=split_col)
     unknown = {k: v for k, v in wanted.items() if v is not None and v not in df.columns}
     unknown.update({f'label_cols[{i}]': c for i, c in enumerate(label_cols) if c not in df.columns})
+    unknown.update({f'extra_cols[{i}]': c for i, c in enumerate(extra_cols) if c not in df.columns})
     if unknown:
         ra, hint = df.attrs.get('read_as', {}), ''
         if ra.get('format') == 'csv':
@@ -371,6 +373,9 @@ def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Se
     for c in label_cols: out[c] = _canon_col(df[c])
     if text_col: out['title'] = df[text_col].fillna('').astype(str)
     if instance_col: out['instance_id'] = _canon_col(df[instance_col])
+    for c in extra_cols:   # other columns you want to keep alongside (as they are)
+        if c in out: raise ValueError(f'extra_cols: {c!r} is already a column of the catalog; keep it under another name')
+        out[c] = df[c].to_numpy()
     if split_col:
         out['split'] = check_splits(df[split_col], src, split_map).astype(object)
         split_info = dict(source=f'column {split_col!r}', counts={k: int(v) for k, v in out['split'].value_counts().items()})

@@ -8,12 +8,14 @@ import gzip, io, os, struct, csv
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, ImageFilter, ImageEnhance
+from .core import cache_dir, fingerprint, pbar
 from .catalog import Catalog, ArrayImageStore, FileImageStore, validate_catalog, read_catalog, _is_missing
 
 # %% auto 0
-__all__ = ['FMNIST_DIR', 'FMNIST_CLASSES', 'FMNIST_GROUPS', 'COLOURS', 'fmnist_dir', 'read_idx', 'load_fashion_mnist',
-           'colourise', 'fashion_mnist_catalog', 'buyer_photo', 'buyer_photo_views', 'BuyerPhotoAug',
-           'fashion_product_images', 'stanford_online_products', 'deepfashion_inshop']
+__all__ = ['FMNIST_DIR', 'FMNIST_CLASSES', 'FMNIST_GROUPS', 'COLOURS', 'ICON_THEMES', 'fmnist_dir', 'read_idx',
+           'load_fashion_mnist', 'colourise', 'fashion_mnist_catalog', 'buyer_photo', 'buyer_photo_views',
+           'BuyerPhotoAug', 'fashion_product_images', 'stanford_online_products', 'deepfashion_inshop', 'icon_stem',
+           'dominant_colour', 'icon_catalog']
 
 # %% ../nbs/02_datasets.ipynb
 FMNIST_DIR = '/usr/share/datasets/fashion-mnist'
@@ -224,3 +226,64 @@ def deepfashion_inshop(root, validate:bool=True, out_dir=None, verbose:bool=True
                               instance_id=df['item_id'], split=df['evaluation_status']))
     cat = Catalog(items, FileImageStore(root_img), ['gender', 'clothing_type'], name='deepfashion-inshop')
     return validate_catalog(cat, out_dir=out_dir, verbose=verbose) if validate else cat
+
+# %% ../nbs/02_datasets.ipynb
+ICON_THEMES = {   # freedesktop icon themes that ship PNG rasters (Debian packages); licences from their copyright files
+    'oxygen': dict(folder='oxygen/base/128x128', size=128, package='oxygen-icon-theme', license='LGPL-3+'),
+    'gnome': dict(folder='gnome/256x256', size=256, package='gnome-icon-theme', license='GPL-2+ (some icons GPL-3+; see /usr/share/doc/gnome-icon-theme/copyright)'),
+}
+_ICON_PREFIXES = ('gnome-mime-', 'gnome-', 'gtk-', 'xfce-', 'kde-')
+_HUES = [(15, 'red'), (45, 'orange'), (70, 'yellow'), (165, 'green'), (195, 'cyan'), (255, 'blue'), (290, 'purple'), (345, 'pink'), (360, 'red')]
+
+def icon_stem(name:str) -> str:
+    "The product word of an icon name: its first token once toolkit prefixes are dropped (`gnome-mime-text-x-python` -> `text`)."
+    for p in _ICON_PREFIXES:
+        if name.startswith(p) and len(name) > len(p): name = name[len(p):]; break
+    return name.replace('.', '-').replace('_', '-').split('-')[0].lower()
+
+def dominant_colour(img:Image.Image) -> str:
+    "A colour name for an RGBA icon: the most common hue of its saturated opaque pixels, else black / grey / white by brightness."
+    a = np.asarray(img.convert('RGBA').resize((64, 64), Image.BILINEAR), dtype=np.float32) / 255
+    px = a[a[..., 3] > 0.5][:, :3]
+    if len(px) == 0: return 'white'
+    mx, mn = px.max(1), px.min(1); sat = np.where(mx > 0, (mx - mn) / np.maximum(mx, 1e-6), 0)
+    chrom = (sat > 0.3) & (mx > 0.25)
+    if chrom.mean() < 0.15:
+        v = mx.mean(); return 'black' if v < 0.3 else 'grey' if v < 0.8 else 'white'
+    r, g, b = px[chrom].T; d = np.maximum(mx[chrom] - mn[chrom], 1e-6)
+    h = np.where(mx[chrom] == r, (g - b) / d % 6, np.where(mx[chrom] == g, (b - r) / d + 2, (r - g) / d + 4)) * 60
+    names = np.array([next(n for lim, n in _HUES if x < lim) for x in h])
+    vals, counts = np.unique(names, return_counts=True); top = vals[counts.argmax()]
+    if top in ('orange', 'red') and mx[chrom][names == top].mean() < 0.6: return 'brown'
+    return str(top)
+
+def _icon_rows(root:Path, themes) -> pd.DataFrame:
+    rows = []
+    for t in themes:
+        spec = ICON_THEMES[t]; d = root/spec['folder']
+        if not d.is_dir():
+            raise FileNotFoundError(f"icon theme {t!r} not found in {d}: install it with `sudo apt-get install -y {spec['package']}` "
+                                    "(make setup does), or pass root= where its folders are")
+        for f in sorted(d.glob('*/*.png')):
+            rows.append(dict(theme=t, context=f.parent.name, name=f.stem, image=str(f.relative_to(root))))
+    return pd.DataFrame(rows)
+
+def icon_catalog(root:str|Path='/usr/share/icons', themes=('oxygen', 'gnome'), min_stem:int=4, seed:int=0,
+                 out_dir=None, verbose:bool=True) -> Catalog:
+    "A second real catalog: freedesktop icons (designed product-like images) with category = context folder, fine category = name stem, colour = dominant colour; `instance_id` = icon name, so the themes' drawings of one icon are two photos of one product."
+    root = Path(root); df = _icon_rows(root, themes)
+    key = fingerprint(df, [(root/p).stat().st_size for p in df['image']])
+    cache = cache_dir('icons')/f'colours-{key}.parquet'
+    if cache.exists(): colours = pd.read_parquet(cache)['colour'].tolist()
+    else:
+        colours = [dominant_colour(Image.open(root/p)) for p in pbar(df['image'], 'icon colours', total=len(df))] if verbose else \
+                  [dominant_colour(Image.open(root/p)) for p in df['image']]
+        pd.DataFrame(dict(colour=colours)).to_parquet(cache)
+    stems = df['name'].map(icon_stem); keep = stems.map(stems.value_counts()) >= min_stem
+    items = pd.DataFrame(dict(item_id=df['theme'] + '/' + df['context'] + '/' + df['name'], image=df['image'],
+                              category=df['context'], fine_category=stems.where(keep, None), colour=colours,
+                              instance_id=df['name'], theme=df['theme'],
+                              title=df['name'].str.replace('-', ' ') + ' (' + df['context'] + ')'))
+    return read_catalog(items, root, ['category', 'fine_category', 'colour'], text_col='title', id_col='item_id',
+                        instance_col='instance_id', extra_cols=['theme'], name='icons', out_dir=out_dir, seed=seed, verbose=verbose)
+

@@ -13,15 +13,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import set_seed, cache_dir, fingerprint, is_offline, save_json, load_json, pbar
+from .retrieval import bootstrap_ci   # one bootstrap for every interval in the package
 
 # %% auto 0
 __all__ = ['LANGUAGES', 'COLOUR_WORDS', 'PRODUCT_WORDS', 'TINY_UNET', 'split_title', 'translate_title', 'make_queries',
            'check_queries', 'minilm_path', 'load_text_encoder', 'encode_prompts', 'TinyTextToImagePipeline',
            'tiny_text_to_image', 'caption_table', 'show_samples', 'train_text_to_image', 'plot_loss',
            'load_text_to_image', 'pipeline_fingerprint', 'image_seed', 'generate_images', 'AttributeClassifier',
-           'train_attribute_classifier', 'bootstrap_ci', 'faithfulness', 'GenerativeEvalResult', 'embed_images',
-           'summarise', 'generative_eval', 'rank_models', 'show_generative_results', 'plot_generative_summary',
-           'multitask_judge']
+           'train_attribute_classifier', 'faithfulness', 'GenerativeEvalResult', 'embed_images', 'summarise',
+           'generative_eval', 'rank_models', 'show_generative_results', 'plot_generative_summary', 'multitask_judge']
 
 # %% ../nbs/08_generative.ipynb
 LANGUAGES = ('en', 'es', 'de', 'fr')
@@ -473,14 +473,6 @@ def train_attribute_classifier(catalog, tasks=('category', 'colour', 'fine_categ
     return clf.eval()
 
 # %% ../nbs/08_generative.ipynb
-def bootstrap_ci(values, n_boot:int=1000, alpha:float=0.05, seed:int=0) -> tuple[float, float, float]:
-    "(mean, low, high): the mean of `values` (NaNs dropped) and its percentile-bootstrap (1 − alpha) interval."
-    v = np.asarray(values, dtype=float); v = v[~np.isnan(v)]
-    if len(v) == 0: return (float('nan'),) * 3
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(1)
-    return float(v.mean()), float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
-
 def faithfulness(classifier, images:np.ndarray, queries:pd.DataFrame, tasks=('colour', 'category'),
                  threshold:float=0.6, n_boot:int=1000, seed:int=0, warn:bool=True) -> pd.DataFrame:
     "Per language × task: share of generated images classified to the prompt's label (+ CI, `flagged` below threshold)."

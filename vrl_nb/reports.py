@@ -15,7 +15,7 @@ __all__ = ['REPORTS_DIR', 'SUITES', 'report_dir', 'save_metrics', 'save_timings'
            'catalog_fingerprint', 'report_notebooks_dir', 'default_kernel', 'check_param', 'check_backbone_spec',
            'suite_runs', 'render_html', 'code_version', 'run_key', 'run_key_changes', 'run_is_complete', 'run_notebook',
            'latest_complete_run', 'run_suite', 'main', 'result_row', 'compare_variants', 'collect_runs',
-           'summary_table', 'summary_figures', 'plot_recall_at_k']
+           'summary_table', 'summary_figures', 'plot_attribute_agreement', 'plot_recall_at_k']
 
 # %% ../nbs/10_reports.ipynb
 def report_dir(out_dir:str|Path|None, name:str='report') -> Path:
@@ -145,6 +145,11 @@ SUITES = {
         dict(name='efficiency', notebook='efficiency.ipynb', est_s=1800, params=dict(n_train=20000, n_test=4000, epochs=4)),
         dict(name='generative', notebook='generative.ipynb', est_s=2400, params=dict(n_train=20000, n_test=2000, gen_epochs=12, n_images=4)),
         dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
+    'paper': dict(description="The paper's backbones (EfficientNet-B0, EfficientFormer-L3, ViT-S/16) with ImageNet weights from "
+                            "the hub (online) or from files: -p backbones '[\"efficientnet_b0:/path/b0.safetensors\", ...]'.", runs=[
+        dict(name='backbones', notebook='backbones.ipynb', est_s=7200,
+             params=dict(size=224, backbones=['efficientnet_b0:hub', 'efficientformer_l3:hub', 'vit_small_patch16_224:hub'])),
+        dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
     'bench': dict(description='Performance benchmarks: ratios measured in one run on this machine (bench.csv + figure).', runs=[
         dict(name='benchmarks', notebook='benchmarks.ipynb', est_s=150, params=dict())]),
 }
@@ -176,6 +181,10 @@ def check_backbone_spec(spec:str, param:str='backbones'):
         close = timm.list_models(f'*{name.split("_")[0]}*')[:5]
         raise ValueError(f"parameter {param!r}: {name!r} is not a timm architecture" + (f" (close: {close})" if close else '')
                          + "; see timm.list_models()")
+    if w == 'hub' and is_offline():
+        raise ValueError(f"parameter {param!r}: {name}:hub needs the model hub, but vrl_nb is offline. Pass a weights file "
+                         f"instead (a timm checkpoint copied here): -p {param} '[\"{name}:/path/to/{name}.safetensors\"]', or use "
+                         f"{name}:none (from scratch) or one of the offline CNNs {offline_backbones()}")
     if w == 'offline' and name not in offline_backbones():
         raise ValueError(f"parameter {param!r}: no offline weights for {name!r} (offline: {offline_backbones()}); "
                          "use name:none (from scratch), name:hub (online) or name:/path/to/weights.safetensors")
@@ -423,13 +432,15 @@ def result_row(model:str, backbone:str|None=None, weights:str|None=None, recipe:
     if retrieval is not None:
         attr = {}
         for k, v in retrieval.items():
-            parts = k.split('/')
-            if parts[0] == 'similar_items' and parts[1] in ('MAP@R', 'MRR') or parts[0] == 'similar_items' and '@' in parts[1]:
-                row[f'similar_{parts[1].lower()}'] = v
-            elif parts[0] == 'attribute' and parts[-1].startswith('P@'):
-                row[f'attr_{parts[-1].lower()}_{parts[1]}'] = v; attr.setdefault(parts[-1].lower(), []).append(v)
-            elif parts[0] == 'search_by_image' and parts[1] not in ('n_queries', 'n_excluded'):
-                row[f'sbi_{parts[1].lower()}'] = v
+            parts = k.split('/'); m, ci = parts[-1], ''
+            if m.endswith(('_lo', '_hi')): m, ci = m[:-3], m[-3:]   # a bootstrap interval's bound keeps its metric's name
+            if parts[0] == 'similar_items' and (m in ('MAP@R', 'MRR') or '@' in m):
+                row[f'similar_{m.lower()}{ci}'] = v
+            elif parts[0] == 'attribute' and m.startswith('P@'):
+                row[f'attr_{m.lower()}_{parts[1]}{ci}'] = v
+                if not ci: attr.setdefault(m.lower(), []).append(v)
+            elif parts[0] == 'search_by_image' and m not in ('n_queries', 'n_excluded'):
+                row[f'sbi_{m.lower()}{ci}'] = v
         for m, vs in attr.items(): row[f'attr_{m}'] = float(np.mean(vs))
         if retrieval.get('embed_seconds'):
             tim['embed_img_s'] = round((retrieval['n_gallery'] + retrieval['n_queries']) / retrieval['embed_seconds'], 1)
@@ -524,6 +535,24 @@ def summary_figures(df:pd.DataFrame, curves:dict, out_dir, metrics=('acc_fine_ca
     if curves:
         ax = plot_recall_at_k(curves); paths.append(save_figure(ax.figure, out_dir, 'recall-at-k')); plt.close(ax.figure)
     return paths
+
+def plot_attribute_agreement(df:pd.DataFrame, k:int=10, ax=None, title:str|None=None):
+    "Grouped bars of attribute-agreement P@k per label task and model (rows of `df`), bootstrap 95% intervals as error bars where known."
+    import matplotlib.pyplot as plt
+    pre = f'attr_p@{k}_'
+    tasks = [c[len(pre):] for c in df.columns if c.startswith(pre) and not c.endswith(('_lo', '_hi'))]
+    ax = ax or plt.subplots(figsize=(8, 3.5))[1]
+    w = 0.8 / max(len(df), 1)
+    for j, (_, r) in enumerate(df.reset_index(drop=True).iterrows()):
+        x = np.arange(len(tasks)) + (j - (len(df) - 1) / 2) * w
+        y = np.array([r[pre + t] for t in tasks], float)
+        lo, hi = (np.array([r.get(f'{pre}{t}_{e}', np.nan) for t in tasks], float) for e in ('lo', 'hi'))
+        ax.bar(x, y, w, label=str(r['model']))
+        if np.isfinite(lo).any(): ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt='none', ecolor='k', capsize=2, lw=0.8)
+    ax.set_xticks(np.arange(len(tasks)), tasks); ax.set_ylim(0, 1); ax.set_ylabel(f'P@{k}')
+    ax.set_title(title or f'attribute agreement P@{k} of the embedding, per label task (95% bootstrap intervals)')
+    ax.legend(fontsize=7, loc='lower right')
+    return ax
 
 def plot_recall_at_k(curves:dict, ax=None, title:str='search by image: recall@k'):
     "Recall@k curves from `{model: {k: recall}}` (as reports store them), log-scaled k."

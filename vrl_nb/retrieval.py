@@ -12,10 +12,11 @@ from .core import pbar
 
 # %% auto 0
 __all__ = ['encode_labels', 'relevance', 'count_relevant', 'precision_at_k', 'recall_at_k', 'hit_rate_at_k',
-           'average_precision_at_k', 'map_at_r', 'reciprocal_rank', 'retrieval_metrics', 'l2_normalize',
-           'set_search_params', 'build_index', 'save_index', 'load_index', 'search', 'knn', 'chunked_metrics',
-           'similar_items_task', 'attribute_agreement_task', 'search_by_image_task', 'similar_tasks',
-           'evaluate_retrieval', 'metrics_table', 'rss_bytes', 'PeakRSS', 'synthetic_embeddings', 'ann_benchmark']
+           'average_precision_at_k', 'map_at_r', 'reciprocal_rank', 'per_query_metrics', 'bootstrap_ci',
+           'summarise_metrics', 'retrieval_metrics', 'l2_normalize', 'set_search_params', 'build_index', 'save_index',
+           'load_index', 'search', 'knn', 'chunked_metrics', 'similar_items_task', 'attribute_agreement_task',
+           'search_by_image_task', 'similar_tasks', 'evaluate_retrieval', 'metrics_table', 'rss_bytes', 'PeakRSS',
+           'synthetic_embeddings', 'ann_benchmark']
 
 # %% ../nbs/07_retrieval.ipynb
 def _as_frame(x) -> pd.DataFrame:
@@ -108,25 +109,49 @@ def reciprocal_rank(hits) -> np.ndarray:
     return np.where(h.any(1), 1.0 / (h.argmax(1) + 1), 0.0)
 
 # %% ../nbs/07_retrieval.ipynb
-def retrieval_metrics(hits, n_rel, ks=(1, 5, 10), metrics=('P', 'R', 'hit', 'mAP', 'MAP@R', 'MRR')) -> dict:
-    "Mean metrics over the queries that have >= 1 relevant item; `n_queries` scored and `n_excluded` reported."
+def per_query_metrics(hits, n_rel, ks=(1, 5, 10), metrics=('P', 'R', 'hit', 'mAP', 'MAP@R', 'MRR')) -> tuple[dict, np.ndarray]:
+    "Per-query values of each metric over the queries with >= 1 relevant item, and the mask of those queries."
     h = _hits(hits); n = np.asarray(n_rel)
     if len(n) != len(h): raise ValueError(f"hits has {len(h)} rows but n_rel has {len(n)}")
     keep = n > 0; h, n = h[keep], n[keep]
     ks = [k for k in ks if k <= h.shape[1]]
-    out = dict(n_queries=int(keep.sum()), n_excluded=int((~keep).sum()))
-    mean = lambda a: float(np.mean(a)) if len(a) else float('nan')
+    out = {}
     for m in metrics:
-        if m == 'MAP@R': out['MAP@R'] = mean(map_at_r(h, n))
-        elif m == 'MRR': out['MRR'] = mean(reciprocal_rank(h))
+        if m == 'MAP@R': out['MAP@R'] = map_at_r(h, n)
+        elif m == 'MRR': out['MRR'] = reciprocal_rank(h)
         else:
             for k in ks:
-                if m == 'P': out[f'P@{k}'] = mean(precision_at_k(h, k))
-                elif m == 'R': out[f'R@{k}'] = mean(recall_at_k(h, n, k))
-                elif m == 'hit': out[f'hit@{k}'] = mean(hit_rate_at_k(h, k))
-                elif m == 'mAP': out[f'mAP@{k}'] = mean(average_precision_at_k(h, n, k))
+                if m == 'P': out[f'P@{k}'] = precision_at_k(h, k)
+                elif m == 'R': out[f'R@{k}'] = recall_at_k(h, n, k)
+                elif m == 'hit': out[f'hit@{k}'] = hit_rate_at_k(h, k)
+                elif m == 'mAP': out[f'mAP@{k}'] = average_precision_at_k(h, n, k)
                 else: raise ValueError(f"unknown metric {m!r}; use any of 'P', 'R', 'hit', 'mAP', 'MAP@R', 'MRR'")
+    return out, keep
+
+def bootstrap_ci(values, n_boot:int=1000, alpha:float=0.05, seed:int=0) -> tuple[float, float, float]:
+    "(mean, low, high): the mean of `values` (NaNs dropped) and its percentile-bootstrap (1 − alpha) interval, in bounded memory."
+    v = np.asarray(values, dtype=float); v = v[~np.isnan(v)]
+    if len(v) == 0: return (float('nan'),) * 3
+    rng = np.random.default_rng(seed); means = np.empty(n_boot)
+    step = max(1, 4_000_000 // len(v))   # resamples per block: ~32 MB of indices at a time, whatever the query count
+    for b in range(0, n_boot, step):
+        nb = min(step, n_boot - b); means[b:b + nb] = v[rng.integers(0, len(v), (nb, len(v)))].mean(1)
+    return float(v.mean()), float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
+
+def summarise_metrics(per_query:dict, n_queries:int, n_excluded:int, ci:bool=False, n_boot:int=1000, seed:int=0) -> dict:
+    "Means of per-query metric values (and, with `ci`, `<metric>_lo` / `<metric>_hi`: their 95% bootstrap interval)."
+    out = dict(n_queries=int(n_queries), n_excluded=int(n_excluded))
+    for m, v in per_query.items():
+        v = np.asarray(v, dtype=float)
+        out[m] = float(np.nanmean(v)) if len(v) and not np.isnan(v).all() else float('nan')
+        if ci: _, out[f'{m}_lo'], out[f'{m}_hi'] = bootstrap_ci(v, n_boot=n_boot, seed=seed)
     return out
+
+def retrieval_metrics(hits, n_rel, ks=(1, 5, 10), metrics=('P', 'R', 'hit', 'mAP', 'MAP@R', 'MRR'), ci:bool=False,
+                      n_boot:int=1000, seed:int=0) -> dict:
+    "Mean metrics over the queries that have >= 1 relevant item (with `ci`: 95% bootstrap intervals); `n_queries` scored and `n_excluded` reported."
+    pq, keep = per_query_metrics(hits, n_rel, ks, metrics)
+    return summarise_metrics(pq, keep.sum(), (~keep).sum(), ci, n_boot, seed)
 
 # %% ../nbs/07_retrieval.ipynb
 def l2_normalize(x, eps:float=1e-12) -> np.ndarray:
@@ -227,19 +252,24 @@ def knn(gallery, queries=None, k:int=10, factory:str='Flat', nprobe:int|None=Non
 
 # %% ../nbs/07_retrieval.ipynb
 def chunked_metrics(index, queries, query_codes, gallery_codes, n_rel, k:int, ks=None, metrics=('P', 'mAP', 'MAP@R', 'MRR'),
-                    exclude=None, bs:int=2048, progress:bool=False) -> dict:
-    "Search and score `queries` in chunks of `bs`; returns `retrieval_metrics` over all queries (chunk means weighted)."
+                    exclude=None, bs:int=2048, progress:bool=False, ci:bool=False) -> dict:
+    "Search and score `queries` in chunks of `bs`; returns `retrieval_metrics` over all queries (with `ci`: bootstrap intervals)."
     ks = ks or (k,); n_rel = np.asarray(n_rel); qc = np.asarray(query_codes)
-    sums, n_q, n_ex = {}, 0, 0
+    sums, n_q, n_ex, per_query = {}, 0, 0, {}
     starts = range(0, len(queries), bs)
     if progress:
         starts = pbar(starts, 'evaluating')
     for s in starts:
         _, I = search(index, queries[s:s + bs], k, bs=bs, exclude=None if exclude is None else exclude[s:s + bs])
+        if ci:   # keep the per-query values (one float per query and metric) for the intervals
+            pq, keep = per_query_metrics(relevance(qc[s:s + bs], gallery_codes, I), n_rel[s:s + bs], ks=ks, metrics=metrics)
+            for key, v in pq.items(): per_query.setdefault(key, []).append(v)
+            n_q += int(keep.sum()); n_ex += int((~keep).sum()); continue
         m = retrieval_metrics(relevance(qc[s:s + bs], gallery_codes, I), n_rel[s:s + bs], ks=ks, metrics=metrics)
         n_q += m['n_queries']; n_ex += m['n_excluded']
         for key, v in m.items():
             if key not in ('n_queries', 'n_excluded') and m['n_queries']: sums[key] = sums.get(key, 0.0) + v * m['n_queries']
+    if ci: return summarise_metrics({key: np.concatenate(v) for key, v in per_query.items()}, n_q, n_ex, ci=True)
     return dict(n_queries=n_q, n_excluded=n_ex, **{key: v / n_q for key, v in sums.items()})
 
 # %% ../nbs/07_retrieval.ipynb
@@ -249,7 +279,7 @@ def _task_codes(catalog, tasks) -> np.ndarray:
     return encode_labels(np.stack([catalog.targets(t) for t in tasks], 1))[0]
 
 def similar_items_task(emb, catalog, k:int=10, tasks=('fine_category', 'colour'), max_r:int=1000,
-                       factory:str='Flat', nbrs=None, bs:int=2048, **index_kw) -> dict:
+                       factory:str='Flat', nbrs=None, bs:int=2048, ci:bool=False, **index_kw) -> dict:
     "Catalog->catalog retrieval, relevant = same label on every one of `tasks`: P@k, mAP@k, MAP@R, MRR."
     if len(emb) != len(catalog): raise ValueError(f"{len(emb)} embeddings for {len(catalog)} catalog items")
     codes = _task_codes(catalog, tasks)
@@ -258,16 +288,16 @@ def similar_items_task(emb, catalog, k:int=10, tasks=('fine_category', 'colour')
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # MAP@R beyond max_r is a documented lower bound
         if nbrs is not None and nbrs.shape[1] >= depth:
-            m = retrieval_metrics(relevance(codes, codes, nbrs), n_rel, ks=(k,), metrics=('P', 'mAP', 'MAP@R', 'MRR'))
+            m = retrieval_metrics(relevance(codes, codes, nbrs), n_rel, ks=(k,), metrics=('P', 'mAP', 'MAP@R', 'MRR'), ci=ci)
         else:
             index = index_kw.pop('index', None)
             if index is None: index = build_index(emb, factory, **index_kw)
             elif index_kw: set_search_params(index, **index_kw)
-            m = chunked_metrics(index, emb, codes, codes, n_rel, k=depth, ks=(k,), exclude=np.arange(len(codes)), bs=bs)
+            m = chunked_metrics(index, emb, codes, codes, n_rel, k=depth, ks=(k,), exclude=np.arange(len(codes)), bs=bs, ci=ci)
     return dict(task='similar_items', relevance=' & '.join(tasks), k=k, **m)
 
 # %% ../nbs/07_retrieval.ipynb
-def attribute_agreement_task(emb, catalog, k:int=10, tasks=None, factory:str='Flat', nbrs=None,
+def attribute_agreement_task(emb, catalog, k:int=10, tasks=None, factory:str='Flat', nbrs=None, ci:bool=False,
                              **index_kw) -> pd.DataFrame:
     "Per label task: P@k of the k nearest catalog items sharing the query's label, with the chance level."
     if len(emb) != len(catalog): raise ValueError(f"{len(emb)} embeddings for {len(catalog)} catalog items")
@@ -276,9 +306,9 @@ def attribute_agreement_task(emb, catalog, k:int=10, tasks=None, factory:str='Fl
     for t in (tasks or catalog.tasks):
         codes = _task_codes(catalog, [t])
         n_rel = count_relevant(codes, codes, self_idx=np.arange(len(codes)))
-        m = retrieval_metrics(relevance(codes, codes, nbrs[:, :k]), n_rel, ks=(k,), metrics=('P',))
+        m = retrieval_metrics(relevance(codes, codes, nbrs[:, :k]), n_rel, ks=(k,), metrics=('P',), ci=ci)
         p = np.bincount(codes[codes >= 0]) / max((codes >= 0).sum(), 1)
-        rows.append(dict(task='attribute_agreement', label_task=t, k=k, **{f'P@{k}': m[f'P@{k}']},
+        rows.append(dict(task='attribute_agreement', label_task=t, k=k, **{c: m[c] for c in m if c.startswith(f'P@{k}')},
                          chance=float((p ** 2).sum()), n_queries=m['n_queries'], n_excluded=m['n_excluded']))
     return pd.DataFrame(rows)
 
@@ -289,7 +319,7 @@ def _instance_keys(catalog, col):
     return catalog.items[col].astype('string').to_numpy(dtype=object)
 
 def search_by_image_task(gallery_emb, gallery, query_emb=None, queries=None, ks=(1, 5, 10), factory:str='Flat',
-                         nbrs=None, **index_kw) -> dict:
+                         nbrs=None, ci:bool=False, **index_kw) -> dict:
     "Query photos -> their item (`instance_id`): R@k (hit rate) and MRR; `queries=None` = photos of one catalog vs each other."
     if len(gallery_emb) != len(gallery): raise ValueError(f"{len(gallery_emb)} embeddings for {len(gallery)} gallery items")
     gcol = 'instance_id' if 'instance_id' in gallery.items else 'item_id'
@@ -302,7 +332,7 @@ def search_by_image_task(gallery_emb, gallery, query_emb=None, queries=None, ks=
     qc, gc = encode_labels(qkey, gkey)
     n_rel = count_relevant(qc, gc, self_idx)
     if nbrs is None or nbrs.shape[1] < max(ks): nbrs = knn(gallery_emb, query_emb if queries is not None else None, k=max(ks), factory=factory, **index_kw)[1]
-    m = retrieval_metrics(relevance(qc, gc, nbrs), n_rel, ks=ks, metrics=('hit', 'MRR'))
+    m = retrieval_metrics(relevance(qc, gc, nbrs), n_rel, ks=ks, metrics=('hit', 'MRR'), ci=ci)
     return dict(task='search_by_image', **{k.replace('hit@', 'R@'): v for k, v in m.items()})
 
 # %% ../nbs/07_retrieval.ipynb
@@ -312,8 +342,8 @@ def similar_tasks(catalog) -> tuple:
 
 def evaluate_retrieval(embedder, catalog, queries=None, k:int=10, ks=(1, 5, 10),
                        similar=None, factory:str='Flat', size=None, bs:int=64,
-                       embeddings=None, progress:bool=False, **embed_kw) -> dict:
-    "Embed `catalog` (+ `queries`) with `embedder` and run the three retrieval tasks: a flat dict of metrics."
+                       embeddings=None, progress:bool=False, ci:bool=True, **embed_kw) -> dict:
+    "Embed `catalog` (+ `queries`) with `embedder` and run the three retrieval tasks: a flat dict of metrics (with `ci`: `<metric>_lo`/`_hi`, 95% bootstrap over queries)."
     from vrl_nb.embed import embed_catalog
     t0 = time.perf_counter()
     if embeddings is None:
@@ -326,28 +356,30 @@ def evaluate_retrieval(embedder, catalog, queries=None, k:int=10, ks=(1, 5, 10),
     nbrs = knn(G, k=k, index=index)[1]
     similar = similar_tasks(catalog) if similar is None else similar
     if all(t in catalog.tasks for t in similar):
-        r = similar_items_task(G, catalog, k=k, tasks=similar, nbrs=None, index=index)
-        out.update({f'similar_items/{m}': r[m] for m in (f'P@{k}', f'mAP@{k}', 'MAP@R', 'MRR', 'n_queries', 'n_excluded')})
-    for row in attribute_agreement_task(G, catalog, k=k, nbrs=nbrs).to_dict('records'):
-        out[f"attribute/{row['label_task']}/P@{k}"] = row[f'P@{k}']
-        out[f"attribute/{row['label_task']}/chance"] = row['chance']
+        r = similar_items_task(G, catalog, k=k, tasks=similar, nbrs=None, index=index, ci=ci)
+        out.update({f'similar_items/{m}': r[m] for m in r if m.split('_')[0] in (f'P@{k}', f'mAP@{k}', 'MAP@R', 'MRR') or m in ('n_queries', 'n_excluded')})
+    for row in attribute_agreement_task(G, catalog, k=k, nbrs=nbrs, ci=ci).to_dict('records'):
+        for c in (f'P@{k}', f'P@{k}_lo', f'P@{k}_hi', 'chance'):
+            if c in row: out[f"attribute/{row['label_task']}/{c}"] = row[c]
     if queries is not None or 'instance_id' in catalog.items:
-        r = search_by_image_task(G, catalog, Q, queries, ks=ks, index=index)
+        r = search_by_image_task(G, catalog, Q, queries, ks=ks, index=index, ci=ci)
         out.update({f'search_by_image/{m}': v for m, v in r.items() if m != 'task'})
     out['seconds'] = time.perf_counter() - t0; out['embed_seconds'] = t_embed
     return out
 
 # %% ../nbs/07_retrieval.ipynb
 def metrics_table(results:dict) -> pd.DataFrame:
-    "Tidy table (model, task, metric, value) from `{model_name: evaluate_retrieval(...) dict}`."
-    rows = []
+    "Tidy table (model, task, metric, value, lo, hi) from `{model_name: evaluate_retrieval(...) dict}`; lo/hi: the 95% interval where known."
+    rows = {}
     for model, res in results.items():
         for key, v in res.items():
             if '/' not in key: continue
             task, metric = key.split('/', 1)
             if task == 'attribute': task, metric = f"attribute/{metric.split('/')[0]}", metric.split('/', 1)[1]
-            rows.append(dict(model=model, task=task, metric=metric, value=float(v)))
-    return pd.DataFrame(rows, columns=['model', 'task', 'metric', 'value'])
+            bound = metric[-2:] if metric.endswith(('_lo', '_hi')) else 'value'
+            if bound != 'value': metric = metric[:-3]
+            rows.setdefault((model, task, metric), dict(model=model, task=task, metric=metric, value=np.nan, lo=np.nan, hi=np.nan))[bound] = float(v)
+    return pd.DataFrame(list(rows.values()), columns=['model', 'task', 'metric', 'value', 'lo', 'hi'])
 
 # %% ../nbs/07_retrieval.ipynb
 def rss_bytes() -> int:

@@ -99,13 +99,21 @@ KEY_RESULT_COLS = ('run', 'model', 'weights', 'acc_fine_category', 'similar_p@10
 
 def results_markdown(df:pd.DataFrame, key=KEY_RESULT_COLS, ids=('run', 'model'), max_cols:int=7, digits:int=3,
                      missing:str='—') -> list[str]:
-    "Markdown tables of `df`: its `key` columns first, the others in tables of at most `max_cols` (with the `ids`); NaN as `missing`."
+    "Markdown tables of `df`: its `key` columns first, the others in tables of at most `max_cols` (with the `ids`); NaN as `missing`; a `<c>_lo`/`<c>_hi` pair shown as `c`'s interval."
     if not len(df): return ['(no results)']
+    ci = [c for c in df.columns if f'{c}_lo' in df.columns and f'{c}_hi' in df.columns]
+    if ci:   # '0.530 [0.49, 0.57]': the value with its interval, in one cell
+        df = df.astype({c: object for c in ci}).copy()
+        for c in ci:
+            df[c] = [missing if v is None or (isinstance(v, float) and np.isnan(v)) else
+                     f'{v:.{digits}f}' + ('' if np.isnan(lo) or np.isnan(hi) else f' [{lo:.2f}, {hi:.2f}]')
+                     for v, lo, hi in zip(df[c], df[f'{c}_lo'].astype(float), df[f'{c}_hi'].astype(float))]
+        df = df.drop(columns=[f'{c}_{e}' for c in ci for e in ('lo', 'hi')])
     key = [c for c in key if c in df.columns]
     ids = [c for c in ids if c in df.columns]
     rest = [c for c in df.columns if c not in key and c not in ids]
     fmt = lambda v: missing if v is None or (isinstance(v, float) and np.isnan(v)) else (f'{v:.{digits}f}' if isinstance(v, float) else v)
-    align = lambda c: 'right' if df[c].dtype.kind in 'fiu' else 'left'
+    align = lambda c: 'right' if df[c].dtype.kind in 'fiu' or c in ci else 'left'
     table = lambda cols: df[cols].astype(object).map(fmt).to_markdown(index=False, disable_numparse=True,
                                                                       colalign=[align(c) for c in cols])
     return [table(key or ids)] + [table(ids + rest[i:i + max_cols]) for i in range(0, len(rest), max_cols)]
