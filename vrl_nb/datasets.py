@@ -130,13 +130,15 @@ def buyer_photo(img:Image.Image, seed:int=0, strength:float=1.0) -> Image.Image:
     buf = io.BytesIO(); im.save(buf, 'JPEG', quality=int(rng.integers(35, 85))); buf.seek(0)
     return Image.open(buf).convert('RGB')
 
-def buyer_photo_views(cat:Catalog, n_views:int=1, seed:int=0, strength:float=1.0, name:str|None=None) -> Catalog:
-    "A query catalog of `n_views` buyer photos per item of `cat` (`instance_id` = the item's `item_id`)."
+def buyer_photo_views(cat:Catalog, n_views:int=1, seed:int=0, strength:float=1.0, name:str|None=None,
+                      size:int|None=None) -> Catalog:
+    "A query catalog of `n_views` buyer photos per item of `cat` (`instance_id` = the item's `item_id`); `size`: square side of the views (needed when the catalog's images differ in size)."
     from fastprogress.fastprogress import progress_bar
     rows, imgs = [], []
     it = range(len(cat))
     for i in (progress_bar(it, leave=False) if len(cat) > 5000 else it):
-        src = cat.image(i); row = cat.items.iloc[i]
+        src = cat.image(i, size); row = cat.items.iloc[i]
+        if size is not None: src = src.resize((size, size), Image.BILINEAR)
         for k in range(n_views):
             imgs.append(np.asarray(buyer_photo(src, seed=seed * 1_000_003 + i * 101 + k, strength=strength)))
             r = {t: row[t] for t in cat.tasks}
@@ -145,6 +147,8 @@ def buyer_photo_views(cat:Catalog, n_views:int=1, seed:int=0, strength:float=1.0
             if 'split' in row: r['split'] = row['split']
             rows.append(r)
     items = pd.DataFrame(rows)
+    if len({a.shape for a in imgs}) > 1:
+        raise ValueError(f'{cat.name}: images differ in size ({sorted({a.shape[:2] for a in imgs})[:3]} ...); pass size= for square views')
     return Catalog(items, ArrayImageStore(np.stack(imgs)), cat.tasks, cat.vocab, name or f'{cat.name}-buyer-photos')
 
 # %% ../nbs/02_datasets.ipynb

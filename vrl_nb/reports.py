@@ -14,8 +14,8 @@ from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json,
 __all__ = ['REPORTS_DIR', 'SUITES', 'report_dir', 'save_metrics', 'save_timings', 'save_figure', 'report_catalog', 'key_task',
            'catalog_fingerprint', 'report_notebooks_dir', 'default_kernel', 'check_param', 'check_backbone_spec',
            'suite_runs', 'render_html', 'code_version', 'run_key', 'run_key_changes', 'run_is_complete', 'run_notebook',
-           'latest_complete_run', 'run_suite', 'main', 'result_row', 'compare_variants', 'collect_runs',
-           'summary_table', 'summary_figures', 'plot_attribute_agreement', 'plot_recall_at_k']
+           'latest_complete_run', 'run_suite', 'main', 'result_row', 'compare_variants', 'select_variant',
+           'collect_runs', 'summary_table', 'summary_figures', 'plot_attribute_agreement', 'plot_recall_at_k']
 
 # %% ../nbs/10_reports.ipynb
 def report_dir(out_dir:str|Path|None, name:str='report') -> Path:
@@ -483,6 +483,25 @@ def compare_variants(catalog, variants:list, common:dict|None=None, queries=None
             print(f"[{i}/{len(variants)}] {label}: {acc + ', ' if acc else ''}similar P@{k}={row.get(f'similar_p@{k}', float('nan')):.3f}, "
                   f"search-by-image R@1={row.get('sbi_r@1', float('nan')):.3f}  ({time.time() - t0:.0f}s)")
     return dict(rows=rows, timings=tims, curves=curves, trained=trained)
+
+# %% ../nbs/10_reports.ipynb
+def select_variant(catalog, res:dict, backbone:str, queries=None, eval_split:str='test', valid:str='valid', k:int=10,
+                   ks=(1, 5, 10, 20, 50), size:int=64, seed:int=0, alphas=(0.25, 0.5, 0.75), verbose:bool=True) -> dict:
+    "Choose on `valid` between off-the-shelf / cached / fine-tuned / WiSE-FT / joined embedders of `backbone` (from `compare_variants`' trained runs), then score the winner on `eval_split` like any variant."
+    from vrl_nb.train import selection_candidates, select_embedder
+    from vrl_nb.datasets import buyer_photo_views
+    from vrl_nb.retrieval import evaluate_retrieval
+    ft, ca = res['trained'].get(f'{backbone} fine-tuned'), res['trained'].get(f'{backbone} cached-features')
+    if ft is None: raise KeyError(f"no '{backbone} fine-tuned' run among {list(res['trained'])}: selection starts from a fine-tuning run")
+    vq = buyer_photo_views(catalog.split_(valid), seed=seed + 1, size=size)
+    sel = select_embedder(selection_candidates(ft, ca, alphas), catalog, valid, vq, k=k, size=size, verbose=verbose)
+    r = evaluate_retrieval(sel.embedder, catalog.split_(eval_split), queries, k=k, ks=ks, size=size)
+    label = f'{backbone} selected ({sel.name})'
+    row, tim = result_row(label, backbone=backbone, weights=ft.config['weights'], recipe=f'chosen on {valid}', retrieval=r,
+                          eval_split=eval_split)
+    curve = {str(kk): r[f'search_by_image/R@{kk}'] for kk in ks if f'search_by_image/R@{kk}' in r}
+    return dict(row=row, timing=tim, curve=curve, label=label, selection=sel)
+
 
 # %% ../nbs/10_reports.ipynb
 def collect_runs(run_dirs) -> tuple[pd.DataFrame, dict]:
