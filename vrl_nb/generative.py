@@ -16,12 +16,14 @@ from .core import set_seed, cache_dir, fingerprint, is_offline, save_json, load_
 from .retrieval import bootstrap_ci   # one bootstrap for every interval in the package
 
 # %% auto 0
-__all__ = ['LANGUAGES', 'COLOUR_WORDS', 'PRODUCT_WORDS', 'TINY_UNET', 'split_title', 'translate_title', 'make_queries',
-           'check_queries', 'minilm_path', 'load_text_encoder', 'encode_prompts', 'TinyTextToImagePipeline',
-           'tiny_text_to_image', 'caption_table', 'show_samples', 'train_text_to_image', 'plot_loss',
-           'load_text_to_image', 'pipeline_fingerprint', 'image_seed', 'generate_images', 'AttributeClassifier',
-           'train_attribute_classifier', 'faithfulness', 'GenerativeEvalResult', 'embed_images', 'summarise',
-           'generative_eval', 'rank_models', 'show_generative_results', 'plot_generative_summary', 'multitask_judge']
+__all__ = ['LANGUAGES', 'COLOUR_WORDS', 'PRODUCT_WORDS', 'ICON_WORDS', 'TINY_UNET', 'split_title', 'translate_title',
+           'word_table_translator', 'title_translator', 'translation_coverage', 'load_word_table', 'make_queries',
+           'check_queries', 'read_query_log', 'write_query_log', 'minilm_path', 'load_text_encoder', 'encode_prompts',
+           'TinyTextToImagePipeline', 'tiny_text_to_image', 'caption_table', 'show_samples', 'train_text_to_image',
+           'plot_loss', 'load_text_to_image', 'pipeline_fingerprint', 'image_seed', 'generate_images',
+           'AttributeClassifier', 'train_attribute_classifier', 'faithfulness', 'GenerativeEvalResult', 'embed_images',
+           'summarise', 'generative_eval', 'rank_models', 'generative_table', 'catalog_in_memory',
+           'show_generative_results', 'plot_generative_summary', 'multitask_judge']
 
 # %% ../nbs/08_generative.ipynb
 LANGUAGES = ('en', 'es', 'de', 'fr')
@@ -87,7 +89,98 @@ def translate_title(title:str, lang:str) -> str:
     return f'{adj} {noun}' if lang == 'de' else f'{noun} {adj}'
 
 # %% ../nbs/08_generative.ipynb
-def make_queries(catalog, languages=LANGUAGES, tasks=None, max_titles:int|None=None, seed:int=0) -> pd.DataFrame:
+_WORD = re.compile(r"\w+(?:[.'\-]\w+)*")
+
+def word_table_translator(table:dict, unknown:str='keep'):
+    "A `(text, lang) -> text` translator replacing each word by `table[lang][word]` (English word order); unknown words kept, or refused with unknown='error'."
+    if unknown not in ('keep', 'error'): raise ValueError(f"unknown must be 'keep' or 'error', got {unknown!r}")
+    table = {l: {str(k).lower(): str(v) for k, v in t.items()} for l, t in table.items()}
+    def translate(text, lang):
+        t = ' '.join(str(text).split())
+        if lang == 'en' and 'en' not in table: return t
+        if lang not in table: raise ValueError(f"the word table has no language {lang!r} (it has {sorted(table)}); "
+                                               f"add word_table[{lang!r}] = {{english word: translation}}")
+        words = table[lang]
+        if unknown == 'error':
+            miss = sorted({w for w in _WORD.findall(t.lower()) if w not in words})
+            if miss: raise KeyError(f"word_table[{lang!r}] lacks {miss[:10]} (title {text!r}); add them, or use unknown='keep'")
+        return _WORD.sub(lambda m: words.get(m.group(0).lower(), m.group(0)), t)
+    translate.languages = ('en', *[l for l in table if l != 'en'])
+    return translate
+
+def _english_only(text, lang):
+    if lang == 'en': return ' '.join(str(text).split())
+    raise ValueError(f"no translation of this catalog's titles into {lang!r}: they are not the embedded catalog's "
+                     "'colour product' titles. Pass word_table={" f"{lang!r}" ": {english word: translation}} (a JSON file "
+                     "in the report), use languages=['en'], or bring a query log written in that language")
+_english_only.languages = ('en',)
+
+def title_translator(titles, word_table:dict|None=None, unknown:str='keep'):
+    "The `(text, lang) -> text` translation for a catalog's titles: `word_table`'s, else the embedded catalog's tables if every title parses, else English only."
+    if word_table is not None: return word_table_translator(word_table, unknown)
+    try:
+        for t in {' '.join(str(t).lower().split()) for t in titles if str(t).strip()}: split_title(t)
+    except KeyError: return _english_only
+    return translate_title
+
+def translation_coverage(titles, translate, lang:str) -> float:
+    "Share of the words of `titles` that `translate` changes into `lang` (1.0 for a complete table; a word spelt alike counts as kept)."
+    changed = []
+    for t in dict.fromkeys(' '.join(str(t).lower().split()) for t in titles if str(t).strip()):
+        out = set(_WORD.findall(translate(t, lang).lower()))
+        changed += [w not in out for w in _WORD.findall(t)]
+    return float(np.mean(changed)) if changed else float('nan')
+
+translate_title.languages = LANGUAGES
+
+# A German word table for the icon catalog's titles (`vrl_nb.datasets.icon_catalog`: "folder remote (places)"): its
+# context folders and the words of icon names that are ordinary English; names, file types and toolkits
+# (gtk, vnd.ms, libreoffice, ...) are kept as written. Used by this notebook's icon tests and the report demo.
+ICON_WORDS = {'de': {
+    'actions': 'Aktionen', 'apps': 'Programme', 'categories': 'Kategorien', 'devices': 'Geräte', 'emblems': 'Embleme',
+    'emotes': 'Smileys', 'mimetypes': 'Dateitypen', 'places': 'Orte', 'status': 'Status',
+    'application': 'Anwendung', 'applications': 'Anwendungen', 'text': 'Text', 'preferences': 'Einstellungen',
+    'folder': 'Ordner', 'system': 'System', 'desktop': 'Arbeitsfläche', 'image': 'Bild', 'audio': 'Audio', 'video': 'Video',
+    'user': 'Benutzer', 'users': 'Benutzer', 'network': 'Netzwerk', 'face': 'Gesicht', 'weather': 'Wetter', 'go': 'gehe',
+    'mail': 'Post', 'template': 'Vorlage', 'office': 'Büro', 'font': 'Schrift', 'document': 'Dokument', 'optical': 'optisch',
+    'new': 'neu', 'dialog': 'Dialog', 'battery': 'Akku', 'directory': 'Verzeichnis', 'generic': 'allgemein',
+    'printer': 'Drucker', 'input': 'Eingabe', 'emblem': 'Emblem', 'compressed': 'komprimiert', 'server': 'Server',
+    'view': 'Ansicht', 'tools': 'Werkzeuge', 'drive': 'Laufwerk', 'spreadsheet': 'Tabelle', 'trash': 'Papierkorb',
+    'error': 'Fehler', 'edit': 'bearbeiten', 'message': 'Nachricht', 'accessories': 'Zubehör', 'presentation': 'Präsentation',
+    'keyboard': 'Tastatur', 'utilities': 'Hilfsprogramme', 'education': 'Bildung', 'removable': 'wechselbar',
+    'full': 'voll', 'search': 'suchen', 'volume': 'Lautstärke', 'display': 'Bildschirm', 'mouse': 'Maus',
+    'wireless': 'drahtlos', 'executable': 'ausführbar', 'package': 'Paket', 'drawing': 'Zeichnung', 'night': 'Nacht',
+    'disc': 'Scheibe', 'address': 'Adresse', 'book': 'Buch', 'appointment': 'Termin', 'preview': 'Vorschau',
+    'find': 'finden', 'first': 'erste', 'page': 'Seite', 'last': 'letzte', 'list': 'Liste', 'update': 'Aktualisierung',
+    'graphics': 'Grafik', 'harddisk': 'Festplatte', 'connected': 'verbunden', 'meeting': 'Besprechung',
+    'security': 'Sicherheit', 'showers': 'Schauer', 'scattered': 'vereinzelt', 'open': 'öffnen', 'settings': 'Einstellungen',
+    'start': 'Start', 'data': 'Daten', 'next': 'nächste', 'previous': 'vorherige', 'all': 'alle', 'browser': 'Browser',
+    'to': 'nach', 'file': 'Datei', 'software': 'Software', 'terminal': 'Terminal', 'development': 'Entwicklung',
+    'camera': 'Kamera', 'computer': 'Rechner', 'floppy': 'Diskette', 'script': 'Skript', 'print': 'drucken',
+    'remote': 'entfernt', 'warning': 'Warnung', 'low': 'niedrig', 'clouds': 'Wolken', 'snow': 'Schnee',
+    'revert': 'zurücksetzen', 'stop': 'stopp', 'archive': 'Archiv', 'offline': 'offline', 'forward': 'vorwärts',
+    'reply': 'antworten', 'zoom': 'Zoom', 'lock': 'Sperre', 'log': 'Protokoll', 'exit': 'beenden', 'menu': 'Menü',
+    'call': 'Anruf', 'contact': 'Kontakt', 'continue': 'fortsetzen', 'project': 'Projekt', 'bookmark': 'Lesezeichen',
+    'configure': 'konfigurieren', 'copy': 'kopieren', 'cut': 'ausschneiden', 'paste': 'einfügen', 'delete': 'löschen',
+    'home': 'Start', 'help': 'Hilfe', 'music': 'Musik', 'photo': 'Foto', 'phone': 'Telefon', 'clock': 'Uhr',
+    'calendar': 'Kalender', 'information': 'Information', 'question': 'Frage', 'web': 'Web', 'internet': 'Internet',
+    'multimedia': 'Multimedia', 'media': 'Medien', 'dev': 'Gerät', 'fs': 'Dateisystem', 'x': 'x'}}
+
+def load_word_table(spec) -> dict|None:
+    "A word table from `spec`: None, a dict, 'icons' (`ICON_WORDS`) or a JSON file {language: {english word: translation}}."
+    if spec is None or isinstance(spec, dict): return spec
+    if str(spec) == 'icons': return ICON_WORDS
+    p = Path(str(spec))
+    if not p.exists(): raise FileNotFoundError(f"word table {p} does not exist; pass a JSON file {{language: {{english word: translation}}}} or 'icons'")
+    try: t = json.loads(p.read_text(encoding='utf-8'))
+    except json.JSONDecodeError as e: raise ValueError(f"word table {p} is not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}") from None
+    bad = [l for l, v in t.items() if not isinstance(v, dict)] if isinstance(t, dict) else ['(top level)']
+    if bad: raise ValueError(f"word table {p}: {bad} must map english words to translations, e.g. {{\"de\": {{\"folder\": \"Ordner\"}}}}")
+    return t
+
+# %% ../nbs/08_generative.ipynb
+def make_queries(catalog, languages=LANGUAGES, tasks=None, max_titles:int|None=None, seed:int=0, translate=None,
+                 word_table:dict|None=None) -> pd.DataFrame:
     "A queries table from the distinct titles of `catalog`, translated into `languages`, with labels and target items."
     if not catalog.titles: raise ValueError(f"{catalog.name} has no 'title' column: build a queries table yourself "
                                             "(columns query_text, language, optional labels and target_item_ids)")
@@ -95,6 +188,7 @@ def make_queries(catalog, languages=LANGUAGES, tasks=None, max_titles:int|None=N
     items = items[items['title'] != '']
     tasks = [t for t in (tasks or catalog.tasks) if t in items]
     titles = sorted(items['title'].unique())
+    translate = translate or title_translator(titles, word_table)
     if max_titles is not None and max_titles < len(titles):
         rng = np.random.default_rng(seed); titles = sorted(rng.choice(titles, max_titles, replace=False).tolist())
     groups = items.groupby('title')
@@ -103,16 +197,25 @@ def make_queries(catalog, languages=LANGUAGES, tasks=None, max_titles:int|None=N
         g = groups.get_group(t)
         labels = {task: (g[task].mode().iat[0] if g[task].notna().any() else None) for task in tasks}
         for lang in languages:
-            rows.append(dict(query_id=f'{lang}:{t}', query_text=translate_title(t, lang), language=lang, title_en=t,
+            rows.append(dict(query_id=f'{lang}:{t}', query_text=translate(t, lang), language=lang, title_en=t,
                              **labels, target_item_ids=g['item_id'].astype(str).tolist()))
     return pd.DataFrame(rows)
 
+def _as_id_list(v, sep:str='|'):
+    "A cell of target/clicked ids as a list of strings (None when there are none)."
+    if v is None or (isinstance(v, float) and np.isnan(v)): return None
+    if isinstance(v, str): v = v.split(sep)
+    ids = [str(x).strip() for x in v if x is not None and str(x).strip()]
+    return ids or None
+
 def check_queries(queries:pd.DataFrame, gallery=None) -> pd.DataFrame:
-    "Validate a queries table (required columns, no empty text); adds `query_id` if missing."
+    "Validate a queries table (required columns, no empty text; `clicked_item_ids` read as `target_item_ids`); adds `query_id` if missing."
     q = queries.reset_index(drop=True).copy()
     missing = [c for c in ('query_text', 'language') if c not in q]
     if missing: raise KeyError(f"queries table lacks column(s) {missing}; it needs query_text and language "
-                               "(+ optional label columns and target_item_ids)")
+                               "(+ optional label columns and target_item_ids / clicked_item_ids)")
+    if 'target_item_ids' not in q and 'clicked_item_ids' in q: q = q.rename(columns={'clicked_item_ids': 'target_item_ids'})
+    if 'target_item_ids' in q: q['target_item_ids'] = [_as_id_list(v) for v in q['target_item_ids']]
     bad = q.index[q['query_text'].isna() | (q['query_text'].astype(str).str.strip() == '')].tolist()
     if bad: raise ValueError(f"queries rows {bad[:10]} have an empty query_text")
     if 'query_id' not in q: q['query_id'] = [f'{l}:{i}' for i, l in enumerate(q['language'])]
@@ -123,7 +226,57 @@ def check_queries(queries:pd.DataFrame, gallery=None) -> pd.DataFrame:
         unknown = {t for ts in q['target_item_ids'].dropna() for t in ts if str(t) not in known}
         if unknown: warnings.warn(f"{len(unknown)} target_item_ids are not in the gallery (e.g. {sorted(unknown)[:3]}); "
                                   "they count as missed")
+    if gallery is not None:
+        for t in [t for t in gallery.tasks if t in q]:
+            vals = q[t].dropna().astype(str); odd = sorted(set(vals) - set(map(str, gallery.vocab[t])))
+            if odd: warnings.warn(f"queries column {t!r} has label(s) {odd[:5]} that no gallery item carries (rows "
+                                  f"{vals.index[vals.isin(odd)].tolist()[:5]}); those queries score 0 on {t}")
     return q
+
+# %% ../nbs/08_generative.ipynb
+def read_query_log(path, sep:str|None=None, encoding:str|None=None, list_sep:str='|') -> pd.DataFrame:
+    "A queries table from a query-log file (query_text, language, clicked_item_ids joined by `list_sep`, optional labels and query_id)."
+    from vrl_nb.catalog import read_table
+    p = Path(path)
+    if not p.exists(): raise FileNotFoundError(f"query log {p} does not exist")
+    try: df = read_table(p, sep=sep, encoding=encoding)
+    except (ValueError, KeyError) as e: raise type(e)(f"query log: {e}".replace('catalog table', 'query log')) from None
+    text_file = df.attrs.get('read_as', {}).get('format') == 'csv'
+    line = lambda rows: [int(r) + 2 for r in rows] if text_file else [int(r) for r in rows]   # header is line 1
+    where = 'line(s)' if text_file else 'row(s)'
+    missing = [c for c in ('query_text', 'language') if c not in df]
+    if missing: raise KeyError(f"query log {p.name} lacks column(s) {missing} (it has {list(df.columns)}); a query log needs "
+                               "query_text, language and clicked_item_ids (ids joined by '|'), plus optional label columns")
+    for c in ('query_text', 'language'):
+        s = df[c].astype('string').str.strip()
+        bad = df.index[s.isna() | (s == '')].tolist()
+        if bad: raise ValueError(f"query log {p.name}: {where} {line(bad)[:10]} have an empty {c}; fill or drop them")
+    if 'clicked_item_ids' not in df and 'target_item_ids' not in df:
+        warnings.warn(f"query log {p.name} has no clicked_item_ids column: only its label columns can be scored")
+    q = df.copy(); q['query_text'] = q['query_text'].astype(str).str.strip(); q['language'] = q['language'].astype(str).str.strip()
+    col = 'clicked_item_ids' if 'clicked_item_ids' in q else ('target_item_ids' if 'target_item_ids' in q else None)
+    if col:
+        try: q[col] = [_as_id_list(v, list_sep) for v in q[col]]
+        except TypeError as e: raise ValueError(f"query log {p.name}: column {col} must hold ids joined by {list_sep!r} or lists ({e})") from None
+    if 'query_id' in q:
+        dup = q.index[q['query_id'].duplicated(keep=False)].tolist()
+        if dup: raise ValueError(f"query log {p.name}: {where} {line(dup)[:10]} repeat a query_id; make them unique or drop the column")
+        q['query_id'] = q['query_id'].astype(str)
+    else: q['query_id'] = [f'{l}:{i}' for i, l in zip(line(q.index), q['language'])]
+    q.attrs['source'] = str(p)
+    return check_queries(q)
+
+def write_query_log(queries:pd.DataFrame, path, list_sep:str='|') -> Path:
+    "Write a queries table as a query-log file (.csv: clicked ids joined by `list_sep`; .parquet: lists); `read_query_log` reads it back."
+    p = Path(path); q = queries.rename(columns={'target_item_ids': 'clicked_item_ids'}).copy()
+    if 'clicked_item_ids' in q:
+        ids = [_as_id_list(v, list_sep) for v in q['clicked_item_ids']]
+        bad = [i for i in ids if i and any(list_sep in x for x in i)]
+        if bad: raise ValueError(f"item id(s) {bad[0]} contain the list separator {list_sep!r}; pass another list_sep")
+        q['clicked_item_ids'] = [list_sep.join(i) if i else None for i in ids] if p.suffix.lower() != '.parquet' else ids
+    if p.suffix.lower() == '.parquet': q.to_parquet(p, index=False)
+    else: q.to_csv(p, index=False, sep='\t' if p.suffix.lower() == '.tsv' else ',')
+    return p
 
 # %% ../nbs/08_generative.ipynb
 def minilm_path() -> Path:
@@ -249,11 +402,12 @@ def _train_part(catalog, splits):
                                         f"{sorted(catalog.items['split'].dropna().unique())}")
     return catalog.subset(np.flatnonzero(mask))
 
-def caption_table(catalog, languages=LANGUAGES) -> pd.DataFrame:
-    "One row per (catalog position, language): the item's title translated into `language` (`caption`)."
+def caption_table(catalog, languages=LANGUAGES, translate=None) -> pd.DataFrame:
+    "One row per (catalog position, language): the item's title translated into `language` (`caption`) by `translate` (default: `title_translator`)."
     titles = catalog.titles
     if not titles: raise ValueError(f"{catalog.name} has no 'title' column to caption its images with")
-    rows = [dict(pos=i, language=l, caption=translate_title(t, l)) for i, t in enumerate(titles) if t.strip()
+    translate = translate or title_translator(titles)
+    rows = [dict(pos=i, language=l, caption=translate(t, l)) for i, t in enumerate(titles) if t.strip()
             for l in languages]
     return pd.DataFrame(rows)
 
@@ -278,14 +432,15 @@ def train_text_to_image(catalog, size:int=32, epochs:int=4, bs:int=64, lr:float=
                         languages=LANGUAGES, splits=('train', 'valid'), p_uncond:float=0.1, ema:float=0.995,
                         unet_config:dict|None=None, prediction_type:str='v_prediction', guidance_scale:float=2.0,
                         max_items:int|None=None, max_steps:int|None=None, sample_prompts=None, sample_steps:int=10,
-                        show:bool=True, text_encoder=None, progress:bool=True) -> TinyTextToImagePipeline:
-    "Train a `TinyTextToImagePipeline` on the (image, multilingual title) pairs of `catalog`; returns the EMA pipeline."
+                        show:bool=True, text_encoder=None, progress:bool=True, translate=None,
+                        word_table:dict|None=None) -> TinyTextToImagePipeline:
+    "Train a `TinyTextToImagePipeline` on the (image, multilingual title) pairs of `catalog` (titles translated by `translate` or `word_table`); returns the EMA pipeline."
     from fastprogress.fastprogress import master_bar, progress_bar
     set_seed(seed)
     cat = _train_part(catalog, splits)
     if max_items is not None and max_items < len(cat):
         cat = cat.subset(np.sort(np.random.default_rng(seed).choice(len(cat), max_items, replace=False)))
-    caps = caption_table(cat, languages)
+    caps = caption_table(cat, languages, translate or title_translator(catalog.titles, word_table))
     pipe = tiny_text_to_image({**(unet_config or {}), 'sample_size': size}, prediction_type=prediction_type,
                               guidance_scale=guidance_scale, seed=seed, text_encoder=text_encoder)
     uniq = [''] + sorted(set(caps['caption']))
@@ -450,10 +605,12 @@ class AttributeClassifier(nn.Module):
             for t, lo in self.forward(self.prepare(imgs[s:s + bs])).items(): out[t].append(lo.argmax(1).numpy())
         return {t: np.asarray(self.vocab[t], dtype=object)[np.concatenate(v)] for t, v in out.items()}
 
-def train_attribute_classifier(catalog, tasks=('category', 'colour', 'fine_category'), size:int=32, epochs:int=3,
+def train_attribute_classifier(catalog, tasks=None, size:int=32, epochs:int=3,
                                bs:int=64, lr:float=3e-3, splits=('train',), seed:int=0, progress:bool=False):
-    "Train an `AttributeClassifier` on `catalog`'s real images (split `splits`); `.valid_acc` holds per-task accuracy."
+    "Train an `AttributeClassifier` on `catalog`'s real images (split `splits`) for `tasks` (default: all its label tasks); `.valid_acc` holds per-task accuracy."
     set_seed(seed)
+    if tasks is None: tasks = [t for t in ('category', 'colour', 'fine_category') if t in catalog.tasks] + \
+                              [t for t in catalog.tasks if t not in ('category', 'colour', 'fine_category')]
     tasks = [t for t in tasks if t in catalog.tasks]
     tr = _train_part(catalog, splits)
     clf = AttributeClassifier({t: catalog.vocab[t] for t in tasks}, size=size)
@@ -473,14 +630,14 @@ def train_attribute_classifier(catalog, tasks=('category', 'colour', 'fine_categ
     return clf.eval()
 
 # %% ../nbs/08_generative.ipynb
-def faithfulness(classifier, images:np.ndarray, queries:pd.DataFrame, tasks=('colour', 'category'),
+def faithfulness(classifier, images:np.ndarray, queries:pd.DataFrame, tasks=None,
                  threshold:float=0.6, n_boot:int=1000, seed:int=0, warn:bool=True) -> pd.DataFrame:
-    "Per language × task: share of generated images classified to the prompt's label (+ CI, `flagged` below threshold)."
+    "Per language × task (default: every label column of `queries` the judge predicts): share of generated images classified to the prompt's label (+ CI, `flagged` below threshold)."
     q = queries.reset_index(drop=True)
     nq, n = images.shape[:2]
     if nq != len(q): raise ValueError(f"{nq} image rows for {len(q)} queries")
     pred = classifier(images.reshape(nq * n, *images.shape[2:]))
-    tasks = [t for t in tasks if t in q and t in pred]
+    tasks = [t for t in (tasks if tasks is not None else list(pred)) if t in q and t in pred]
     if not tasks: raise ValueError(f"none of the tasks is both a queries column and a classifier output ({list(pred)})")
     rows = []
     for t in tasks:
@@ -531,7 +688,7 @@ def embed_images(embedder, images:np.ndarray, bs:int=64) -> np.ndarray:
 
 def _query_scores(q, gallery, nbrs, tasks, k):
     "Per-query metric arrays (averaged over each query's images) from neighbours (nq, n, k)."
-    from vrl_nb.retrieval import encode_labels, relevance, precision_at_k, recall_at_k, hit_rate_at_k
+    from vrl_nb.retrieval import encode_labels, relevance, precision_at_k, per_query_metrics
     nq, n, _ = nbrs.shape
     flat = nbrs.reshape(nq * n, -1)[:, :k]
     rep = lambda df: df.loc[df.index.repeat(n)].reset_index(drop=True)
@@ -542,14 +699,20 @@ def _query_scores(q, gallery, nbrs, tasks, k):
         p[(qc.reshape(nq, n) < 0).any(1)] = np.nan             # a query without that label is not scored
         out[f'P@{k}/{name}'] = p
     if 'target_item_ids' in q:
+        # the paper's protocol: are the clicked (target) items among the top k of each generated image? A target
+        # the gallery lacks counts as missed (it stays in n_rel); per_query_metrics scores each image, we average.
         pos = {str(i): j for j, i in enumerate(gallery.items['item_id'].astype(str))}
-        rec, hit = np.full(nq, np.nan), np.full(nq, np.nan)
-        for i, ts in enumerate(q['target_item_ids']):
-            if ts is None or (not isinstance(ts, (list, tuple, np.ndarray))) or len(ts) == 0: continue
-            tp = np.array([pos.get(str(t), -1) for t in ts])
-            h = np.isin(nbrs[i, :, :k], tp[tp >= 0])
-            rec[i] = recall_at_k(h, np.full(n, len(tp)), k).mean(); hit[i] = hit_rate_at_k(h, k).mean()
-        out[f'target_R@{k}'], out[f'target_hit@{k}'] = rec, hit
+        rows = [i for i, ts in enumerate(q['target_item_ids']) if isinstance(ts, (list, tuple, np.ndarray)) and len(ts)]
+        hits = np.zeros((len(rows), n, k), bool); n_rel = np.zeros(len(rows), int)
+        for r, i in enumerate(rows):
+            tp = np.array([pos.get(str(t), -1) for t in q['target_item_ids'].iat[i]])
+            hits[r] = np.isin(nbrs[i, :, :k], tp[tp >= 0]); n_rel[r] = len(tp)
+        vals = {f'target_R@{k}': np.full(nq, np.nan), f'target_hit@{k}': np.full(nq, np.nan), f'target_MRR@{k}': np.full(nq, np.nan)}
+        if rows:
+            per_image = [per_query_metrics(hits[:, j], n_rel, ks=(k,), metrics=('R', 'hit', 'MRR'))[0] for j in range(n)]
+            for name, m in [(f'target_R@{k}', f'R@{k}'), (f'target_hit@{k}', f'hit@{k}'), (f'target_MRR@{k}', 'MRR')]:
+                vals[name][rows] = np.mean([pi[m] for pi in per_image], axis=0)
+        out.update(vals)
     return out
 
 def _chance_scores(q, gallery, tasks, k):
@@ -573,20 +736,22 @@ def summarise(tidy:pd.DataFrame, n_boot:int=1000, seed:int=0) -> pd.DataFrame:
 
 def generative_eval(embedders:dict, gallery, pipe, queries:pd.DataFrame|None=None, k:int=10, n_images:int=2,
                     seed:int=0, tasks=None, languages=LANGUAGES, num_inference_steps:int=10, guidance_scale=None,
-                    classifier=None, faith_tasks=('colour', 'category'), threshold:float=0.6, n_boot:int=1000,
-                    bs:int=64, cache:bool=True, progress:bool=True, embeddings:dict|None=None) -> GenerativeEvalResult:
-    "Text queries -> generated images -> visual retrieval in `gallery` for each embedder; attribute P@k, target R@k, CIs."
+                    classifier=None, faith_tasks=None, threshold:float=0.6, n_boot:int=1000,
+                    bs:int=64, cache:bool=True, progress:bool=True, embeddings:dict|None=None,
+                    word_table:dict|None=None) -> GenerativeEvalResult:
+    "Text queries (default: the gallery's titles) -> generated images -> visual retrieval in `gallery` per embedder; attribute P@k per task, clicked/target R@k, hit@k, MRR@k; CIs."
     from vrl_nb.embed import embed_catalog
     from vrl_nb.retrieval import build_index, search
     t0 = time.perf_counter(); secs = {}
-    q = check_queries(make_queries(gallery, languages) if queries is None else queries, gallery)
+    q = check_queries(make_queries(gallery, languages, word_table=word_table) if queries is None else queries, gallery)
     tasks = [t for t in (tasks or gallery.tasks) if t in q and t in gallery.items and q[t].notna().any()]
     images = generate_images(pipe, q['query_text'], n_images=n_images, seed=seed, num_inference_steps=num_inference_steps,
                              guidance_scale=guidance_scale, bs=bs, cache=cache, progress=progress)
     secs['generate'] = time.perf_counter() - t0
     faith = None
     if classifier is not None:
-        faith = faithfulness(classifier, images, q, tasks=faith_tasks, threshold=threshold, n_boot=n_boot, seed=seed)
+        faith = faithfulness(classifier, images, q, tasks=faith_tasks if faith_tasks is not None else tasks,
+                             threshold=threshold, n_boot=n_boot, seed=seed)
     nq, n = images.shape[:2]
     frames, nbrs = [], {}
     def add(model, scores):
@@ -613,6 +778,35 @@ def rank_models(summary:pd.DataFrame, metric:str='P@10/all', language:str='all')
     s = s.reset_index(drop=True)
     s['separated'] = s['lo'] > s['hi'].shift(-1)
     return s
+
+# %% ../nbs/08_generative.ipynb
+def generative_table(summary:pd.DataFrame, by_language:bool=True, metrics=None) -> pd.DataFrame:
+    "One row per model (× language if several): each metric's mean and `<metric>_lo`/`_hi` interval; `target_*` shown as `clicked_*`."
+    s = summary if metrics is None else summary[summary.metric.isin(metrics)]
+    langs = ['all'] + ([l for l in dict.fromkeys(s.language) if l != 'all'] if by_language else [])
+    if len(langs) == 2: langs = ['all']                       # one language: its rows equal 'all'
+    rows = []
+    for m in dict.fromkeys(s.model):
+        for lang in langs:
+            d = s[(s.model == m) & (s.language == lang)]
+            if not len(d): continue
+            r = dict(model=m, language=lang, n_queries=int(d['n_queries'].max()))
+            for x in d.itertuples():
+                name = x.metric.replace('target_', 'clicked_')
+                r[name], r[f'{name}_lo'], r[f'{name}_hi'] = x.mean, x.lo, x.hi
+            rows.append(r)
+    df = pd.DataFrame(rows)
+    first = [c for c in df.columns if c.startswith('clicked_') and not c.endswith(('_lo', '_hi'))]
+    rest = [c for c in df.columns if c not in first and not c.endswith(('_lo', '_hi')) and c not in ('model', 'language', 'n_queries')]
+    order = ['model', 'language', *[x for c in first + rest for x in (c, f'{c}_lo', f'{c}_hi') if x in df], 'n_queries']
+    return df[order]
+
+def catalog_in_memory(catalog, size:int):
+    "The same catalog with its images held in memory (`ArrayImageStore`) at `size`×`size` pixels."
+    from vrl_nb.catalog import Catalog, ArrayImageStore
+    items = catalog.items.reset_index(drop=True).assign(image=np.arange(len(catalog)))
+    return Catalog(items, ArrayImageStore(catalog.images_array(size=size)), catalog.tasks, vocab=catalog.vocab,
+                   name=catalog.name, quarantine=catalog.quarantine, split_info=catalog.split_info)
 
 # %% ../nbs/08_generative.ipynb
 def show_generative_results(res:GenerativeEvalResult, model:str, query_ids=None, n_queries:int=4, k:int=5,
