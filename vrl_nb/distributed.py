@@ -458,7 +458,7 @@ def train_multitask_ray(catalog:Catalog, num_workers:int=2, threads_per_worker:i
 
 # %% ../nbs/13_distributed.ipynb
 def scaling_benchmark(embedder_dir, table, image_root=None, train_catalog:Catalog|None=None, workers=(1, 2),
-                      bs:int=64, n_index:int=200_000, d_index:int=256, index_factory:str='IVF1024,PQ32',
+                      bs:int=64, n_index:int=200_000, d_index:int=256, index_factory:str='IVF256,SQ8',
                       train_kwargs:dict|None=None, out_dir=None) -> pd.DataFrame:
     "Items/s of Ray embedding, index adding and training with each number of `workers` (1 thread each) and the ratio to the first."
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix='vrl_nb-scaling-')); rows = []
@@ -472,6 +472,7 @@ def scaling_benchmark(embedder_dir, table, image_root=None, train_catalog:Catalo
     if n_index:
         from vrl_nb.retrieval import synthetic_embeddings
         X = synthetic_embeddings(n_index, d=d_index, seed=0); X = X[0] if isinstance(X, tuple) else X
+        build_index_ray(X[:20_000], index_factory, train_size=20_000, n_parts=max(workers), chunk=1000)  # warm the task workers
         for w in workers:
             _, st = build_index_ray(X, index_factory, n_parts=w, cpus_per_task=1, return_stats=True)
             rows.append(dict(stage='index add', workers=w, items=n_index, items_s=n_index / st['add_s'], wall_s=st['total_s']))
