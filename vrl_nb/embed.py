@@ -179,7 +179,8 @@ def _meta_diff(old:dict, new:dict) -> dict:
     return d
 
 def _clear_embedding_folder(out_dir:Path):
-    for f in [*out_dir.glob('emb-*.npy'), *out_dir.glob('.emb-*.npy.tmp'), out_dir/'index.parquet', out_dir/'meta.json']:
+    for f in [*out_dir.glob('emb-*.npy'), *out_dir.glob('.emb-*.npy.tmp'), *out_dir.glob('part-*.parquet'), out_dir/'index.parquet',
+              out_dir/'meta.json']:
         f.unlink(missing_ok=True)
 
 def _write_shard(out_dir:Path, s:int, buf:np.ndarray):
@@ -225,6 +226,9 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
         out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
         meta = _meta_for(catalog, ids, shard_size, embedding_config(embedder, catalog, hw, mean, std, bf16, channels_last, l2, dtype))
         mf = out_dir/'meta.json'
+        if mf.exists() and not overwrite and load_json(mf).get('layout', 'npy') != 'npy':
+            raise ValueError(f"{out_dir} holds {load_json(mf)['layout']} shards written by embed_catalog_ray; resume it with "
+                             "embed_catalog_ray, pass overwrite=True to re-embed here, or use another out_dir")
         if mf.exists() and overwrite: _clear_embedding_folder(out_dir)
         elif mf.exists():
             diff = _meta_diff(load_json(mf), meta)
@@ -265,31 +269,43 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
     return out_dir
 
 # %% ../nbs/06_embed.ipynb
+def _shard_file(folder, s:int, meta:dict) -> Path:
+    "Shard `s` of an embedding folder: `emb-SSSSS.npy`, or `part-SSSSS.parquet` in the parquet layout."
+    return Path(folder)/(f'part-{s:05d}.parquet' if meta.get('layout') == 'parquet' else f'emb-{s:05d}.npy')
+
+def _read_shard(folder, s:int, meta:dict, mmap:bool=True) -> np.ndarray:
+    p = _shard_file(folder, s, meta)
+    if meta.get('layout') != 'parquet': return np.load(p, mmap_mode='r' if mmap else None)
+    import pyarrow.parquet as pq
+    col = pq.read_table(p, columns=['embedding']).column('embedding').combine_chunks()
+    return col.values.to_numpy(zero_copy_only=False).reshape(-1, col.type.list_size)
+
 def _check_folder(folder):
     folder = Path(folder); mf = folder/'meta.json'
     if not mf.exists(): raise FileNotFoundError(f"{folder} is not an embedding folder (no meta.json); make one with embed_catalog(..., out_dir=)")
     meta = load_json(mf); n_shards = (meta['n'] + meta['shard_size'] - 1) // meta['shard_size']
-    missing = [s for s in range(n_shards) if not _shard_path(folder, s).exists()]
+    missing = [s for s in range(n_shards) if not _shard_file(folder, s, meta).exists()]
     if missing or not meta.get('complete'):
-        raise ValueError(f"{folder} is incomplete (missing shards {missing}); run embed_catalog again with the same "
+        job = 'embed_catalog_ray' if meta.get('layout') == 'parquet' else 'embed_catalog'
+        raise ValueError(f"{folder} is incomplete (missing shards {missing}); run {job} again with the same "
                          "arguments to resume")
     return folder, meta, n_shards
 
 def iter_embedding_shards(folder:str|Path, mmap:bool=True):
-    "Yield `(ids, embeddings)` one shard at a time from an embedding folder (memory-mapped by default)."
+    "Yield `(ids, embeddings)` one shard at a time from an embedding folder (either layout; `.npy` memory-mapped by default)."
     folder, meta, n_shards = _check_folder(folder)
     index = pd.read_parquet(folder/'index.parquet')
     for s in range(n_shards):
-        e = np.load(_shard_path(folder, s), mmap_mode='r' if mmap else None)
+        e = _read_shard(folder, s, meta, mmap)
         yield index['item_id'].to_numpy()[s * meta['shard_size']:s * meta['shard_size'] + len(e)], e
 
 def load_embeddings(folder:str|Path, dtype=None) -> tuple[np.ndarray, np.ndarray]:
-    "All `(ids, embeddings)` of a complete embedding folder, in catalog order (optionally cast to `dtype`)."
+    "All `(ids, embeddings)` of a complete embedding folder (either layout), in catalog order (optionally cast to `dtype`)."
     folder, meta, n_shards = _check_folder(folder)
     ids = pd.read_parquet(folder/'index.parquet')['item_id'].to_numpy().astype(str)
     out = np.empty((meta['n'], meta['dim']), dtype or meta['dtype'])
     for s in range(n_shards):
-        out[s * meta['shard_size']:(s + 1) * meta['shard_size']] = np.load(_shard_path(folder, s), mmap_mode='r')
+        out[s * meta['shard_size']:(s + 1) * meta['shard_size']] = _read_shard(folder, s, meta)
     return ids, out
 
 def embedding_meta(folder:str|Path) -> dict:
