@@ -38,7 +38,11 @@ def init_ray(address:str|None=None, num_cpus:int|None=None, runtime_env:dict|Non
     if not ray.is_initialized():
         kw = dict(include_dashboard=False, runtime_env=runtime_env, **kwargs)
         if address is None: kw['num_cpus'] = num_cpus
-        ray.init(address=address, **kw)
+        for attempt in range(3):   # Ray gives a local node 30 s to start: on a loaded machine a second try succeeds
+            try: ray.init(address=address, **kw); break
+            except Exception as e:
+                if 'timed out during startup' not in str(e) or attempt == 2 or address is not None: raise
+                ray.shutdown(); print(f'Ray node start timed out (busy machine?); trying again ({attempt + 2}/3)')
     return ray
 
 # %% ../nbs/13_distributed.ipynb
