@@ -718,8 +718,9 @@ def _query_scores(q, gallery, nbrs, tasks, k):
 def _chance_scores(q, gallery, tasks, k):
     out = {}
     for name, cols in [(t, [t]) for t in tasks] + ([('all', list(tasks))] if len(tasks) > 1 else []):
-        g = gallery.items[cols].astype(str).agg('|'.join, axis=1).value_counts(normalize=True)
-        key = q[cols].astype(str).agg('|'.join, axis=1)
+        text = lambda df: df.apply(lambda s: s.map(lambda v: '' if pd.isna(v) else str(v))).agg('|'.join, axis=1)
+        g = text(gallery.items[cols]).value_counts(normalize=True)        # a missing label is its own value, never NaN text
+        key = text(q[cols])
         v = np.array(key.map(g).fillna(0), dtype=float); v[q[cols].isna().any(axis=1).to_numpy()] = np.nan
         out[f'P@{k}/{name}'] = v
     return out
