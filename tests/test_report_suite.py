@@ -93,8 +93,8 @@ def test_help_notebook_lists_every_parameter(nb):
 
 
 def test_backbones_report_on_a_users_catalog_from_an_installed_package(tmp_path):
-    "A user's own catalog (JPEG files + a CSV: own id column, two label columns, no split, one missing image), run with a
-    non-editable install of vrl_nb from a folder outside the repository, as `vrl_nb report` without --out."
+    """A user's own catalog (JPEG files + a CSV: own id column, two label columns, no split, one missing image), run with a
+    non-editable install of vrl_nb from a folder outside the repository, as `vrl_nb report` without --out."""
     import numpy as np, pandas as pd
     from PIL import Image
     from vrl_nb.datasets import fashion_mnist_catalog
