@@ -34,11 +34,14 @@ def test_quick_suite_runs_end_to_end(quick):
 
 def test_quick_suite_metrics_are_sane(quick):
     out, _ = quick
-    for name, n_rows in (('backbones', 3), ('objectives', 3), ('efficiency', 3), ('generative', 3)):
+    for name, n_rows in (('backbones', 4), ('objectives', 3), ('efficiency', 3), ('generative', 3)):
         rows = json.loads((out/name/'metrics.json').read_text())['rows']
         assert len(rows) == n_rows, (name, rows)
     rows = {r['model']: r for r in json.loads((out/'backbones'/'metrics.json').read_text())['rows']}
-    assert set(rows) == {'tf_efficientnet_lite0 random-init', 'tf_efficientnet_lite0 off-the-shelf', 'tf_efficientnet_lite0 fine-tuned'}
+    sel = [m for m in rows if m.startswith('tf_efficientnet_lite0 selected (')]   # chosen on the validation split
+    assert len(sel) == 1 and set(rows) - set(sel) == {'tf_efficientnet_lite0 random-init', 'tf_efficientnet_lite0 off-the-shelf',
+                                                      'tf_efficientnet_lite0 fine-tuned'}, rows
+    assert json.loads((out/'backbones'/'selection.json').read_text())['chosen'] in sel[0]
     assert rows['tf_efficientnet_lite0 random-init']['weights'] == 'from scratch'
     for r in rows.values():
         assert r['weights'] in ('offline-pretrained (ImageNet-1k)', 'from scratch', 'hub-pretrained') or r['weights'].startswith('file:')

@@ -488,7 +488,7 @@ def compare_variants(catalog, variants:list, common:dict|None=None, queries=None
 def select_variant(catalog, res:dict, backbone:str, queries=None, eval_split:str='test', valid:str='valid', k:int=10,
                    ks=(1, 5, 10, 20, 50), size:int=64, seed:int=0, alphas=(0.25, 0.5, 0.75), verbose:bool=True) -> dict:
     "Choose on `valid` between off-the-shelf / cached / fine-tuned / WiSE-FT / joined embedders of `backbone` (from `compare_variants`' trained runs), then score the winner on `eval_split` like any variant."
-    from vrl_nb.train import selection_candidates, select_embedder
+    from vrl_nb.select import selection_candidates, select_embedder
     from vrl_nb.datasets import buyer_photo_views
     from vrl_nb.retrieval import evaluate_retrieval
     ft, ca = res['trained'].get(f'{backbone} fine-tuned'), res['trained'].get(f'{backbone} cached-features')

@@ -31,8 +31,7 @@ from .datasets import BuyerPhotoAug
 __all__ = ['INSTANCE_TASK', 'CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'StopOnNonFiniteLoss',
            'EpochCheckpoint', 'cache_features', 'feature_dls', 'predict_multitask', 'task_scores', 'evaluate_multitask',
            'TrainResult', 'SimulatedKill', 'train_multitask', 'plot_history', 'plot_confusion', 'default_switches',
-           'benchmark_switches', 'interpolate_trunk', 'ConcatEmbedder', 'Selection', 'select_embedder',
-           'selection_candidates', 'train_and_select']
+           'benchmark_switches']
 
 # %% ../nbs/05_train.ipynb
 class CPUBFloat16(Callback):
@@ -436,109 +435,3 @@ def benchmark_switches(catalog:Catalog, backbone:str='tf_efficientnet_lite0', we
     df.insert(2, 'speedup', df['s_per_epoch'].iloc[0] / df['s_per_epoch'])
     df.insert(4, 'cpu_speedup', df['cpu_s_per_epoch'].iloc[0] / df['cpu_s_per_epoch'])
     return df
-
-# %% ../nbs/05_train.ipynb
-def interpolate_trunk(pretrained:nn.Module, finetuned:nn.Module, alpha:float) -> nn.Module:
-    "WiSE-FT: a copy of the trunk whose floating weights are `(1 - alpha) * pretrained + alpha * fine-tuned` (no training)."
-    import copy
-    a, b = pretrained.state_dict(), finetuned.state_dict()
-    if list(a) != list(b) or any(a[k].shape != b[k].shape for k in a):
-        raise ValueError('the two trunks differ in architecture: interpolation needs the same model with two sets of weights')
-    out = copy.deepcopy(finetuned)
-    out.load_state_dict({k: torch.lerp(a[k].float(), b[k].float(), float(alpha)).to(b[k].dtype) if b[k].is_floating_point() else b[k]
-                         for k in b})
-    return out.eval()
-
-class ConcatEmbedder(nn.Module):
-    "Several embedders side by side: each output L2-normalised, concatenated, then normalised again (equal weight per part)."
-    def __init__(self, *parts:nn.Module):
-        super().__init__(); self.parts = nn.ModuleList(parts)
-        self.data_config = dict(getattr(parts[0], 'data_config', {}) or {})
-        self.embed_dim = sum(getattr(p, 'embed_dim', 0) or 0 for p in parts) or None
-    def forward(self, x): return F.normalize(torch.cat([F.normalize(p(x), dim=-1) for p in self.parts], -1), dim=-1)
-
-@dataclass
-class Selection:
-    "What `select_embedder` chose, and every candidate's validation scores."
-    embedder: nn.Module
-    name: str
-    scores: pd.DataFrame
-    why: str
-    def __repr__(self): return f'Selection({self.name!r}: {self.why})'
-
-def _task_scores(r:dict, k:int) -> dict:
-    "The validation objective's parts from an `evaluate_retrieval` dict, each (value, lo, hi)."
-    out = {}
-    for key, name in ((f'similar_items/P@{k}', f'similar_p@{k}'), ('search_by_image/R@1', 'sbi_r@1')):
-        if key in r: out[name] = (r[key], r.get(f'{key}_lo', np.nan), r.get(f'{key}_hi', np.nan))
-    for key in r:
-        if key.startswith('attribute/') and key.endswith(f'/P@{k}'):
-            out[f"attr_p@{k}_{key.split('/')[1]}"] = (r[key], r.get(f'{key}_lo', np.nan), r.get(f'{key}_hi', np.nan))
-    return out
-
-def select_embedder(candidates:dict, catalog:Catalog, split:str='valid', queries:Catalog|None=None, k:int=10, size=None,
-                    baseline:str='off-the-shelf', verbose:bool=True) -> Selection:
-    "Score each candidate embedder on `split` (similar items, attribute agreement per label task, search by `queries`); the best mean that is below `baseline` on no task beyond its 95% interval wins."
-    from vrl_nb.retrieval import evaluate_retrieval
-    if baseline not in candidates: raise KeyError(f'baseline {baseline!r} is not among the candidates {list(candidates)}')
-    gallery = catalog.split_(split); rows, parts = [], {}
-    for name, emb in candidates.items():
-        t0 = time.perf_counter()
-        parts[name] = _task_scores(evaluate_retrieval(emb, gallery, queries, k=k, size=size, ci=True), k)
-        p = parts[name]
-        rows.append(dict(candidate=name, objective=float(np.mean([v[0] for v in p.values()])),
-                         **{m: v[0] for m, v in p.items()}, **{f'{m}_lo': v[1] for m, v in p.items()},
-                         **{f'{m}_hi': v[2] for m, v in p.items()}, eval_s=round(time.perf_counter() - t0, 1)))
-    df = pd.DataFrame(rows)
-    base = parts[baseline]
-    def worse(name):   # tasks where the candidate's whole interval lies below the baseline's value
-        return [m for m, (v, lo, hi) in parts[name].items() if m in base and hi < base[m][0]]
-    df['below_baseline_on'] = [', '.join(worse(n)) for n in df['candidate']]
-    df['eligible'] = df['below_baseline_on'] == ''
-    best = df[df['eligible']].sort_values('objective', ascending=False, kind='stable').iloc[0]
-    b = df.set_index('candidate').loc[baseline]
-    excluded = df.loc[~df['eligible'] & (df['objective'] > best['objective']), 'candidate'].tolist()
-    why = (f"best validation objective {best['objective']:.3f} (mean of {', '.join(parts[best['candidate']])} on {len(gallery)} "
-           f"'{split}' items) vs {baseline} {b['objective']:.3f}"
-           + (f"; higher but below {baseline} on a task beyond its interval: {excluded}" if excluded else ''))
-    if verbose: print(f"selected {best['candidate']!r}: {why}")
-    return Selection(candidates[best['candidate']], best['candidate'], df, why)
-
-
-# %% ../nbs/05_train.ipynb
-def selection_candidates(finetuned:TrainResult, cached:TrainResult|None=None, alphas=(0.25, 0.5, 0.75),
-                         concat:bool=True) -> dict:
-    "The candidates of `select_embedder` from a fine-tuning run (and optionally a cached-features run): off-the-shelf, cached, fine-tuned, WiSE-FT α, joined."
-    from vrl_nb.multitask import embedder_from_backbone
-    cfg = finetuned.config
-    if cfg.get('weights') in (None, 'from scratch'):
-        raise ValueError('model selection compares against the pretrained trunk, but this run started from scratch (weights=None)')
-    bb = create_backbone(cfg['backbone'], weights=cfg.get('weights_spec', 'offline'), img_size=cfg['size'], **cfg.get('backbone_kwargs', {}))
-    ots = embedder_from_backbone(bb)
-    cands = {'off-the-shelf': ots}
-    if cached is not None: cands['cached features'] = cached.embedder
-    cands['fine-tuned'] = finetuned.embedder
-    for a in alphas:
-        cands[f'WiSE-FT α={a:g}'] = Embedder(interpolate_trunk(bb.model, finetuned.model.trunk, a), None, bb.data_config,
-                                             bb.num_features, meta=dict(backbone=cfg['backbone'], kind='wise-ft', alpha=a)).eval()
-    if concat: cands['off-the-shelf + fine-tuned'] = ConcatEmbedder(ots, finetuned.embedder).eval()
-    return cands
-
-def train_and_select(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weights='offline', alphas=(0.25, 0.5, 0.75),
-                     cached:bool=True, concat:bool=True, k:int=10, valid:str='valid', out_dir=None, seed:int=0,
-                     verbose:bool=True, **train_kw) -> TrainResult:
-    "`train_multitask`, then the embedder chosen on the validation split (`select_embedder`): `.embedder` is the winner, `.selection` says why."
-    from vrl_nb.datasets import buyer_photo_views
-    res = train_multitask(catalog, backbone, weights, out_dir=out_dir, seed=seed, valid=valid, **train_kw)
-    cres = None
-    if cached:
-        ckw = {k_: v for k_, v in train_kw.items() if k_ not in ('augment', 'freeze_epochs', 'progressive')}
-        cres = train_multitask(catalog, backbone, weights, cached_features=True, seed=seed, valid=valid, **ckw)
-    size = res.config['size']
-    queries = buyer_photo_views(catalog.split_(valid), seed=seed, size=size)
-    sel = select_embedder(selection_candidates(res, cres, alphas, concat), catalog, valid, queries, k=k, size=size, verbose=verbose)
-    res.selection, res.embedder = sel, sel.embedder
-    if out_dir is not None:
-        save_json(dict(chosen=sel.name, why=sel.why, scores=sel.scores.to_dict('records')), Path(out_dir)/'selection.json')
-    return res
-
