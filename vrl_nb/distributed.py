@@ -12,7 +12,7 @@ from PIL import Image
 from fastai.callback.core import Callback
 from .core import fingerprint, save_json, load_json
 from .catalog import Catalog, FileImageStore, ArrayImageStore, read_table, to_rgb
-from .embed import embed_catalog, embedding_config, image_batch, input_size, auto_channels_last, iter_embedding_shards
+from .embed import embed_catalog, embedding_config, embedding_inputs, image_batch, input_size, auto_channels_last, iter_embedding_shards
 from .multitask import load_embedder
 from .retrieval import l2_normalize, set_search_params
 
@@ -193,12 +193,7 @@ def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=N
     if '://' not in str(embedder_dir): embedder_dir = Path(embedder_dir).resolve()
     cat = _items_of(table, image_root, id_col, image_col)
     probe = (loader or load_embedder)(embedder_dir)   # the driver's copy: sizes and the weights' fingerprint
-    hw = input_size(probe, size)
-    if channels_last is None: channels_last = auto_channels_last(probe)
-    dc = getattr(probe, 'data_config', None) or {}
-    mean, std = tuple(dc.get('mean', (0.5,) * 3)), tuple(dc.get('std', (0.5,) * 3))
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float16): raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype}")
+    hw, channels_last, mean, std, dtype = embedding_inputs(probe, size, channels_last, dtype)   # the same rule as embed_catalog
     config = embedding_config(probe, cat, hw, mean, std, bf16, channels_last, l2, dtype)
     del probe
     ids = cat.ids.astype(str); n = len(ids)

@@ -15,8 +15,8 @@ from .catalog import Catalog, ArrayImageStore
 
 # %% auto 0
 __all__ = ['input_size', 'image_batch', 'prepare_batch', 'batch_stream', 'auto_channels_last', 'stem_modules', 'fp32_stem',
-           'weights_fingerprint', 'images_fingerprint', 'embedding_config', 'embed_catalog', 'iter_embedding_shards',
-           'load_embeddings', 'embedding_meta', 'embedding_benchmark']
+           'weights_fingerprint', 'images_fingerprint', 'embedding_config', 'embedding_inputs', 'embed_catalog',
+           'iter_embedding_shards', 'load_embeddings', 'embedding_meta', 'embedding_benchmark']
 
 # %% ../nbs/06_embed.ipynb
 def _hw(size) -> tuple[int, int]:
@@ -166,6 +166,16 @@ def embedding_config(embedder, catalog:Catalog, size, mean, std, bf16:bool, chan
                                    bf16=bool(bf16), channels_last=bool(channels_last), l2_normalised=bool(l2),
                                    dtype=str(np.dtype(dtype))))
 
+def embedding_inputs(embedder, size=None, channels_last:bool|None=None, dtype='float32') -> tuple:
+    "How `embedder` is fed and its vectors stored: `(hw, channels_last, mean, std, dtype)`, defaults resolved (one rule for every embedding job)."
+    hw = input_size(embedder, size)
+    if channels_last is None: channels_last = auto_channels_last(embedder)
+    dc = getattr(embedder, 'data_config', None) or {}
+    mean, std = tuple(dc.get('mean', (0.5,) * 3)), tuple(dc.get('std', (0.5,) * 3))
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float16): raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype}")
+    return hw, channels_last, mean, std, dtype
+
 def _meta_for(catalog, ids, shard_size, config):
     return dict(n=len(ids), ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)), shard_size=int(shard_size),
                 catalog=catalog.name, dtype=config['preprocessing']['dtype'], **config)
@@ -211,12 +221,7 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
                   num_workers:int|None=None, prefetch:int=2, l2:bool=True, torch_threads:int|None=None,
                   overwrite:bool=False, progress:bool=True):
     "Embed every item of `catalog`: `(ids, embeddings)` in memory, or sharded `.npy` + parquet index in `out_dir` (resumable)."
-    hw = input_size(embedder, size)
-    if channels_last is None: channels_last = auto_channels_last(embedder)
-    dc = getattr(embedder, 'data_config', None) or {}
-    mean, std = tuple(dc.get('mean', (0.5,) * 3)), tuple(dc.get('std', (0.5,) * 3))
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float16): raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype}")
+    hw, channels_last, mean, std, dtype = embedding_inputs(embedder, size, channels_last, dtype)
     ids = np.asarray(catalog.ids, dtype=object).astype(str)
     n = len(ids)
     if out_dir is None: shard_size = max(n, 1)
