@@ -18,8 +18,8 @@ from .backbones import Backbone, create_backbone
 
 # %% auto 0
 __all__ = ['Embedder', 'embedder_from_backbone', 'MultitaskModel', 'create_multitask', 'CosineHead', 'MultitaskLoss', 'macro_f1',
-           'TaskMetric', 'multitask_metrics', 'save_multitask', 'load_multitask', 'load_embedder', 'export_onnx',
-           'export_torchscript']
+           'TaskMetric', 'multitask_metrics', 'save_multitask', 'load_multitask', 'load_embedder', 'ConcatEmbedder',
+           'save_embedder', 'export_onnx', 'export_torchscript']
 
 # %% ../nbs/04_multitask.ipynb
 class Embedder(nn.Module):
@@ -39,7 +39,8 @@ class Embedder(nn.Module):
 def embedder_from_backbone(backbone:Backbone) -> Embedder:
     "The off-the-shelf embedder of a backbone: its pooled features, L2-normalised (no training)."
     return Embedder(backbone.model, None, backbone.data_config, backbone.num_features,
-                    meta=dict(backbone=backbone.name, weights=backbone.weights, kind='off-the-shelf')).eval()
+                    meta=dict(backbone=backbone.name, backbone_kwargs=dict(backbone.kwargs), weights=backbone.weights,
+                              kind='off-the-shelf')).eval()
 
 # %% ../nbs/04_multitask.ipynb
 class MultitaskModel(nn.Module):
@@ -81,7 +82,7 @@ class MultitaskModel(nn.Module):
     def embedder(self) -> Embedder:
         "The deployable `Embedder` (shares this model's trunk and projection)."
         return Embedder(self.trunk, self.neck, self.data_config, self.embed_dim,
-                        meta={k: self.config.get(k) for k in ('backbone', 'weights', 'tasks', 'vocab')})
+                        meta={k: self.config.get(k) for k in ('backbone', 'backbone_kwargs', 'weights', 'tasks', 'vocab')})
 
 def create_multitask(backbone:Backbone|str, vocab:dict, embed_dim:int=256, dropout:float=0.1,
                      uncertainty:bool=False, weights='offline', img_size:int|None=None, **kwargs) -> MultitaskModel:
@@ -199,9 +200,79 @@ def load_multitask(folder:str|Path) -> MultitaskModel:
     m.load_state_dict(load_file(str(folder/'model.safetensors')), strict=True)
     return m.eval()
 
-def load_embedder(folder:str|Path) -> Embedder:
-    "The plain-PyTorch `Embedder` (images -> L2-normalised embeddings) of a saved multitask model folder."
+def load_embedder(folder:str|Path, selected:bool=True) -> nn.Module:
+    """The plain-PyTorch embedder (images -> L2-normalised embeddings) saved in `folder`: a multitask model folder, or an
+    embedder folder of `save_embedder`. A model folder whose run chose another embedder on the validation split
+    (`selection.json` + `selected/`, written by `vrl_nb.select.train_and_select`) gives that winner unless `selected=False`."""
+    folder = Path(folder)
+    if selected and (folder/'selection.json').exists() and (folder/'selected'/'embedder.json').exists():
+        folder = folder/'selected'
+    if (folder/'embedder.json').exists(): return _load_embedder_folder(folder)
     return load_multitask(folder).embedder().eval()
+
+# %% ../nbs/04_multitask.ipynb
+class ConcatEmbedder(nn.Module):
+    "Several embedders side by side: each output L2-normalised, concatenated, then normalised again (equal weight per part)."
+    def __init__(self, *parts:nn.Module):
+        super().__init__(); self.parts = nn.ModuleList(parts)
+        self.data_config = dict(getattr(parts[0], 'data_config', {}) or {})
+        self.embed_dim = sum(getattr(p, 'embed_dim', 0) or 0 for p in parts) or None
+    def forward(self, x): return F.normalize(torch.cat([F.normalize(p(x), dim=-1) for p in self.parts], -1), dim=-1)
+
+def _plain_json(v):
+    "tuples -> lists, recursively (what a JSON round trip does), so specs compare equal before and after saving."
+    if isinstance(v, dict): return {k: _plain_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return [_plain_json(x) for x in v]
+    return v
+
+def _embedder_spec(m:nn.Module) -> dict:
+    "How to rebuild `m` (an `Embedder` or a `ConcatEmbedder` of them) without its weights."
+    if isinstance(m, ConcatEmbedder): return dict(type='concat', parts=[_embedder_spec(p) for p in m.parts])
+    if not isinstance(m, Embedder):
+        raise TypeError(f'save_embedder saves an Embedder or a ConcatEmbedder of Embedders, not a {type(m).__name__}')
+    if not m.meta.get('backbone'):
+        raise ValueError("this Embedder's meta names no 'backbone' (the timm name of its trunk), so it cannot be rebuilt from a folder")
+    neck = None
+    if m.neck is not None:
+        n = m.neck
+        if not (isinstance(n, nn.Sequential) and len(n) == 2 and isinstance(n[0], nn.Linear) and isinstance(n[1], nn.BatchNorm1d)):
+            raise TypeError(f'save_embedder knows the multitask projection (Linear + BatchNorm1d), not {n!r}')
+        neck = dict(type='linear_bn', in_features=n[0].in_features, out_features=n[0].out_features)
+    return _plain_json(dict(type='embedder', backbone=m.meta['backbone'], backbone_kwargs=m.meta.get('backbone_kwargs') or {},
+                            neck=neck, data_config=m.data_config, embed_dim=m.embed_dim, normalize=m.normalize,
+                            meta={k: v for k, v in m.meta.items() if k not in ('backbone', 'backbone_kwargs')}))
+
+def _build_embedder(spec:dict) -> nn.Module:
+    if spec['type'] == 'concat': return ConcatEmbedder(*[_build_embedder(p) for p in spec['parts']])
+    bb = create_backbone(spec['backbone'], weights=None, **spec.get('backbone_kwargs', {}))
+    n = spec.get('neck')
+    neck = None if n is None else nn.Sequential(nn.Linear(n['in_features'], n['out_features']), nn.BatchNorm1d(n['out_features']))
+    dc = {k: tuple(v) if isinstance(v, list) else v for k, v in spec['data_config'].items()}
+    return Embedder(bb.model, neck, dc, spec['embed_dim'], spec.get('normalize', True),
+                    meta=dict(spec.get('meta', {}), backbone=spec['backbone'], backbone_kwargs=spec.get('backbone_kwargs', {})))
+
+def save_embedder(embedder:nn.Module, folder:str|Path, extra:dict|None=None) -> Path:
+    "Write an `Embedder` or `ConcatEmbedder` to `folder` as `embedder.safetensors` + `embedder.json` (merged with `extra`)."
+    from safetensors.torch import save_file
+    spec = _embedder_spec(embedder)
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.detach().cpu().contiguous() for k, v in embedder.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp'); os.close(fd)
+    save_file(sd, tmp, metadata=dict(format='vrl_nb.embedder'))
+    os.replace(tmp, folder/'embedder.safetensors')
+    save_json(dict(format='vrl_nb.embedder/1', spec=spec, **(extra or {})), folder/'embedder.json')
+    return folder
+
+def _load_embedder_folder(folder:Path) -> nn.Module:
+    from safetensors.torch import load_file
+    cfg = load_json(folder/'embedder.json')
+    if not str(cfg.get('format', '')).startswith('vrl_nb.embedder/'):
+        raise ValueError(f"{folder/'embedder.json'} is not an embedder folder of save_embedder (format {cfg.get('format')!r})")
+    if not (folder/'embedder.safetensors').exists():
+        raise FileNotFoundError(f'{folder} has embedder.json but no embedder.safetensors: was the folder copied in part?')
+    m = _build_embedder(cfg['spec'])
+    m.load_state_dict(load_file(str(folder/'embedder.safetensors')), strict=True)
+    return m.eval()
 
 # %% ../nbs/04_multitask.ipynb
 def export_onnx(embedder:nn.Module, path:str|Path, size:int|None=None, opset:int=17, check:bool=True, n_check:int=3) -> dict:

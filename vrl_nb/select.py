@@ -15,11 +15,11 @@ import torch.nn.functional as F
 from .core import save_json
 from .catalog import Catalog
 from .backbones import create_backbone
-from .multitask import Embedder
+from .multitask import Embedder, ConcatEmbedder, save_embedder
 from .train import TrainResult, train_multitask
 
 # %% auto 0
-__all__ = ['interpolate_trunk', 'ConcatEmbedder', 'Selection', 'select_embedder', 'selection_candidates', 'train_and_select']
+__all__ = ['interpolate_trunk', 'Selection', 'select_embedder', 'selection_candidates', 'train_and_select']
 
 # %% ../nbs/09_select.ipynb
 def interpolate_trunk(pretrained:nn.Module, finetuned:nn.Module, alpha:float) -> nn.Module:
@@ -32,14 +32,6 @@ def interpolate_trunk(pretrained:nn.Module, finetuned:nn.Module, alpha:float) ->
     out.load_state_dict({k: torch.lerp(a[k].float(), b[k].float(), float(alpha)).to(b[k].dtype) if b[k].is_floating_point() else b[k]
                          for k in b})
     return out.eval()
-
-class ConcatEmbedder(nn.Module):
-    "Several embedders side by side: each output L2-normalised, concatenated, then normalised again (equal weight per part)."
-    def __init__(self, *parts:nn.Module):
-        super().__init__(); self.parts = nn.ModuleList(parts)
-        self.data_config = dict(getattr(parts[0], 'data_config', {}) or {})
-        self.embed_dim = sum(getattr(p, 'embed_dim', 0) or 0 for p in parts) or None
-    def forward(self, x): return F.normalize(torch.cat([F.normalize(p(x), dim=-1) for p in self.parts], -1), dim=-1)
 
 @dataclass
 class Selection:
@@ -104,7 +96,8 @@ def selection_candidates(finetuned:TrainResult, cached:TrainResult|None=None, al
     cands['fine-tuned'] = finetuned.embedder
     for a in alphas:
         cands[f'WiSE-FT α={a:g}'] = Embedder(interpolate_trunk(bb.model, finetuned.model.trunk, a), None, bb.data_config,
-                                             bb.num_features, meta=dict(backbone=cfg['backbone'], kind='wise-ft', alpha=a)).eval()
+                                             bb.num_features, meta=dict(backbone=cfg['backbone'], backbone_kwargs=dict(bb.kwargs),
+                                                       weights=bb.weights, kind='wise-ft', alpha=a)).eval()
     if concat: cands['off-the-shelf + fine-tuned'] = ConcatEmbedder(ots, finetuned.embedder).eval()
     return cands
 
@@ -122,7 +115,8 @@ def train_and_select(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weig
     queries = buyer_photo_views(catalog.split_(valid), seed=seed, size=size)
     sel = select_embedder(selection_candidates(res, cres, alphas, concat), catalog, valid, queries, k=k, size=size, verbose=verbose)
     res.selection, res.embedder = sel, sel.embedder
-    if out_dir is not None:
-        save_json(dict(chosen=sel.name, why=sel.why, scores=sel.scores.to_dict('records')), Path(out_dir)/'selection.json')
+    if out_dir is not None:   # the winner as a folder of its own: load_embedder(out_dir) gives it (selected=False: the fine-tuned one)
+        save_embedder(sel.embedder, Path(out_dir)/'selected', extra=dict(name=sel.name, why=sel.why))
+        save_json(dict(chosen=sel.name, why=sel.why, folder='selected', scores=sel.scores.to_dict('records')), Path(out_dir)/'selection.json')
     return res
 
