@@ -132,9 +132,10 @@ def buyer_photo(img:Image.Image, seed:int=0, strength:float=1.0) -> Image.Image:
 
 def buyer_photo_views(cat:Catalog, n_views:int=1, seed:int=0, strength:float=1.0, name:str|None=None,
                       size:int|None=None) -> Catalog:
-    "A query catalog of `n_views` buyer photos per item of `cat` (`instance_id` = the item's `item_id`); `size`: square side of the views (needed when the catalog's images differ in size)."
+    "A query catalog of `n_views` buyer photos per item of `cat` (`instance_id` = the item's `instance_id` if `cat` has one, else its `item_id`); `size`: square side of the views (needed when the catalog's images differ in size)."
     from fastprogress.fastprogress import progress_bar
     rows, imgs = [], []
+    inst = 'instance_id' if 'instance_id' in cat.items else 'item_id'   # a view shows the item's product: search matches by it
     it = range(len(cat))
     for i in (progress_bar(it, leave=False) if len(cat) > 5000 else it):
         src = cat.image(i, size); row = cat.items.iloc[i]
@@ -142,7 +143,7 @@ def buyer_photo_views(cat:Catalog, n_views:int=1, seed:int=0, strength:float=1.0
         for k in range(n_views):
             imgs.append(np.asarray(buyer_photo(src, seed=seed * 1_000_003 + i * 101 + k, strength=strength)))
             r = {t: row[t] for t in cat.tasks}
-            r.update(item_id=f"{row['item_id']}-v{k}", image=len(rows), instance_id=str(row['item_id']))
+            r.update(item_id=f"{row['item_id']}-v{k}", image=len(rows), instance_id=str(row[inst]))
             if 'title' in row: r['title'] = row['title']
             if 'split' in row: r['split'] = row['split']
             rows.append(r)

@@ -19,7 +19,8 @@ from .retrieval import l2_normalize, set_search_params
 # %% auto 0
 __all__ = ['INSTALL_HINT', 'require_ray', 'init_ray', 'URIImageStore', 'image_store', 'ImageNotReadable', 'read_embedding_part',
            'load_parquet_embeddings', 'embed_catalog_ray', 'embedding_shards', 'read_shard', 'train_index',
-           'build_index_ray', 'DataParallel', 'RayTrainResult', 'train_multitask_ray', 'scaling_benchmark']
+           'build_index_ray', 'DataParallel', 'RayTrainResult', 'train_multitask_ray', 'plain_process_rates',
+           'scaling_benchmark']
 
 # %% ../nbs/13_distributed.ipynb
 INSTALL_HINT = "pip install vrl_nb[distributed]"
@@ -141,24 +142,26 @@ def _diff(old:dict, new:dict) -> dict:
     return d
 
 class _EmbedActor:
-    "Ray Data actor: loads the embedder once, then embeds uint8 pixel batches with `vrl_nb.embed.embed_catalog`."
-    def __init__(self, embedder_dir, loader, size, threads, embed_kw):
+    "Ray Data actor: loads the embedder once, then embeds batches with `vrl_nb.embed.embed_catalog` (decoding them first with `images`, else uint8 `pixels`)."
+    def __init__(self, embedder_dir, loader, size, threads, embed_kw, images=None):
         if threads: torch.set_num_threads(int(threads))
-        self.embedder, self.size, self.kw = (loader or load_embedder)(embedder_dir), size, embed_kw
+        self.embedder, self.size, self.kw, self.threads = (loader or load_embedder)(embedder_dir), size, embed_kw, threads
+        self.images = images
     def __call__(self, batch:dict) -> dict:
+        t0 = time.time()
+        if self.images is not None: batch = _decode(batch, self.images, self.size)
         px = np.asarray(batch['pixels'])
         cat = Catalog(pd.DataFrame(dict(item_id=batch['item_id'], image=np.arange(len(px)))), ArrayImageStore(px))
-        _, e = embed_catalog(self.embedder, cat, size=self.size, bs=max(len(px), 1), num_workers=0, progress=False, **self.kw)
-        return dict(row=batch['row'], embedding=e)
+        _, e = embed_catalog(self.embedder, cat, size=self.size, bs=max(len(px), 1), num_workers=0, progress=False,
+                             torch_threads=self.threads, **self.kw)   # Ray may call from another thread: its own thread count
+        t = np.full(len(e), t0); return dict(row=batch['row'], embedding=e, t_start=t, t_end=np.full(len(e), time.time()))
 
 def _collect_parts(ds, out_dir, ids, shard_size:int, n:int, dtype) -> dict:
     "Stream embedded batches to the driver; write each shard the moment all its rows are in, each row once."
-    bufs, filled, t_first, rows_after_first, t_last = {}, {}, None, 0, None
+    bufs, filled, t_first, t_last, got = {}, {}, np.inf, -np.inf, 0
     for b in ds.iter_batches(batch_size=None, batch_format='numpy'):
         rows, e = np.asarray(b['row']), np.asarray(b['embedding'])
-        if t_first is None: t_first = time.perf_counter()
-        else: rows_after_first += len(rows)
-        t_last = time.perf_counter()
+        t_first, t_last, got = min(t_first, float(np.min(b['t_start']))), max(t_last, float(np.max(b['t_end']))), got + len(rows)
         for s in np.unique(rows // shard_size):
             m = rows // shard_size == s; lo = int(s) * shard_size; cnt = min(shard_size, n - lo)
             if s not in bufs: bufs[s], filled[s] = np.empty((cnt, e.shape[1]), dtype), np.zeros(cnt, bool)
@@ -167,8 +170,8 @@ def _collect_parts(ds, out_dir, ids, shard_size:int, n:int, dtype) -> dict:
             bufs[s][r] = e[m]; filled[s][r] = True
             if filled[s].all(): _write_part(_part_path(out_dir, s), ids[lo:lo + cnt], bufs.pop(s)); filled.pop(s)
     if bufs: raise RuntimeError(f'shards {sorted(int(s) for s in bufs)} did not receive all their rows; run again to resume')
-    steady = rows_after_first / (t_last - t_first) if t_first is not None and t_last > t_first else float('nan')
-    return dict(steady_img_s=steady)
+    # steady rate: rows over the span from the first batch an actor started to the last one finished (actor start-up excluded)
+    return dict(steady_img_s=got / (t_last - t_first) if t_last > t_first else float('nan'))
 
 def _unreadable_message(e:BaseException) -> str|None:
     "The `ImageNotReadable` message inside a Ray error (chained, or only in its text after pickling), if any."
@@ -183,12 +186,13 @@ def _unreadable_message(e:BaseException) -> str|None:
 
 # %% ../nbs/13_distributed.ipynb
 def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=None, bs:int=64,
-                      shard_size:int=4096, num_workers:int=2, threads_per_worker:int=1, decode_tasks:int|None=None,
-                      decode_cpus:float=0, dtype:str='float32', bf16:bool=False, channels_last:bool|None=None,
+                      shard_size:int=4096, num_workers:int=2, threads_per_worker:int=1, decode_in:str='actors',
+                      decode_tasks:int|None=None, decode_cpus:float=0, dtype:str='float32', bf16:bool=False, channels_last:bool|None=None,
                       l2:bool=True, id_col:str='item_id', image_col:str='image', loader=None, overwrite:bool=False,
                       address:str|None=None, runtime_env:dict|None=None, progress:bool=True) -> Path:
-    "Embed a catalog on Ray: decode in tasks, embed in `num_workers` actors, parquet shards + meta in `out_dir` (resumable)."
+    "Embed a catalog on Ray: `num_workers` actors decode (or Ray Data tasks do, `decode_in='tasks'`) and embed; parquet shards + meta in `out_dir` (resumable)."
     if out_dir is None: raise ValueError('out_dir= is needed: the folder the parquet shards and meta.json go to')
+    if decode_in not in ('actors', 'tasks'): raise ValueError(f"decode_in must be 'actors' or 'tasks', got {decode_in!r}")
     ray = init_ray(address, runtime_env=runtime_env)
     if '://' not in str(embedder_dir): embedder_dir = Path(embedder_dir).resolve()
     cat = _items_of(table, image_root, id_col, image_col)
@@ -227,11 +231,13 @@ def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=N
             n_blocks = max(1, min(math.ceil(len(rows) / bs), 4 * num_workers * max(1, len(todo))))
             cuts = np.linspace(0, len(todo_df), n_blocks + 1).astype(int)
             ds = ray.data.from_pandas([todo_df.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:])])
-            ds = ds.map_batches(_decode, fn_kwargs=dict(images=cat.images, size=hw), batch_size=bs, batch_format='numpy',
-                                num_cpus=decode_cpus, compute=TaskPoolStrategy(size=decode_tasks or num_workers))
+            if decode_in == 'tasks':   # decoding on CPUs of its own (a cluster's CPU nodes feeding GPU actors)
+                ds = ds.map_batches(_decode, fn_kwargs=dict(images=cat.images, size=hw), batch_size=bs, batch_format='numpy',
+                                    num_cpus=decode_cpus, compute=TaskPoolStrategy(size=decode_tasks or num_workers))
             kw = dict(bf16=bf16, channels_last=channels_last, l2=l2, dtype=str(dtype))
             ds = ds.map_batches(_EmbedActor, fn_constructor_kwargs=dict(embedder_dir=embedder_dir, loader=loader, size=hw,
-                                                                         threads=threads_per_worker, embed_kw=kw),
+                                                                         threads=threads_per_worker, embed_kw=kw,
+                                                                         images=cat.images if decode_in == 'actors' else None),
                                 batch_size=bs, batch_format='numpy', compute=ActorPoolStrategy(size=num_workers),
                                 num_cpus=threads_per_worker)
             try: stats.update(_collect_parts(ds, out_dir, ids, shard_size, n, dtype))
@@ -456,11 +462,40 @@ def train_multitask_ray(catalog:Catalog, num_workers:int=2, threads_per_worker:i
                           Path(s['folder']) if s['folder'] else None, s['num_workers'], s['config'])
 
 # %% ../nbs/13_distributed.ipynb
+def _plain_forward_rate(embedder_dir, size, bs:int, n_batches:int, barrier:str, n:int) -> float:
+    "One process, one thread, no Ray: img/s of the embedder's forward on a fixed batch, timed once all `n` processes are warm."
+    torch.set_num_threads(1)
+    emb = load_embedder(embedder_dir); hw, cl, *_ = embedding_inputs(emb, size, None, 'float32')
+    x = torch.randn(bs, 3, *hw)
+    if cl: x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        emb(x); b = Path(barrier); (b/f'{os.getpid()}').touch()
+        while len(list(b.iterdir())) < n: time.sleep(0.01)
+        t = time.perf_counter()
+        for _ in range(n_batches): emb(x)
+    return bs * n_batches / (time.perf_counter() - t)
+
+def plain_process_rates(embedder_dir, workers=(1, 2), size=None, bs:int=64, n_batches:int=10) -> dict:
+    "{w: summed img/s of `w` plain Python processes at one thread each running the embedder's forward at once}: what the cores give without Ray."
+    import subprocess, sys
+    out = {}
+    for w in workers:
+        with tempfile.TemporaryDirectory() as barrier:
+            code = (f"from vrl_nb.distributed import _plain_forward_rate; print(_plain_forward_rate({str(embedder_dir)!r}, "
+                    f"{size!r}, {bs}, {n_batches}, {barrier!r}, {w}))")
+            ps = [subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True) for _ in range(w)]
+            outs = [p.communicate(timeout=1800)[0] for p in ps]
+            if any(p.returncode for p in ps): raise RuntimeError(f'a plain forward process failed (exit codes {[p.returncode for p in ps]})')
+        out[w] = float(sum(float(o.strip().splitlines()[-1]) for o in outs))
+    return out
+
 def scaling_benchmark(embedder_dir, table, image_root=None, train_catalog:Catalog|None=None, workers=(1, 2),
                       bs:int=64, n_index:int=200_000, d_index:int=256, index_factory:str='IVF256,SQ8',
                       train_kwargs:dict|None=None, out_dir=None) -> pd.DataFrame:
     "Items/s of Ray embedding, index adding and training with each number of `workers` (1 thread each) and the ratio to the first."
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix='vrl_nb-scaling-')); rows = []
+    for w, r in plain_process_rates(embedder_dir, workers, bs=bs).items():   # the ceiling: the cores without Ray
+        rows.append(dict(stage='forward, plain processes (no Ray)', workers=w, items=bs * 10 * w, items_s=r, wall_s=float('nan')))
     for w in workers:
         t0 = time.perf_counter()
         f = embed_catalog_ray(embedder_dir, table, image_root, out_dir/f'emb-{w}', bs=bs, num_workers=w,
