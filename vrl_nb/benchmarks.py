@@ -12,15 +12,17 @@ import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
+from .core import machine_info, machine_line, bf16_native, bf16_skip_reason
 from .embed import prepare_batch, _embed_one, _eval_mode, _torch_threads
 from .retrieval import (synthetic_embeddings, _synthetic_basis, build_index, search, set_search_params,
                               PeakRSS, rss_bytes)
 
 # %% auto 0
-__all__ = ['bench_row', 'bench_table', 'latency_stats', 'best_time', 'matmul_peak_gflops', 'forward_flops',
-           'model_flops_utilisation', 'plain_train_epoch', 'fastai_train_epoch', 'fastai_vs_plain',
-           'cached_vs_finetune', 'cpu_kernels', 'onednn_kernels', 'precision_benchmark', 'serving_runtimes',
-           'serving_latency', 'ImageSearch', 'jpeg_bytes', 'end_to_end_latency', 'ann_compare', 'ann_rows']
+__all__ = ['NOT_NATIVE', 'bench_row', 'bench_table', 'not_native_row', 'bench_display', 'bench_markdown', 'latency_stats',
+           'best_time', 'matmul_peak_gflops', 'forward_flops', 'model_flops_utilisation', 'plain_train_epoch',
+           'fastai_train_epoch', 'fastai_vs_plain', 'cached_vs_finetune', 'onednn_kernels', 'precision_benchmark',
+           'serving_runtimes', 'serving_latency', 'ImageSearch', 'jpeg_bytes', 'end_to_end_latency', 'ann_compare',
+           'ann_rows']
 
 # %% ../nbs/12_benchmarks.ipynb
 def bench_row(what:str, ours:float, reference:float, unit:str, goal:float|None=None, ratio:float|None=None,
@@ -29,13 +31,36 @@ def bench_row(what:str, ours:float, reference:float, unit:str, goal:float|None=N
     if ratio is None: ratio = (reference / ours) if lower_is_better else (ours / reference)
     return dict(what=what, ours=float(ours), reference=float(reference), ratio=float(ratio), unit=unit,
                 goal=None if goal is None else float(goal), met=None if goal is None else bool(ratio >= goal),
-                params=dict(threads=torch.get_num_threads(), **params))
+                params={'threads': torch.get_num_threads(), 'isa': torch.backends.cpu.get_cpu_capability(), **params})
 
 def bench_table(rows) -> pd.DataFrame:
     "The rows as a table (params flattened to a `k=v` string), as written to `bench.csv`."
     df = pd.DataFrame(rows, columns=['what', 'ours', 'reference', 'ratio', 'unit', 'goal', 'met', 'params'])
     df['params'] = [', '.join(f'{k}={v}' for k, v in p.items()) for p in df['params']]
     return df
+
+NOT_NATIVE = 'not native here'
+
+def not_native_row(what:str, unit:str, goal:float|None=None, info:dict|None=None, **params) -> dict:
+    "A row that was not measured because bf16 is emulated on this CPU: no numbers, `met` None, 'not native here' in `params`."
+    info = info or machine_info(); nan = float('nan')
+    return dict(what=what, ours=nan, reference=nan, ratio=nan, unit=unit, goal=None if goal is None else float(goal), met=None,
+                params={'threads': torch.get_num_threads(), 'isa': info['isa'], **params,
+                        'skipped': f"{NOT_NATIVE}: bf16 is emulated on {info['isa']} (no native bf16)"})
+
+def bench_display(df:pd.DataFrame) -> pd.DataFrame:
+    "`bench_table` for reading: ours / reference / ratio to 4 (3) significant digits, 'not native here' for a row not measured."
+    skipped = df['params'].astype(str).str.contains(NOT_NATIVE, regex=False)
+    fmt = lambda col, f: [NOT_NATIVE if s else f.format(v) for v, s in zip(df[col], skipped)]
+    return df.assign(ours=fmt('ours', '{:.4g}'), reference=fmt('reference', '{:.4g}'), ratio=fmt('ratio', '{:.3g}'))
+
+def bench_markdown(df:pd.DataFrame, machine:dict|None=None) -> str:
+    "The benchmark table as markdown under its caption: 'measured on <ISA>, <cores> cores, <cpu model>' (+ load and time if known)."
+    m = machine or machine_info(); cap = machine_line(m)
+    r2 = lambda v: tuple(round(float(x), 2) for x in v) if isinstance(v, (list, tuple)) else v
+    if 'load_start' in m: cap += f", load average {r2(m['load_start'])} → {r2(m.get('load_end', '?'))} (shared)"
+    if 'total_s' in m: cap += f", {m['total_s']:.0f} s"
+    return f"Benchmarks {cap}.\n\n" + bench_display(df).drop(columns='params').to_markdown(index=False)
 
 # %% ../nbs/12_benchmarks.ipynb
 def latency_stats(fn, n_calls:int=200, warmup:int=5) -> dict:
@@ -150,16 +175,6 @@ def cached_vs_finetune(catalog, backbone:str='tf_efficientnet_lite0', weights='o
                      amortised_ratio=round(float(amort), 2), epochs=epochs)
 
 # %% ../nbs/12_benchmarks.ipynb
-def cpu_kernels() -> dict:
-    "What this CPU + PyTorch build offer: ATen CPU capability, oneDNN, bf16 support, AMX/AVX512-BF16 flags."
-    try: flags = set(open('/proc/cpuinfo').read().split('flags')[1].split('\n')[0].split())
-    except (OSError, IndexError): flags = set()
-    try: bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception: bf16 = None
-    return dict(cpu_capability=torch.backends.cpu.get_cpu_capability(), mkldnn=torch.backends.mkldnn.is_available(),
-                mkldnn_bf16_supported=bf16, amx=sorted(f for f in flags if f.startswith('amx')),
-                avx512_bf16='avx512_bf16' in flags, avx512f='avx512f' in flags, threads=torch.get_num_threads())
-
 def onednn_kernels(fn) -> Counter:
     "Run `fn()` under oneDNN verbose mode: Counter of executed `primitive:implementation` (captured from fd 1)."
     libc = ctypes.CDLL(None)
@@ -184,9 +199,13 @@ def onednn_kernels(fn) -> Counter:
 def _embed_all(embedder, xs, bf16, cl):
     return torch.cat([_embed_one(embedder, x, bf16, cl, True) for x in xs])
 
-def precision_benchmark(embedder:nn.Module, xs:list, repeats:int=2, name:str='') -> tuple[list, dict]:
-    "Rows (bf16 vs fp32 throughput + cosine agreement; channels_last vs contiguous) and the oneDNN kernels of each mode."
+def precision_benchmark(embedder:nn.Module, xs:list, repeats:int=2, name:str='', info:dict|None=None) -> tuple[list, dict]:
+    "Rows (bf16 vs fp32 throughput + cosine agreement; channels_last vs contiguous) and the oneDNN kernels of each mode; bf16 rows 'not native here' where bf16 is emulated."
     modes = {'fp32': (False, False), 'bf16': (True, False), 'fp32+cl': (False, True), 'bf16+cl': (True, True)}
+    dev = next(iter(embedder.parameters()), torch.empty(0)).device
+    native = bf16_native(dev, info)
+    if not native:
+        print(bf16_skip_reason(dev, info)); modes = {m: v for m, v in modes.items() if not v[0]}
     n = sum(len(x) for x in xs); best = {m: 0.0 for m in modes}; embs, kernels = {}, {}
     for _ in range(repeats):
         for m, (bf, cl) in modes.items():
@@ -199,11 +218,17 @@ def precision_benchmark(embedder:nn.Module, xs:list, repeats:int=2, name:str='')
             kernels[m] = dict(onednn_kernels(lambda: _embed_one(embedder, xs[0][:2], bf, cl, True)))
     cos = {m: (embs[m] * embs['fp32']).sum(1) for m in modes}
     x = xs[0]; p = dict(model=name, bs=len(x), res=x.shape[-1], n_images=n, repeats=repeats)
+    cl32 = bench_row(f'channels_last vs contiguous fp32 {name}', best['fp32+cl'], best['fp32'], 'img/s',
+                     min_cosine=round(float(cos['fp32+cl'].min()), 5), **p)
+    if not native:
+        info = info or machine_info()
+        return [not_native_row(f'bf16 vs fp32 embedding throughput {name}', 'img/s', info=info, **p),
+                not_native_row(f'bf16 vs fp32 embedding agreement {name}', 'min cosine', goal=0.99, info=info, **p), cl32,
+                not_native_row(f'channels_last vs contiguous bf16 {name}', 'img/s', info=info, **p)], kernels
     rows = [bench_row(f'bf16 vs fp32 embedding throughput {name}', best['bf16'], best['fp32'], 'img/s', **p),
             bench_row(f'bf16 vs fp32 embedding agreement {name}', float(cos['bf16'].min()), 1.0, 'min cosine',
                       goal=0.99, mean_cosine=round(float(cos['bf16'].mean()), 5), **p),
-            bench_row(f'channels_last vs contiguous fp32 {name}', best['fp32+cl'], best['fp32'], 'img/s',
-                      min_cosine=round(float(cos['fp32+cl'].min()), 5), **p),
+            cl32,
             bench_row(f'channels_last vs contiguous bf16 {name}', best['bf16+cl'], best['bf16'], 'img/s',
                       min_cosine=round(float(cos['bf16+cl'].min()), 5), **p)]
     return rows, kernels

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from .core import fingerprint, save_json, load_json, pbar
+from .core import fingerprint, save_json, load_json, pbar, check_bf16
 from .catalog import Catalog, ArrayImageStore
 
 # %% auto 0
@@ -221,6 +221,8 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
                   num_workers:int|None=None, prefetch:int=2, l2:bool=True, torch_threads:int|None=None,
                   overwrite:bool=False, progress:bool=True):
     "Embed every item of `catalog`: `(ids, embeddings)` in memory, or sharded `.npy` + parquet index in `out_dir` (resumable)."
+    dev = next(iter(embedder.parameters()), torch.empty(0)).device
+    check_bf16(bf16, dev, caller='embed_catalog')   # never where bf16 is emulated
     hw, channels_last, mean, std, dtype = embedding_inputs(embedder, size, channels_last, dtype)
     ids = np.asarray(catalog.ids, dtype=object).astype(str)
     n = len(ids)
@@ -255,7 +257,6 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
         stream = pbar(stream, 'embedding', total=len(batches))
     buf, fill, cur, dim = None, 0, None, getattr(embedder, 'embed_dim', None)
     out = np.zeros((0, dim or 0), dtype) if out_dir is None and n == 0 else None
-    dev = next(iter(embedder.parameters()), torch.empty(0)).device
     with _torch_threads(torch_threads), _eval_mode(embedder, bf16), torch.inference_mode():
         for x, s, bi in zip(stream, owner, batches):
             e = _embed_one(embedder, x.to(dev, non_blocking=True), bf16, channels_last, l2).cpu().numpy()
@@ -321,6 +322,7 @@ def embedding_meta(folder:str|Path) -> dict:
 def embedding_benchmark(embedder, catalog:Catalog, n:int|None=512, size=None, bs:int=64, repeats:int=1,
                         **kw) -> dict:
     "Images/s of the full `embed_catalog` pipeline vs the raw forward on pre-made tensors (same model, bs, size)."
+    check_bf16(kw.get('bf16', False), next(iter(embedder.parameters()), torch.empty(0)).device, caller='embedding_benchmark')
     cat = catalog if n is None or n >= len(catalog) else catalog.subset(np.arange(n))
     hw = input_size(embedder, size); dc = getattr(embedder, 'data_config', None) or {}
     mean, std = dc.get('mean', (0.5,) * 3), dc.get('std', (0.5,) * 3)

@@ -8,14 +8,15 @@ import os, sys, json, time, copy, argparse, traceback, datetime
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json, provenance, slugify, set_offline, fingerprint,
-                         is_offline)
+                         is_offline, machine_info, machine_line, drop_bf16)
 
 # %% auto 0
 __all__ = ['REPORTS_DIR', 'SUITES', 'report_dir', 'save_metrics', 'save_timings', 'save_figure', 'report_catalog', 'key_task',
            'catalog_fingerprint', 'report_notebooks_dir', 'default_kernel', 'check_param', 'check_backbone_spec',
            'suite_runs', 'render_html', 'code_version', 'run_key', 'run_key_changes', 'run_is_complete', 'run_notebook',
            'latest_complete_run', 'run_suite', 'main', 'result_row', 'compare_variants', 'select_variant',
-           'collect_runs', 'summary_table', 'summary_figures', 'plot_attribute_agreement', 'plot_recall_at_k']
+           'collect_runs', 'summary_table', 'timings_caption', 'summary_figures', 'plot_attribute_agreement',
+           'plot_recall_at_k']
 
 # %% ../nbs/10_reports.ipynb
 def report_dir(out_dir:str|Path|None, name:str='report') -> Path:
@@ -34,8 +35,8 @@ def save_metrics(out_dir, **metrics) -> dict:
     return _merge_json(Path(out_dir)/'metrics.json', metrics)
 
 def save_timings(out_dir, **timings) -> dict:
-    "Merge `timings` (wall times, throughputs: machine dependent) into `out_dir/timings.json`."
-    return _merge_json(Path(out_dir)/'timings.json', timings)
+    "Merge `timings` (wall times, throughputs: machine dependent) into `out_dir/timings.json`, with the `machine` (`machine_info()`) they were measured on."
+    return _merge_json(Path(out_dir)/'timings.json', {'machine': machine_info(), **timings})
 
 def save_figure(fig, out_dir, name:str, dpi:int=110) -> Path:
     "Save a matplotlib figure (or anything with `.figure` / `.fig`) as `out_dir/figures/<name>.png`."
@@ -296,7 +297,8 @@ def run_notebook(nb:str|Path, run_dir:str|Path, params:dict|None=None, kernel_na
     kernel_name = kernel_name or default_kernel()
     params = {**(params or {}), 'out_dir': str(run_dir)}
     out_nb = run_dir/nb.name
-    save_json(dict(notebook=str(nb), parameters=params, provenance=provenance(), run_key=key or run_key(nb, params)),
+    save_json(dict(notebook=str(nb), parameters=params, provenance=provenance(), machine=machine_info(),
+                   run_key=key or run_key(nb, params)),
               run_dir/'params.json')
     env_before = os.environ.get('HF_HUB_OFFLINE'); set_offline(is_offline())
     t0 = time.time(); status = dict(notebook=nb.name, run_dir=str(run_dir), ok=True, error=None, failed_cell=None)
@@ -458,6 +460,8 @@ def compare_variants(catalog, variants:list, common:dict|None=None, queries=None
     common = dict(common or {}); gallery = catalog.split_(eval_split)
     labels = [v['label'] for v in variants]
     if len(set(labels)) != len(labels): raise ValueError(f'variant labels must be unique: {labels}')
+    variants = drop_bf16(variants, verbose=verbose)   # never where bf16 is emulated (printed: which and why)
+    skipped = [l for l in labels if l not in {v['label'] for v in variants}]
     rows, tims, curves, trained = [], [], {}, {}
     for i, v in enumerate(variants, 1):
         v = {**common, **v}; label = v.pop('label'); do_train = v.pop('train', True)
@@ -482,7 +486,7 @@ def compare_variants(catalog, variants:list, common:dict|None=None, queries=None
             acc = ', '.join(f'{kk}={row[kk]:.3f}' for kk in row if kk.startswith('acc_'))
             print(f"[{i}/{len(variants)}] {label}: {acc + ', ' if acc else ''}similar P@{k}={row.get(f'similar_p@{k}', float('nan')):.3f}, "
                   f"search-by-image R@1={row.get('sbi_r@1', float('nan')):.3f}  ({time.time() - t0:.0f}s)")
-    return dict(rows=rows, timings=tims, curves=curves, trained=trained)
+    return dict(rows=rows, timings=tims, curves=curves, trained=trained, skipped=skipped)
 
 # %% ../nbs/10_reports.ipynb
 def select_variant(catalog, res:dict, backbone:str, queries=None, eval_split:str='test', valid:str='valid', k:int=10,
@@ -511,10 +515,13 @@ def collect_runs(run_dirs) -> tuple[pd.DataFrame, dict]:
         if not (d/'metrics.json').exists(): continue
         m = load_json(d/'metrics.json'); t = load_json(d/'timings.json') if (d/'timings.json').exists() else {}
         trows = {r.get('model'): r for r in t.get('rows', [])}
-        report = load_json(d/'params.json')['notebook'] if (d/'params.json').exists() else d.name
+        p = load_json(d/'params.json') if (d/'params.json').exists() else {}
+        report = p.get('notebook', d.name)
+        mi = p.get('machine') or t.get('machine')
         for r in m.get('rows', []):
             rows.append({'run': d.name, 'report': Path(report).stem, **r,
-                         **{k: v for k, v in trows.get(r.get('model'), {}).items() if k != 'model'}})
+                         **{k: v for k, v in trows.get(r.get('model'), {}).items() if k != 'model'},
+                         'machine': machine_line(mi) if mi else None})
         for model, c in m.get('curves', {}).items(): curves[f'{d.name}/{model}'] = c
     return pd.DataFrame(rows), curves
 
@@ -529,6 +536,14 @@ def summary_table(df:pd.DataFrame, cols=None) -> pd.DataFrame:
         i = _KEY_COLS.index('similar_p@10'); cols = _KEY_COLS[:i] + extra + _KEY_COLS[i:]
     cols = [c for c in cols if c in df.columns]
     return df[cols].round(3) if len(df) else df
+
+def timings_caption(df:pd.DataFrame) -> str:
+    "The line under a table of times from `collect_runs`: 'Times measured on <ISA>, <cores> cores, <cpu model>.', per machine when runs differ."
+    if not len(df) or 'machine' not in df: return 'Times: the machine they were measured on is not recorded.'
+    m = df['machine'].fillna('measured on an unrecorded machine')
+    groups = df.groupby(m, sort=False)['run'].unique()
+    if len(groups) == 1: return f'Times {groups.index[0]}.'
+    return 'Times ' + '; '.join(f"{k} (runs: {', '.join(map(str, v))})" for k, v in groups.items()) + '.'
 
 def summary_figures(df:pd.DataFrame, curves:dict, out_dir, metrics=('acc_fine_category', 'sbi_r@1', 'similar_p@10', 'gen_attr_p@10')) -> list:
     "Bar charts per metric (with CIs where known), recall@k curves, time vs quality; saved under `out_dir/figures`."
@@ -548,7 +563,7 @@ def summary_figures(df:pd.DataFrame, curves:dict, out_dir, metrics=('acc_fine_ca
         if q and 'train_s' in df and df['train_s'].notna().any():
             fig, ax = plt.subplots(figsize=(6, 4))
             sns.scatterplot(data=df, x='train_s', y=q, hue='label', style='weights' if 'weights' in df else None, s=80, ax=ax)
-            ax.set_xlabel('training time (s, this machine)'); ax.set_title(f'time vs quality ({q})')
+            ax.set_xlabel(f"training time (s)\n{timings_caption(df)}", fontsize=8); ax.set_title(f'time vs quality ({q})')
             ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc='upper left')
             paths.append(save_figure(fig, out_dir, 'time-vs-quality')); plt.close(fig)
     if curves:

@@ -20,7 +20,7 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.optimizer import Adam
 from fastcore.foundation import L
-from .core import set_seed, fingerprint, save_json
+from .core import set_seed, fingerprint, save_json, default_device, check_bf16, drop_bf16
 from .catalog import Catalog, catalog_dls, IGNORE_INDEX
 from .backbones import create_backbone
 from .multitask import (MultitaskModel, MultitaskLoss, create_multitask, multitask_metrics, macro_f1,
@@ -273,6 +273,7 @@ def train_multitask(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weigh
                     checkpoint_dir:str|Path|None=None, resume:bool=True, out_dir:str|Path|None=None,
                     seed:int=0, progress:bool=True, cbs=None, **backbone_kwargs) -> TrainResult:
     "Multitask (or single-task) fine-tuning of `backbone` on `catalog` with fastai; see the switches above."
+    check_bf16(bf16, default_device(), caller='train_multitask')   # never where bf16 is emulated
     t_start = time.perf_counter()
     set_seed(seed)
     tasks = list(tasks or catalog.tasks)
@@ -413,18 +414,19 @@ def plot_confusion(res:TrainResult, task:str, normalize:bool=True, ax=None):
     return ax
 
 # %% ../nbs/05_train.ipynb
-def default_switches(size:int=64, bs:int=64) -> dict:
-    "The low-resource switches compared by `benchmark_switches`: name -> `train_multitask` overrides."
-    return {'baseline (fp32)': {}, 'bf16 autocast': dict(bf16=True), 'channels_last': dict(channels_last=True),
-            f'progressive {size // 2}->{size}': dict(progressive=size // 2, epochs=2),
-            f'grad accum 4 x bs {bs // 4}': dict(grad_accum=4, bs=bs // 4),
-            'cached features': dict(cached_features=True)}
+def default_switches(size:int=64, bs:int=64, info:dict|None=None) -> dict:
+    "The low-resource switches compared by `benchmark_switches`: name -> `train_multitask` overrides (bf16 only where native)."
+    return drop_bf16({'baseline (fp32)': {}, 'bf16 autocast': dict(bf16=True), 'channels_last': dict(channels_last=True),
+                      f'progressive {size // 2}->{size}': dict(progressive=size // 2, epochs=2),
+                      f'grad accum 4 x bs {bs // 4}': dict(grad_accum=4, bs=bs // 4),
+                      'cached features': dict(cached_features=True)}, default_device(), info)
 
 def benchmark_switches(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weights='offline', size:int=64,
-                       epochs:int=1, switches:dict|None=None, bs:int=64, **kwargs) -> pd.DataFrame:
-    "Train once per switch (same seed/data); seconds per training epoch, speed-up vs the first row, validation accuracies."
+                       epochs:int=1, switches:dict|None=None, bs:int=64, info:dict|None=None, **kwargs) -> pd.DataFrame:
+    "Train once per switch (same seed/data; bf16 switches skipped where bf16 is emulated); seconds per epoch, speed-up vs the first row, validation accuracies."
     rows = []
-    for name, sw in (switches or default_switches(size, bs)).items():
+    switches = drop_bf16(switches, default_device(), info) if switches else default_switches(size, bs, info)
+    for name, sw in switches.items():
         kw = dict(dict(size=size, epochs=epochs, freeze_epochs=0, bs=bs, eval_split=None, progress=False), **kwargs)
         kw.update(sw)
         r = train_multitask(catalog, backbone, weights, **kw)
