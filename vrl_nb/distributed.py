@@ -10,7 +10,7 @@ import numpy as np, pandas as pd
 import torch
 from PIL import Image
 from fastai.callback.core import Callback
-from .core import fingerprint, save_json, load_json
+from .core import fingerprint, save_json, load_json, check_bf16
 from .catalog import Catalog, FileImageStore, ArrayImageStore, read_table, to_rgb
 from .embed import embed_catalog, embedding_config, embedding_inputs, image_batch, input_size, auto_channels_last, iter_embedding_shards
 from .multitask import load_embedder
@@ -193,6 +193,7 @@ def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=N
     "Embed a catalog on Ray: `num_workers` actors decode (or Ray Data tasks do, `decode_in='tasks'`) and embed; parquet shards + meta in `out_dir` (resumable)."
     if out_dir is None: raise ValueError('out_dir= is needed: the folder the parquet shards and meta.json go to')
     if decode_in not in ('actors', 'tasks'): raise ValueError(f"decode_in must be 'actors' or 'tasks', got {decode_in!r}")
+    check_bf16(bf16, caller='embed_catalog_ray')   # never where bf16 is emulated (checked on the driver, before any worker starts)
     ray = init_ray(address, runtime_env=runtime_env)
     if '://' not in str(embedder_dir): embedder_dir = Path(embedder_dir).resolve()
     cat = _items_of(table, image_root, id_col, image_col)
