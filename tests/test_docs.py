@@ -53,6 +53,16 @@ def test_cell_options_become_tags():
     assert build.cell_tags('x = 1  # no options') == ([], 'x = 1  # no options')
 
 
+def test_slow_cells_are_not_executed_by_the_docs(site):
+    "nbdev's processing drops the `#| slow` directive: its cells must still reach Sphinx tagged skip-execution"
+    nb = json.loads((site[1]/'_proc'/'05_train.ipynb').read_text())
+    cell = next(c for c in nb['cells'] if 'lite = train_multitask(cat' in ''.join(c['source']))
+    assert 'skip-execution' in cell['metadata']['tags'], cell['metadata']
+    quick = next(c for c in nb['cells'] if c['cell_type'] == 'code' and 'skip-execution' not in c['metadata'].get('tags', [])
+                 and 'remove-cell' not in c['metadata'].get('tags', []))
+    assert quick   # ordinary cells still run
+
+
 def test_sidebar_lists_every_notebook_in_pipeline_order(site):
     dest, _ = site
     secs = dict(_sidebar(build.browse(dest/'index.html')))

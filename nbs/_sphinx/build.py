@@ -35,9 +35,14 @@ def _procs():
             if not mixed or not getattr(self.nb, 'has_docs_', False) or not hasattr(self, 'k'): return super().__call__(cell)
             print(f'  note: {Path(self.nb.path_).name} cell {cell.idx_}: imports mixed with code; only its imports run', flush=True)
             self.k.run_cell('\n'.join(ast.unparse(t) for t in trees if isinstance(t, (ast.Import, ast.ImportFrom))))
-    def tag_hidden(cell):     # instead of nbdev's rm_export / hide_, which delete the source
-        if cell.cell_type == 'code' and (getattr(cell, 'directives_', None) or {}).keys() & _HIDDEN:
-            cell.metadata['tags'] = list(dict.fromkeys([*cell.metadata.get('tags', []), 'remove-cell']))
+    from nbdev.config import get_config
+    flags = set(str(get_config().get('tst_flags', '')).split())
+    def tag_hidden(cell):     # instead of nbdev's rm_export / hide_, which delete the source (and the directives with it)
+        if cell.cell_type != 'code': return
+        d = (getattr(cell, 'directives_', None) or {}).keys(); tags = cell.metadata.get('tags', [])
+        if d & _HIDDEN: tags = [*tags, 'remove-cell']
+        if d & flags: tags = [*tags, 'skip-execution']   # `#| slow` (tst_flags): nbdev_test skips it, so does the docs build
+        if tags: cell.metadata['tags'] = list(dict.fromkeys(tags))
     class FilterDefaults(P.FilterDefaults):
         def base_procs(self):
             return [{P.exec_show_docs: exec_show_docs, P.rm_export: tag_hidden}.get(p, p) for p in super().base_procs() if p is not P.hide_]
