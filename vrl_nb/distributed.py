@@ -184,6 +184,24 @@ def _unreadable_message(e:BaseException) -> str|None:
         e = getattr(e, 'cause', None) or e.__cause__
     return None
 
+def _release_failed_run(e:BaseException):
+    "Let a failed Ray Data run's actors go now: its executor and actor handles sit in the frames of the error's traceback."
+    import gc, traceback   # (else they keep their CPUs until a later garbage collection, and a train_multitask_ray waits for ever)
+    todo, seen = [e], set()
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen: continue
+        seen.add(id(e)); tb = e.__traceback__
+        while tb is not None:   # each frame of the traceback and the frames that called it
+            f = tb.tb_frame
+            while f is not None:
+                try: f.clear()
+                except RuntimeError: pass   # still running (ours)
+                f = f.f_back
+            tb = tb.tb_next
+        todo += [e.__cause__, e.__context__]
+    gc.collect()
+
 # %% ../nbs/13_distributed.ipynb
 def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=None, bs:int=64,
                       shard_size:int=4096, num_workers:int=2, threads_per_worker:int=1, decode_in:str='actors',
@@ -242,8 +260,8 @@ def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=N
                                 batch_size=bs, batch_format='numpy', compute=ActorPoolStrategy(size=num_workers),
                                 num_cpus=threads_per_worker)
             try: stats.update(_collect_parts(ds, out_dir, ids, shard_size, n, dtype))
-            except Exception as e:
-                msg = _unreadable_message(e)
+            except BaseException as e:   # an actor's error, Ctrl-C, ...: the actors are released before it propagates
+                ds = None; _release_failed_run(e); msg = _unreadable_message(e)   # ds, too, holds the run
                 if msg is not None: raise ImageNotReadable(msg) from None
                 raise
         finally: ctx.enable_progress_bars = old_pb
@@ -437,6 +455,13 @@ def train_multitask_ray(catalog:Catalog, num_workers:int=2, threads_per_worker:i
     from ray.train import ScalingConfig, RunConfig, FailureConfig
     from ray.train.torch import TorchTrainer, TorchConfig
     if use_gpu is None: use_gpu = torch.cuda.is_available()
+    need, total = num_workers * threads_per_worker, ray.cluster_resources().get('CPU', 0)
+    if address is None and need > total:   # a local cluster cannot grow: say so now instead of waiting for ever
+        raise ValueError(f"train_multitask_ray needs {need} CPUs (num_workers={num_workers} × threads_per_worker="
+                         f"{threads_per_worker}) but this Ray cluster has {total:g}: pass fewer workers or threads")
+    free = ray.available_resources().get('CPU', 0)
+    if need > free: print(f"train_multitask_ray: waiting for {need} CPUs, {free:g} of {total:g} free now "
+                          f"(other Ray work holds the rest; `ray status` shows what)")
     if out_dir is not None: out_dir = Path(out_dir).resolve()
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir).resolve(); checkpoint_dir.mkdir(parents=True, exist_ok=True)
