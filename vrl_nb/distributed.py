@@ -520,8 +520,9 @@ def scaling_benchmark(embedder_dir, table, image_root=None, train_catalog:Catalo
                       train_kwargs:dict|None=None, out_dir=None) -> pd.DataFrame:
     "Items/s of Ray embedding, index adding and training with each number of `workers` (1 thread each) and the ratio to the first."
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix='vrl_nb-scaling-')); rows = []
-    for w, r in plain_process_rates(embedder_dir, workers, bs=bs).items():   # the ceiling: the cores without Ray
-        rows.append(dict(stage='forward, plain processes (no Ray)', workers=w, items=bs * 10 * w, items_s=r, wall_s=float('nan')))
+    n_fwd = 10   # forward batches per plain process
+    for w, r in plain_process_rates(embedder_dir, workers, bs=bs, n_batches=n_fwd).items():   # the ceiling: the cores without Ray
+        rows.append(dict(stage='forward, plain processes (no Ray)', workers=w, items=bs * n_fwd * w, items_s=r, wall_s=float('nan')))
     for w in workers:
         t0 = time.perf_counter()
         f = embed_catalog_ray(embedder_dir, table, image_root, out_dir/f'emb-{w}', bs=bs, num_workers=w,
