@@ -265,7 +265,7 @@ def _with_instance_task(catalog:Catalog, tasks:list, train_split_of:str, task_we
 # %% ../nbs/05_train.ipynb
 def train_multitask(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weights='offline', size:int=64,
                     epochs:int=3, freeze_epochs:int=1, tasks:Sequence[str]|None=None, embed_dim:int=256,
-                    dropout:float=0.1, bs:int=64, lr:float=2e-3, lr_mult:float=10, wd:float=0.01,
+                    dropout:float=0.1, bs:int=64, lr:float=2e-3, lr_mult:float=1, wd:float=0.01,
                     label_smoothing:float=0.1, task_weights=None, uncertainty:bool=False,
                     cached_features:bool=False, bf16:bool=False, channels_last:bool=False,
                     progressive:int|None=None, grad_accum:int=1, augment:float=0.0, instance_weight:float=0.0,
