@@ -11,12 +11,12 @@ from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json,
                          is_offline, machine_info, machine_line, drop_bf16)
 
 # %% auto 0
-__all__ = ['REPORTS_DIR', 'SUITES', 'report_dir', 'save_metrics', 'save_timings', 'save_figure', 'report_catalog', 'key_task',
-           'catalog_fingerprint', 'report_notebooks_dir', 'default_kernel', 'check_param', 'check_backbone_spec',
-           'suite_runs', 'render_html', 'code_version', 'run_key', 'run_key_changes', 'run_is_complete', 'run_notebook',
-           'latest_complete_run', 'run_suite', 'main', 'result_row', 'compare_variants', 'select_variant',
-           'collect_runs', 'summary_table', 'timings_caption', 'summary_figures', 'plot_attribute_agreement',
-           'plot_recall_at_k']
+__all__ = ['REPORTS_DIR', 'SUITES', 'CALIBRATION_REF_S', 'report_dir', 'save_metrics', 'save_timings', 'save_figure',
+           'report_catalog', 'key_task', 'catalog_fingerprint', 'report_notebooks_dir', 'default_kernel',
+           'speed_calibration', 'check_param', 'check_backbone_spec', 'suite_runs', 'render_html', 'code_version',
+           'run_key', 'run_key_changes', 'run_is_complete', 'run_notebook', 'latest_complete_run', 'run_suite', 'main',
+           'result_row', 'compare_variants', 'select_variant', 'collect_runs', 'summary_table', 'timings_caption',
+           'summary_figures', 'plot_attribute_agreement', 'plot_recall_at_k']
 
 # %% ../nbs/10_reports.ipynb
 def report_dir(out_dir:str|Path|None, name:str='report') -> Path:
@@ -129,14 +129,16 @@ SUITES = {
              params=dict(n_train=200, n_test=40, size=32, gen_epochs=1, embed_epochs=1, languages=['en', 'fr'],
                          n_images=1, steps=4)),
         dict(name='summary', notebook='summary.ipynb', est_s=20, summary=True)]),
-    'default': dict(description='The main job: the paper-style ablations on the embedded catalog (make report).', runs=[
-        dict(name='backbones', notebook='backbones.ipynb', est_s=540,
+    'default': dict(description='The main job: the paper-style ablations on the embedded catalog (make report).',
+                    shorten='--suite quick (a check of every report in a few minutes), or the backbones report alone on '
+                            'fewer items: --only backbones -p n_train 2000', runs=[
+        dict(name='backbones', notebook='backbones.ipynb', est_s=1205,
              params=dict(backbones=['tf_efficientnet_lite0:offline', 'vit_tiny_patch16_224:none'])),
-        dict(name='objectives', notebook='objectives.ipynb', est_s=120,
+        dict(name='objectives', notebook='objectives.ipynb', est_s=115,
              params=dict(n_train=800, n_test=500, embed_dims=[64])),
-        dict(name='efficiency', notebook='efficiency.ipynb', est_s=120, params=dict(n_train=800, n_test=500, sizes=[96])),
-        dict(name='generative', notebook='generative.ipynb', est_s=330, params=dict(n_train=2000, n_test=500, gen_epochs=10, embed_epochs=4)),
-        dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
+        dict(name='efficiency', notebook='efficiency.ipynb', est_s=195, params=dict(n_train=800, n_test=500, sizes=[96])),
+        dict(name='generative', notebook='generative.ipynb', est_s=635, params=dict(n_train=2000, n_test=500, gen_epochs=10, embed_epochs=4)),
+        dict(name='summary', notebook='summary.ipynb', est_s=10, summary=True)]),
     'full': dict(description='Larger catalog, more epochs, more backbones.', runs=[
         dict(name='backbones', notebook='backbones.ipynb', est_s=1800,
              params=dict(n_train=20000, n_test=4000, size=96, epochs=6,
@@ -154,6 +156,24 @@ SUITES = {
     'bench': dict(description='Performance benchmarks: ratios measured in one run on this machine (bench.csv + figure).', runs=[
         dict(name='benchmarks', notebook='benchmarks.ipynb', est_s=150, params=dict())]),
 }
+
+# the suites' est_s are seconds on the machine where speed_calibration() took CALIBRATION_REF_S (the default suite's
+# measured there in one quiet run, 2026-12-02, AVX512 2 cores); run_suite scales them by this machine's calibration
+CALIBRATION_REF_S = 0.55
+
+def speed_calibration(n:int=3, bs:int=32, size:int=96) -> float:
+    "Seconds per training step (forward, backward, SGD step) of a random-init Lite0 on a `bs`×3×`size`² batch here: the median of `n` after two warm-up steps."
+    import torch, timm
+    m = timm.create_model('tf_efficientnet_lite0', pretrained=False, num_classes=10).train()
+    opt = torch.optim.SGD(m.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(bs, 3, size, size, generator=g), torch.randint(0, 10, (bs,), generator=g)
+    ts = []
+    for _ in range(n + 2):
+        t = time.perf_counter(); opt.zero_grad()
+        torch.nn.functional.cross_entropy(m(x), y).backward(); opt.step()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts[2:]))
 
 _TYPES = dict(int=(int,), float=(int, float), str=(str,), bool=(bool,), list=(list, tuple), dict=(dict,))
 
@@ -336,14 +356,27 @@ def latest_complete_run(root:Path, name:str, key:dict|None=None) -> tuple[Path|N
                   if done else [])
 
 def run_suite(suite:str|dict='quick', out:str|Path|None=None, params:dict|None=None, resume:bool=False,
-              reports_dir=None, kernel_name:str|None=None, timeout:int|None=None, only=None, verbose:bool=True) -> dict:
-    "Run a suite of report notebooks into `out` (default `outputs/<suite>`); returns the statuses and the summary folder."
+              reports_dir=None, kernel_name:str|None=None, timeout:int|None=None, only=None, verbose:bool=True,
+              calibrate:bool|None=None) -> dict:
+    """Run a suite of report notebooks into `out` (default `outputs/<suite>`); returns the statuses and the summary folder.
+
+    The expected time is the runs' estimates scaled by `speed_calibration()` here against `CALIBRATION_REF_S`
+    (`calibrate`: None calibrates suites estimated at 10 min or more; about 5 s)."""
     runs = suite_runs(suite, params, reports_dir, only)
     sname = suite if isinstance(suite, str) else suite.get('name', 'custom')
     root = Path(out or outputs_dir()/slugify(sname)); root.mkdir(parents=True, exist_ok=True)
     say = print if verbose else (lambda *a, **k: None)
     est_total, t0, done_est, statuses, folders = sum(r.get('est_s', 60) for r in runs), time.time(), 0, [], []
-    say(f"suite {sname!r}: {len(runs)} runs into {root} (expected ~{_fmt(est_total)} on this machine class)")
+    factor, cal = 1.0, None
+    if calibrate or (calibrate is None and est_total >= 600):
+        step = speed_calibration(); factor = min(max(step / CALIBRATION_REF_S, 0.25), 20.0)
+        cal = dict(step_s=round(step, 3), ref_step_s=CALIBRATION_REF_S, factor=round(factor, 2))
+    est_total *= factor
+    how = (f"calibration: a Lite0 training step takes {cal['step_s']:.3f} s here, {CALIBRATION_REF_S:.3f} s where the "
+           f"estimates were measured: x{factor:.2f}") if cal else 'uncalibrated estimate'
+    say(f"suite {sname!r}: {len(runs)} runs into {root} (expected ~{_fmt(est_total)} on this machine; {how})")
+    spec = SUITES.get(suite, {}) if isinstance(suite, str) else suite
+    if est_total > 1200 and spec.get('shorten'): say(f"      that is over 20 min; to shorten it: {spec['shorten']}")
     for i, r in enumerate(runs, 1):
         params_r = dict(r['params'])
         if r.get('summary'): params_r['runs'] = [str(f) for f in folders]
@@ -370,12 +403,13 @@ def run_suite(suite:str|dict='quick', out:str|Path|None=None, params:dict|None=N
             else:
                 say(f"      FAILED in {_fmt(st['seconds'])}: cell {st.get('failed_cell')} raised {st['error']}")
                 say(f"      partial notebook kept: {Path(st['run_dir'])/r['notebook']}")
-        done_est += r.get('est_s', 60)
+        done_est += r.get('est_s', 60) * factor
         st['name'] = r['name']; statuses.append(st)
         if not r.get('summary') and st['ok']: folders.append(Path(st['run_dir']))
     failed = [s for s in statuses if not s['ok']]
     summ = next((s for s in statuses if runs[[x['name'] for x in runs].index(s['name'])].get('summary')), None)
     res = dict(suite=sname, root=str(root), statuses=statuses, failed=len(failed), seconds=round(time.time() - t0, 1),
+               expected_s=round(est_total, 1), calibration=cal,
                summary_dir=summ['run_dir'] if summ else None)
     save_json(res, root/f'last-{slugify(sname)}-invocation.json')
     say(f"suite {sname!r}: {len(statuses) - len(failed)}/{len(statuses)} runs ok in {_fmt(res['seconds'])}" +
@@ -398,6 +432,7 @@ def main(argv=None):
     r.add_argument('--out', default=None, help='root folder for the runs (default ./outputs/<suite>, or VRL_NB_OUTPUTS/<suite>)')
     r.add_argument('--resume', action='store_true', help='skip runs already complete in the output folder')
     r.add_argument('--timeout', type=int, default=None, help='per-cell timeout in seconds')
+    r.add_argument('--no-calibration', action='store_true', help='skip the 5-second speed calibration of a long suite')
     r.add_argument('--only', nargs='+', default=None, metavar='RUN', help='run only these runs of the suite (and its summary)')
     sub.add_parser('suites', help='list the suites')
     pp = sub.add_parser('params', help="list a report notebook's parameters")
@@ -413,7 +448,8 @@ def main(argv=None):
         for k, v in pm.inspect_notebook(str(nb)).items():
             print(f"{k:18s} {v['inferred_type_name']:10s} default {v['default']:<24s} {v['help']}")
         return 0
-    try: res = run_suite(a.suite, out=a.out, params={k: _parse_value(v) for k, v in a.param}, resume=a.resume, timeout=a.timeout, only=a.only)
+    try: res = run_suite(a.suite, out=a.out, params={k: _parse_value(v) for k, v in a.param}, resume=a.resume, timeout=a.timeout, only=a.only,
+                              calibrate=False if a.no_calibration else None)
     except (KeyError, FileNotFoundError, ValueError) as e:
         print(f'vrl_nb report: {e}', file=sys.stderr); return 2
     return 1 if res['failed'] else 0
