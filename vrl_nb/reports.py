@@ -11,12 +11,13 @@ from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json,
                          is_offline, machine_info, machine_line, drop_bf16)
 
 # %% auto 0
-__all__ = ['REPORTS_DIR', 'SUITES', 'CALIBRATION_REF_S', 'report_dir', 'save_metrics', 'save_timings', 'save_figure',
-           'report_catalog', 'key_task', 'catalog_fingerprint', 'report_notebooks_dir', 'default_kernel',
-           'speed_calibration', 'check_param', 'check_backbone_spec', 'suite_runs', 'render_html', 'code_version',
-           'run_key', 'run_key_changes', 'run_is_complete', 'run_notebook', 'latest_complete_run', 'run_suite', 'main',
-           'result_row', 'compare_variants', 'select_variant', 'collect_runs', 'summary_table', 'timings_caption',
-           'summary_figures', 'plot_attribute_agreement', 'plot_recall_at_k']
+__all__ = ['REPORTS_DIR', 'SUITES', 'CALIBRATION_REF_S', 'PATH_PARAMS', 'report_dir', 'save_metrics', 'save_timings',
+           'save_figure', 'report_catalog', 'key_task', 'catalog_fingerprint', 'report_notebooks_dir', 'default_kernel',
+           'speed_calibration', 'check_param', 'check_backbone_spec', 'resolve_path_params', 'suite_runs',
+           'render_html', 'code_version', 'run_key', 'run_key_changes', 'run_is_complete', 'run_notebook',
+           'latest_complete_run', 'run_suite', 'main', 'result_row', 'compare_variants', 'select_variant',
+           'collect_runs', 'summary_table', 'timings_caption', 'summary_figures', 'plot_attribute_agreement',
+           'plot_recall_at_k']
 
 # %% ../nbs/10_reports.ipynb
 def report_dir(out_dir:str|Path|None, name:str='report') -> Path:
@@ -213,6 +214,26 @@ def check_backbone_spec(spec:str, param:str='backbones'):
         raise ValueError(f"parameter {param!r}: weights of {name!r} must be offline, none, hub or an existing file; "
                          f"{w!r} is none of these")
 
+PATH_PARAMS = ('catalog', 'image_root', 'queries', 'word_table')   # files and folders a report reads
+_NO_PATH = ('', 'none', 'default')
+
+def resolve_path_params(params:dict|None, cwd=None) -> dict:
+    """`params` with the relative file parameters (`PATH_PARAMS`) made absolute against `cwd` (default: where you run
+    `vrl_nb report`): the notebooks run in their own folder, so `-p catalog items.csv` would be looked for there.
+    A table, folder or query log that does not exist is an error naming the parameter, before any kernel starts;
+    `word_table` keeps a value that is not a file (a built-in table's name such as 'icons')."""
+    cwd, out = Path(cwd or os.getcwd()), dict(params or {})
+    for k in PATH_PARAMS:
+        v = out.get(k)
+        if not isinstance(v, str) or v.strip().lower() in _NO_PATH: continue
+        f = Path(v).expanduser()
+        f = f if f.is_absolute() else cwd/f
+        if f.exists(): out[k] = str(f.resolve())
+        elif k != 'word_table':
+            raise FileNotFoundError(f"parameter {k!r}: {v} does not exist" +
+                                    ('' if Path(v).expanduser().is_absolute() else f" (relative paths are read from {cwd})"))
+    return out
+
 def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=None) -> list[dict]:
     "The runs of `suite` (a name in `SUITES` or a dict) with user `params` applied where a notebook declares them; `only` = run names to keep (+ the summary)."
     import papermill as pm
@@ -220,6 +241,7 @@ def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=Non
         if suite not in SUITES: raise KeyError(f'unknown suite {suite!r}; suites: {sorted(SUITES)}')
         spec = SUITES[suite]
     else: spec = suite
+    params = resolve_path_params(params)
     rdir = Path(reports_dir) if reports_dir else report_notebooks_dir()
     runs, used = [], set()
     names = [r['name'] for r in spec['runs']]
