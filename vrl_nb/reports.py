@@ -162,7 +162,7 @@ SUITES = {
 # measured there in one quiet run, 2026-12-02, AVX512 2 cores); run_suite scales them by this machine's calibration
 CALIBRATION_REF_S = 0.55
 
-def speed_calibration(n:int=3, bs:int=32, size:int=96) -> float:
+def speed_calibration(n:int=5, bs:int=32, size:int=96) -> float:
     "Seconds per training step (forward, backward, SGD step) of a random-init Lite0 on a `bs`×3×`size`² batch here: the median of `n` after two warm-up steps."
     import torch, timm
     m = timm.create_model('tf_efficientnet_lite0', pretrained=False, num_classes=10).train()
