@@ -7,9 +7,9 @@ ROOT = Path(__file__).resolve().parents[1]
 VRL = str(Path(sys.executable).parent/'vrl_nb')
 
 
-def run(*args, timeout=900):
+def run(*args, timeout=900, cwd=ROOT):
     env = {**os.environ, 'HF_HUB_OFFLINE': '1'}
-    return subprocess.run([VRL, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run([VRL, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 @pytest.fixture(scope='module')
@@ -61,14 +61,23 @@ def test_resume_skips_done_runs(quick):
 
 
 def test_failing_run_is_reported_and_others_complete(tmp_path):
-    r = run('report', '--suite', 'quick', '--out', str(tmp_path), '--only', 'backbones', '-p', 'catalog', str(tmp_path/'missing.csv'))
+    (tmp_path/'bad.csv').write_text('item_id,label\n1,a\n2,b\n')            # a table the report cannot use
+    r = run('report', '--suite', 'quick', '--out', str(tmp_path/'out'), '--only', 'backbones', '-p', 'catalog', str(tmp_path/'bad.csv'))
     assert r.returncode == 1, r.stdout + r.stderr
-    assert 'FAILED' in r.stdout and 'missing.csv' in r.stdout
-    err = json.loads((tmp_path/'backbones'/'error.json').read_text())
-    assert 'missing.csv does not exist' in err['error'] and err['failed_cell'] is not None
-    assert (tmp_path/'backbones'/'backbones.ipynb').exists()                  # the partial notebook is kept
-    assert not (tmp_path/'summary').exists()                                  # every run failed: nothing to summarise
+    assert 'FAILED' in r.stdout and 'bad.csv has none of the default label columns' in r.stdout
+    err = json.loads((tmp_path/'out'/'backbones'/'error.json').read_text())
+    assert "bad.csv has none of the default label columns" in err['error'] and err['failed_cell'] is not None
+    assert (tmp_path/'out'/'backbones'/'backbones.ipynb').exists()            # the partial notebook is kept
+    assert not (tmp_path/'out'/'summary').exists()                            # every run failed: nothing to summarise
     assert "nothing to summarise, every run failed (['backbones'])" in r.stdout
+
+
+def test_missing_table_is_refused_before_any_kernel(tmp_path):
+    (tmp_path/'sub').mkdir()
+    r = run('report', '--suite', 'quick', '--out', str(tmp_path/'out'), '-p', 'catalog', 'missing.csv', cwd=tmp_path/'sub')
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"parameter 'catalog': missing.csv does not exist (relative paths are read from {tmp_path/'sub'})" in r.stderr
+    assert not (tmp_path/'out').exists() or not any((tmp_path/'out').iterdir())   # no run folder, no kernel
 
 
 def test_bad_backbone_and_type_are_refused_before_any_kernel(tmp_path):
