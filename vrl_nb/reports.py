@@ -49,12 +49,16 @@ def save_figure(fig, out_dir, name:str, dpi:int=110) -> Path:
 # %% ../nbs/10_reports.ipynb
 _DEFAULT_LABELS = ('category', 'fine_category', 'colour')
 
+def _unset(v) -> bool:
+    "Whether a file parameter (catalog, image_root, queries, ...) is left at 'no file': None, '', 'none' or 'default'."
+    return v is None or str(v).strip().lower() in ('', 'none', 'default')
+
 def report_catalog(catalog:str|Path|None=None, n_train:int=5000, n_test:int=1000, size:int=64, seed:int=0,
                    image_root:str|Path|None=None, label_cols=None, id_col:str|None=None, text_col:str|None=None,
                    test_frac:float=0.2, valid_frac:float=0.2, out_dir=None, verbose:bool=True):
     "The catalog a report runs on: the embedded Fashion-MNIST catalog if `catalog` is None, else your CSV/parquet table."
     from vrl_nb.catalog import read_catalog, read_table
-    if catalog is None or str(catalog).strip() in ('', 'None', 'none', 'default'):
+    if _unset(catalog):
         from vrl_nb.datasets import fashion_mnist_catalog
         return fashion_mnist_catalog(n_train=n_train, n_test=n_test, size=size, seed=seed)
     table = Path(catalog); df = read_table(table)
@@ -215,7 +219,6 @@ def check_backbone_spec(spec:str, param:str='backbones'):
                          f"{w!r} is none of these")
 
 PATH_PARAMS = ('catalog', 'image_root', 'queries', 'word_table')   # files and folders a report reads
-_NO_PATH = ('', 'none', 'default')
 
 def resolve_path_params(params:dict|None, cwd=None) -> dict:
     """`params` with the relative file parameters (`PATH_PARAMS`) made absolute against `cwd` (default: where you run
@@ -225,13 +228,12 @@ def resolve_path_params(params:dict|None, cwd=None) -> dict:
     cwd, out = Path(cwd or os.getcwd()), dict(params or {})
     for k in PATH_PARAMS:
         v = out.get(k)
-        if not isinstance(v, str) or v.strip().lower() in _NO_PATH: continue
-        f = Path(v).expanduser()
-        f = f if f.is_absolute() else cwd/f
+        if not isinstance(v, str) or _unset(v): continue
+        given = Path(v).expanduser(); f = given if given.is_absolute() else cwd/given
         if f.exists(): out[k] = str(f.resolve())
         elif k != 'word_table':
             raise FileNotFoundError(f"parameter {k!r}: {v} does not exist" +
-                                    ('' if Path(v).expanduser().is_absolute() else f" (relative paths are read from {cwd})"))
+                                    ('' if given.is_absolute() else f" (relative paths are read from {cwd})"))
     return out
 
 def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=None) -> list[dict]:
@@ -297,7 +299,7 @@ def code_version() -> str:
 def _data_fingerprint(params:dict) -> str|None:
     "The data a run reads: your table's bytes and its images' size/mtime, or the embedded catalog's source files."
     cat = params.get('catalog')
-    if cat not in (None, '', 'None', 'none', 'default'):
+    if not _unset(cat):
         from vrl_nb.catalog import read_table
         t = Path(cat)
         if not t.is_file(): return None    # the run itself reports the missing table
