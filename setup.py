@@ -50,7 +50,8 @@ setuptools.setup(
     include_package_data = True,
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements, 'docs': docs_requirements,
-                     'distributed': shlex.split(cfg.get('distributed_requirements', '')) },
+                     'distributed': shlex.split(cfg.get('distributed_requirements', '')),
+                     'bench': shlex.split(cfg.get('bench_requirements', '')) },   # peers measured in the bench suite only
     cmdclass = {'build_py': BuildPyWithReports},
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
