@@ -4,15 +4,17 @@
 
 # %% ../nbs/01_catalog.ipynb 3
 from __future__ import annotations
-import io, os, csv, warnings
+import io, os, csv, time, warnings
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 from PIL import Image, UnidentifiedImageError
+from .core import fingerprint, cache_dir, pbar, slugify
 
 # %% auto 0
 __all__ = ['IGNORE_INDEX', 'SPLITS', 'to_rgb', 'FileImageStore', 'ArrayImageStore', 'Catalog', 'validate_catalog', 'draw_split',
-           'read_table', 'check_splits', 'read_catalog', 'catalog_dls', 'show_multitask_batch']
+           'read_table', 'check_splits', 'read_catalog', 'images_fingerprint', 'thumbnail_cache', 'catalog_dls',
+           'show_multitask_batch']
 
 # %% ../nbs/01_catalog.ipynb
 IGNORE_INDEX = -100  # target value for a missing label: skipped by the loss and the metrics
@@ -389,6 +391,59 @@ def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Se
 
 
 # %% ../nbs/01_catalog.ipynb
+def images_fingerprint(catalog:Catalog) -> str:
+    "A fingerprint of a catalog's items and their pixels: the array rows of in-memory images, path/size/mtime of files."
+    refs = catalog.items['image']
+    if isinstance(catalog.images, ArrayImageStore):
+        return fingerprint(np.asarray(catalog.ids, dtype=str), catalog.images.array[refs.to_numpy().astype(int)])
+    def stat(ref):
+        try: st = catalog.images.path(ref).stat(); return (str(ref), st.st_size, st.st_mtime_ns)
+        except (FileNotFoundError, AttributeError): return (str(ref), -1, -1)
+    return fingerprint(np.asarray(catalog.ids, dtype=str), [stat(r) for r in refs])
+
+def _thumbnail(store, ref, size:int) -> np.ndarray:
+    "One image decoded reduced and squished to `size`×`size` with the bilinear filter (fastai's `Resize` of training)."
+    return np.asarray(store.open(ref, size=size).resize((size, size), Image.BILINEAR))
+
+def thumbnail_cache(cat:Catalog, size:int, folder:str|Path|None=None, progress:bool=True, verbose:bool=True) -> Catalog:
+    "`cat` with its images decoded once at `size`×`size` into a memory-mapped uint8 file, reused while the images are unchanged."
+    if isinstance(cat.images, ArrayImageStore): return cat   # already in memory: nothing to decode
+    size = int(size)
+    refs = pd.unique(cat.items['image'].astype(str))   # one thumbnail per image file, however many rows share it
+    key = fingerprint(images_fingerprint(Catalog(pd.DataFrame(dict(item_id=refs, image=refs)), cat.images)),
+                      str(Path(getattr(cat.images, 'root', '')).resolve()), size, 'squish-bilinear-reduced-v1')
+    folder = Path(folder) if folder is not None else cache_dir('thumbnails')
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder/f'{slugify(cat.name)[:40]}-{size}px-{key}.npy'
+    if path.exists():
+        arr = np.load(path, mmap_mode='r')
+        if arr.shape != (len(refs), size, size, 3): raise ValueError(f'thumbnail cache {path} has shape {arr.shape}, '
+                                                                      f'expected {(len(refs), size, size, 3)}: delete it')
+        how = 'reused'
+    else:
+        t0 = time.perf_counter(); tmp = path.with_name(f'{path.stem}.tmp-{os.getpid()}.npy')
+        arr = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(len(refs), size, size, 3))
+        try:
+            it = pbar(range(len(refs)), f'thumbnails at {size} px', total=len(refs)) if progress and len(refs) else range(len(refs))
+            for r in it:
+                try: arr[r] = _thumbnail(cat.images, refs[r], size)
+                except Exception as e:
+                    raise type(e)(f'thumbnail cache: image {refs[r]!r} of {cat.name} could not be decoded ({e}); '
+                                  'validate_catalog quarantines such rows, or pass image_cache=False') from e
+            arr.flush(); del arr
+            os.replace(tmp, path)   # complete files only: an interrupted build leaves no cache behind
+        finally:
+            if tmp.exists(): tmp.unlink()
+        arr = np.load(path, mmap_mode='r')
+        how = f'built in {time.perf_counter() - t0:.1f} s'
+    if verbose: print(f'thumbnail cache: {len(refs)} images at {size} px, {how} ({path})')
+    pos = {r: k for k, r in enumerate(refs)}
+    items = cat.items.assign(image=[pos[str(r)] for r in cat.items['image']])
+    out = Catalog(items, ArrayImageStore(arr), cat.tasks, cat.vocab, cat.name, cat.quarantine, cat.split_info)
+    out.thumbnails = dict(path=str(path), size=size, source=repr(cat.images), n_images=len(refs))
+    return out
+
+# %% ../nbs/01_catalog.ipynb
 from fastai.vision.all import (Datasets, Transform, Resize, ToTensor, IntToFloatTensor, Normalize, PILImage,
                                TensorImage, tensor, IndexSplitter, RandomSplitter, show_image, get_grid, ResizeMethod)
 import torch
@@ -401,14 +456,22 @@ class _Target(Transform):
         y = int(y); return '—' if y == IGNORE_INDEX else str(self.vocab[y])
 
 class _LoadImage(Transform):
-    def __init__(self, cat): self.cat = cat
-    def encodes(self, i): return PILImage(self.cat.image(int(i)))
+    "The image at a position, decoded reduced to no fewer than `size` pixels a side where the file allows."
+    def __init__(self, cat, size=None): self.cat, self.size = cat, size
+    def encodes(self, i): return PILImage(self.cat.image(int(i), self.size))
 
 def catalog_dls(cat:Catalog, tasks:Sequence[str]|None=None, size:int=64, bs:int=64, mean=(0.5, 0.5, 0.5),
                 std=(0.5, 0.5, 0.5), valid:str|float='valid', train:str='train', seed:int=0, item_tfms=None,
-                batch_tfms=None, num_workers:int=0, device=None, **kwargs):
-    "fastai `DataLoaders` of `(image, *targets)` over `cat`'s train/valid splits, one integer target per task."
+                batch_tfms=None, num_workers:int=0, device=None, image_cache='auto', cache_size:int|None=None,
+                progress:bool=True, **kwargs):
+    """fastai `DataLoaders` of `(image, *targets)` over `cat`'s train/valid splits, one integer target per task.
+    File-backed images are decoded once into a `thumbnail_cache` (`image_cache`: 'auto', a folder, or False)."""
     tasks = list(tasks or cat.tasks)
+    # item transforms (buyer-photo views, crops) see the image before the resize: they get 2x the pixels, uncached
+    # unless cache_size says at which resolution the cache may keep them
+    load = int(cache_size) if cache_size else size if not item_tfms else 2 * size
+    if image_cache and isinstance(cat.images, FileImageStore) and (cache_size or not item_tfms):
+        cat = thumbnail_cache(cat, load, folder=None if image_cache in (True, 'auto') else image_cache, progress=progress)
     for t in tasks:
         if t not in cat.vocab: raise KeyError(f'task {t!r} is not in {cat.name}; tasks: {cat.tasks}')
     if isinstance(valid, str):
@@ -422,7 +485,7 @@ def catalog_dls(cat:Catalog, tasks:Sequence[str]|None=None, size:int=64, bs:int=
     else:
         idxs = np.arange(len(cat)); splits = RandomSplitter(valid_pct=float(valid), seed=seed)(idxs)
     targets = [_Target(cat.targets(t), cat.vocab[t], t) for t in tasks]
-    dsets = Datasets([int(i) for i in idxs], tfms=[[_LoadImage(cat)], *[[t] for t in targets]], splits=splits, n_inp=1)
+    dsets = Datasets([int(i) for i in idxs], tfms=[[_LoadImage(cat, load)], *[[t] for t in targets]], splits=splits, n_inp=1)
     it = [Resize(size, method=ResizeMethod.Squish), ToTensor()] + list(item_tfms or [])
     bt = [IntToFloatTensor(), *(batch_tfms or []), Normalize.from_stats(mean, std, cuda=False)]
     g = torch.Generator(); g.manual_seed(seed)
@@ -431,6 +494,7 @@ def catalog_dls(cat:Catalog, tasks:Sequence[str]|None=None, size:int=64, bs:int=
     import random; dls.train.rng = random.Random(seed)  # fastai shuffles with this rng
     dls.tasks, dls.vocab, dls.target_tfms, dls.catalog = tasks, {t: cat.vocab[t] for t in tasks}, targets, cat
     dls.mean, dls.std, dls.size = tuple(mean), tuple(std), size
+    dls.image_cache = getattr(cat, 'thumbnails', None)   # where the decoded images came from (None: the files)
     dls.show_batch = lambda max_n=9, **kw: show_multitask_batch(dls, max_n=max_n, **kw)
     return dls
 

@@ -4,18 +4,18 @@
 
 # %% ../nbs/02_datasets.ipynb 3
 from __future__ import annotations
-import gzip, io, os, struct, csv
+import gzip, io, os, struct, csv, json
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, ImageFilter, ImageEnhance
 from .core import cache_dir, fingerprint, pbar
-from .catalog import Catalog, ArrayImageStore, FileImageStore, validate_catalog, read_catalog, _is_missing
+from .catalog import Catalog, ArrayImageStore, FileImageStore, validate_catalog, read_catalog, _is_missing, images_fingerprint
 
 # %% auto 0
 __all__ = ['FMNIST_DIR', 'FMNIST_CLASSES', 'FMNIST_GROUPS', 'COLOURS', 'ICON_THEMES', 'fmnist_dir', 'read_idx',
            'load_fashion_mnist', 'colourise', 'fashion_mnist_catalog', 'buyer_photo', 'buyer_photo_views',
-           'BuyerPhotoAug', 'fashion_product_images', 'stanford_online_products', 'deepfashion_inshop', 'icon_stem',
-           'dominant_colour', 'icon_catalog']
+           'BuyerPhotoAug', 'jpeg_folder', 'fashion_product_images', 'stanford_online_products', 'deepfashion_inshop',
+           'icon_stem', 'dominant_colour', 'icon_catalog']
 
 # %% ../nbs/02_datasets.ipynb
 FMNIST_DIR = '/usr/share/datasets/fashion-mnist'
@@ -166,6 +166,25 @@ class BuyerPhotoAug(Transform):
         s = int(torch.randint(0, 2**31 - 1, (1,)))
         if (s % 10_000) / 10_000 >= self.p: return img
         return PILImage(buyer_photo(img, seed=s, strength=self.strength))
+
+# %% ../nbs/02_datasets.ipynb
+def jpeg_folder(cat:Catalog, root:str|Path, px:int=800, quality:int=90, overwrite:bool=False, progress:bool=True) -> Catalog:
+    "`cat` with its images written as `px`×`px` JPEG files (q`quality`) under `root`: real pixels at a real catalog's size."
+    root = Path(root); root.mkdir(parents=True, exist_ok=True)
+    want = dict(source=images_fingerprint(cat), n=len(cat), px=int(px), quality=int(quality))
+    mf = root/'manifest.json'; names = [f'{i:06d}.jpg' for i in range(len(cat))]
+    if mf.exists() and not overwrite:
+        have = json.loads(mf.read_text())
+        if have != want:
+            raise ValueError(f'{root} holds a JPEG folder of other images or settings ({have} vs {want}): '
+                             'pass overwrite=True to rewrite it, or use another root')
+    if not mf.exists() or overwrite or not all((root/n).exists() for n in names):
+        mf.unlink(missing_ok=True)   # written last: a folder without it is incomplete
+        it = pbar(range(len(cat)), f'writing {px}px JPEGs', total=len(cat)) if progress and len(cat) else range(len(cat))
+        for i in it: cat.image(i).resize((px, px), Image.BICUBIC).save(root/names[i], quality=quality)
+        mf.write_text(json.dumps(want))
+    return Catalog(cat.items.assign(image=names), FileImageStore(root), cat.tasks, cat.vocab, f'{cat.name}-jpeg{px}',
+                   cat.quarantine, cat.split_info)
 
 # %% ../nbs/02_datasets.ipynb
 _FPI_COLS = ['id', 'gender', 'masterCategory', 'subCategory', 'articleType', 'baseColour', 'season', 'year', 'usage', 'productDisplayName']

@@ -11,12 +11,13 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from .core import fingerprint, save_json, load_json, pbar, check_bf16
-from .catalog import Catalog, ArrayImageStore
+from .catalog import Catalog, ArrayImageStore, FileImageStore, images_fingerprint, thumbnail_cache
 
 # %% auto 0
 __all__ = ['input_size', 'image_batch', 'prepare_batch', 'batch_stream', 'auto_channels_last', 'stem_modules', 'fp32_stem',
-           'weights_fingerprint', 'images_fingerprint', 'embedding_config', 'embedding_inputs', 'embed_catalog',
-           'iter_embedding_shards', 'load_embeddings', 'embedding_meta', 'embedding_benchmark']
+           'weights_fingerprint', 'embedding_config', 'embedding_inputs', 'embed_catalog', 'iter_embedding_shards',
+           'load_embeddings', 'embedding_meta', 'embedding_benchmark', 'plain_embedding_script',
+           'file_embedding_benchmark']
 
 # %% ../nbs/06_embed.ipynb
 def _hw(size) -> tuple[int, int]:
@@ -149,16 +150,6 @@ def weights_fingerprint(model:torch.nn.Module) -> str:
         h += [k, str(t.dtype), tuple(t.shape), t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b'']
     return fingerprint(*h)
 
-def images_fingerprint(catalog:Catalog) -> str:
-    "A fingerprint of a catalog's items and their pixels: the array rows of in-memory images, path/size/mtime of files."
-    refs = catalog.items['image']
-    if isinstance(catalog.images, ArrayImageStore):
-        return fingerprint(np.asarray(catalog.ids, dtype=str), catalog.images.array[refs.to_numpy().astype(int)])
-    def stat(ref):
-        try: st = catalog.images.path(ref).stat(); return (str(ref), st.st_size, st.st_mtime_ns)
-        except (FileNotFoundError, AttributeError): return (str(ref), -1, -1)
-    return fingerprint(np.asarray(catalog.ids, dtype=str), [stat(r) for r in refs])
-
 def embedding_config(embedder, catalog:Catalog, size, mean, std, bf16:bool, channels_last:bool, l2:bool, dtype) -> dict:
     "What an embedding folder's vectors depend on: the model's weights, the preprocessing and the images."
     return dict(embedder=weights_fingerprint(embedder), images=images_fingerprint(catalog),
@@ -219,8 +210,9 @@ def _shard_path(out_dir, s): return Path(out_dir)/f'emb-{s:05d}.npy'
 def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=None, bs:int=64,
                   bf16:bool=False, channels_last:bool|None=None, dtype:str='float32', shard_size:int=16_384,
                   num_workers:int|None=None, prefetch:int=2, l2:bool=True, torch_threads:int|None=None,
-                  overwrite:bool=False, progress:bool=True):
-    "Embed every item of `catalog`: `(ids, embeddings)` in memory, or sharded `.npy` + parquet index in `out_dir` (resumable)."
+                  overwrite:bool=False, image_cache=None, progress:bool=True):
+    """Embed every item of `catalog`: `(ids, embeddings)` in memory, or sharded `.npy` + parquet index in `out_dir` (resumable).
+    `image_cache` ('auto' or a folder): read file-backed images from a `thumbnail_cache` at the input size (same pixels)."""
     dev = next(iter(embedder.parameters()), torch.empty(0)).device
     check_bf16(bf16, dev, caller='embed_catalog')   # never where bf16 is emulated
     hw, channels_last, mean, std, dtype = embedding_inputs(embedder, size, channels_last, dtype)
@@ -252,7 +244,10 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
     for s in todo:
         for b in range(s * shard_size, min((s + 1) * shard_size, n), bs):
             batches.append(np.arange(b, min(b + bs, n, (s + 1) * shard_size))); owner.append(s)
-    stream = batch_stream(catalog, batches, hw, mean, std, num_workers, prefetch)
+    pixels = catalog   # the folder's meta (above) fingerprints the files themselves, cached or not
+    if image_cache and batches and hw[0] == hw[1]:
+        pixels = thumbnail_cache(catalog, hw[0], folder=None if image_cache in (True, 'auto') else image_cache, progress=progress)
+    stream = batch_stream(pixels, batches, hw, mean, std, num_workers, prefetch)
     if progress and batches:
         stream = pbar(stream, 'embedding', total=len(batches))
     buf, fill, cur, dim = None, 0, None, getattr(embedder, 'embed_dim', None)
@@ -352,4 +347,49 @@ def embedding_benchmark(embedder, catalog:Catalog, n:int|None=512, size=None, bs
                raw_forward_img_s=max(r), pipeline_img_s=max(p), ratio=max(p) / max(r),
                paired_median_ratio=float(np.median(pair)), pair_ratios=pair,
                raw_runs=r, pipeline_runs=p, **{k: v for k, v in kw.items() if k in ('bf16', 'channels_last', 'dtype', 'num_workers')})
+    return res
+
+# %% ../nbs/06_embed.ipynb
+def plain_embedding_script(model:torch.nn.Module, paths:list, size:int, bs:int=64, mean=(0.5,) * 3, std=(0.5,) * 3,
+                           num_workers:int|None=None) -> np.ndarray:
+    "The embedding script a user would write: torch DataLoader over image paths, PIL + torchvision transforms, forward, L2."
+    import torchvision.transforms as T
+    from PIL import Image
+    tf = T.Compose([T.Resize((size, size)), T.ToTensor(), T.Normalize(mean, std)])
+    class Files(torch.utils.data.Dataset):
+        def __len__(self): return len(paths)
+        def __getitem__(self, i):
+            with Image.open(paths[i]) as im: return tf(im.convert('RGB'))
+    dl = torch.utils.data.DataLoader(Files(), batch_size=bs, num_workers=os.cpu_count() if num_workers is None else num_workers)
+    model.eval(); out = []
+    with torch.inference_mode():
+        for x in dl: out.append(F.normalize(model(x), dim=-1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+# %% ../nbs/06_embed.ipynb
+def file_embedding_benchmark(embedder, catalog:Catalog, size:int, bs:int=64, repeats:int=2, cache_folder=None,
+                             plain:bool=True) -> dict:
+    "Images/s on a file-backed catalog: raw forward, `embed_catalog` cold (files) and warm (thumbnail cache), the plain script."
+    if not isinstance(catalog.images, FileImageStore): raise ValueError('file_embedding_benchmark wants a file-backed catalog')
+    cold = embedding_benchmark(embedder, catalog, n=None, size=size, bs=bs, repeats=repeats)
+    d = Path(cache_folder or tempfile.mkdtemp(prefix='vrl_nb-thumbs-'))
+    try:
+        t = time.perf_counter(); cached = thumbnail_cache(catalog, size, folder=d, progress=False, verbose=False)
+        build_s = time.perf_counter() - t
+        warm = embedding_benchmark(embedder, cached, n=None, size=size, bs=bs, repeats=repeats)
+    finally:
+        if cache_folder is None: shutil.rmtree(d, ignore_errors=True)
+    res = dict(n_images=len(catalog), bs=bs, size=size, raw_forward_img_s=max(cold['raw_runs'] + warm['raw_runs']),
+               cold_img_s=cold['pipeline_img_s'], cold_ratio=cold['paired_median_ratio'], warm_img_s=warm['pipeline_img_s'],
+               warm_ratio=warm['paired_median_ratio'], cache_build_s=build_s, cache_build_img_s=len(catalog) / build_s,
+               cold_runs=cold['pipeline_runs'], warm_runs=warm['pipeline_runs'], raw_runs=cold['raw_runs'] + warm['raw_runs'])
+    if plain:
+        dc = getattr(embedder, 'data_config', None) or {}
+        paths = [catalog.images.path(r) for r in catalog.items['image']]
+        runs = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            plain_embedding_script(embedder, paths, size, bs, dc.get('mean', (0.5,) * 3), dc.get('std', (0.5,) * 3))
+            runs.append(len(paths) / (time.perf_counter() - t))
+        res.update(plain_img_s=max(runs), plain_runs=runs, cold_vs_plain=cold['pipeline_img_s'] / max(runs))
     return res

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb 3
 from __future__ import annotations
-import os, time, random, math, tempfile, warnings
+import os, time, random, math, tempfile, shutil, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -21,7 +21,7 @@ from fastai.data.load import DataLoader
 from fastai.optimizer import Adam
 from fastcore.foundation import L
 from .core import set_seed, fingerprint, save_json, default_device, check_bf16, drop_bf16
-from .catalog import Catalog, catalog_dls, IGNORE_INDEX
+from .catalog import Catalog, catalog_dls, IGNORE_INDEX, ArrayImageStore, FileImageStore, thumbnail_cache
 from .backbones import create_backbone
 from .multitask import (MultitaskModel, MultitaskLoss, create_multitask, multitask_metrics, macro_f1,
                               save_multitask, Embedder, CosineHead)
@@ -31,7 +31,7 @@ from .datasets import BuyerPhotoAug
 __all__ = ['INSTANCE_TASK', 'CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'StopOnNonFiniteLoss',
            'EpochCheckpoint', 'cache_features', 'feature_dls', 'predict_multitask', 'task_scores', 'evaluate_multitask',
            'TrainResult', 'SimulatedKill', 'train_multitask', 'plot_history', 'plot_confusion', 'default_switches',
-           'benchmark_switches']
+           'benchmark_switches', 'file_training_benchmark']
 
 # %% ../nbs/05_train.ipynb
 class CPUBFloat16(Callback):
@@ -271,7 +271,8 @@ def train_multitask(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weigh
                     progressive:int|None=None, grad_accum:int=1, augment:float=0.0, instance_weight:float=0.0,
                     instance_scale:float=16.0, valid:str='valid', eval_split:str|None='test',
                     checkpoint_dir:str|Path|None=None, resume:bool=True, out_dir:str|Path|None=None,
-                    seed:int=0, progress:bool=True, cbs=None, **backbone_kwargs) -> TrainResult:
+                    image_cache='auto', cache_size:int|None=None, seed:int=0, progress:bool=True, cbs=None,
+                    **backbone_kwargs) -> TrainResult:
     "Multitask (or single-task) fine-tuning of `backbone` on `catalog` with fastai; see the switches above."
     check_bf16(bf16, default_device(), caller='train_multitask')   # never where bf16 is emulated
     t_start = time.perf_counter()
@@ -282,7 +283,7 @@ def train_multitask(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weigh
                   label_smoothing=label_smoothing, task_weights=task_weights, uncertainty=uncertainty,
                   cached_features=cached_features, bf16=bf16, channels_last=channels_last, progressive=progressive,
                   grad_accum=grad_accum, augment=augment, instance_weight=instance_weight, instance_scale=instance_scale,
-                  valid=valid, eval_split=eval_split, seed=seed,
+                  valid=valid, eval_split=eval_split, seed=seed, cache_size=cache_size,
                   backbone_kwargs={k: v for k, v in backbone_kwargs.items()}, n_items=len(catalog))
     bb = create_backbone(backbone, weights=weights, img_size=size, **backbone_kwargs)
     if progressive and 'img_size' in bb.kwargs and not backbone_kwargs.get('dynamic_img_size'):
@@ -300,7 +301,8 @@ def train_multitask(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weigh
     if instance_weight: model.heads[-1] = CosineHead(embed_dim, len(fit_cat.vocab[INSTANCE_TASK]), instance_scale)
     mean, std = bb.data_config['mean'], bb.data_config['std']
     dls = catalog_dls(fit_cat, fit_tasks, size=size, bs=bs, mean=mean, std=std, valid=valid, seed=seed,
-                      item_tfms=[BuyerPhotoAug(augment)] if augment else None)
+                      item_tfms=[BuyerPhotoAug(augment)] if augment else None, image_cache=image_cache,
+                      cache_size=cache_size, progress=progress)
     loss = MultitaskLoss(fit_tasks, weights=weights_, label_smoothing=label_smoothing, log_vars=model.log_vars)
     cache_s = 0.0
     if cached_features:
@@ -365,11 +367,12 @@ def train_multitask(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weigh
     metrics.update(evaluate_multitask(model, vl, tasks, 'valid_', bf16=bf16))
     preds = {}
     if eval_split:
-        edls = catalog_dls(catalog, tasks, size=size, bs=bs * 2, mean=mean, std=std, valid=eval_split, train=valid, seed=seed)
+        edls = catalog_dls(catalog, tasks, size=size, bs=bs * 2, mean=mean, std=std, valid=eval_split, train=valid, seed=seed,
+                           image_cache=image_cache, progress=progress)
         p, y = predict_multitask(model, edls.valid, bf16=bf16, progress=progress)
         metrics.update(task_scores(p, y, tasks, f'{eval_split}_'))
         preds = {t: (pi, yi) for t, pi, yi in zip(tasks, p, y)}
-    res_cfg = dict(config, train_s=train_s, cache_s=cache_s)
+    res_cfg = dict(config, train_s=train_s, cache_s=cache_s, image_cache=dls.image_cache)
     res = TrainResult(model, model.embedder().eval(), metrics, hist, train_s, res_cfg, learn, None, preds)
     if out_dir is not None:
         _refuse_non_finite(model, f'the model in {out_dir}')
@@ -436,4 +439,30 @@ def benchmark_switches(catalog:Catalog, backbone:str='tf_efficientnet_lite0', we
     df = pd.DataFrame(rows)
     df.insert(2, 'speedup', df['s_per_epoch'].iloc[0] / df['s_per_epoch'])
     df.insert(4, 'cpu_speedup', df['cpu_s_per_epoch'].iloc[0] / df['cpu_s_per_epoch'])
+    return df
+
+# %% ../nbs/05_train.ipynb
+def file_training_benchmark(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weights='offline', size:int=96,
+                            bs:int=32, epochs:int=2, repeats:int=1, cache_folder=None, **kwargs) -> pd.DataFrame:
+    "Seconds per training epoch on a file-backed catalog: in memory (reference), from its thumbnail cache, from the files."
+    if not isinstance(catalog.images, FileImageStore): raise ValueError('file_training_benchmark wants a file-backed catalog')
+    mem = Catalog(catalog.items.assign(image=np.arange(len(catalog))), ArrayImageStore(catalog.images_array(size=size)),
+                  catalog.tasks, catalog.vocab, catalog.name)
+    d = Path(cache_folder or tempfile.mkdtemp(prefix='vrl_nb-thumbs-'))
+    try:
+        t = time.perf_counter(); thumbnail_cache(catalog, size, folder=d, progress=False, verbose=False)
+        build_s = time.perf_counter() - t
+        ways = {'in memory': (mem, {}), 'files, thumbnail cache': (catalog, dict(image_cache=d)),
+                'files, decoded every epoch': (catalog, dict(image_cache=False))}
+        runs = {w: [] for w in ways}
+        for _ in range(repeats):
+            for w, (cat, extra) in ways.items():
+                kw = dict(dict(size=size, epochs=epochs, freeze_epochs=0, bs=bs, eval_split=None, progress=False), **kwargs, **extra)
+                runs[w].append(train_multitask(cat, backbone, weights, **kw).epoch_seconds())
+    finally:
+        if cache_folder is None: shutil.rmtree(d, ignore_errors=True)
+    df = pd.DataFrame([dict(way=w, s_per_epoch=float(np.median(r)), runs=r) for w, r in runs.items()])
+    df.insert(2, 'ratio', df['s_per_epoch'].iloc[0] / df['s_per_epoch'])
+    df['cache_build_s'] = [np.nan, build_s, np.nan]
+    df.attrs.update(n_images=len(catalog), size=size, bs=bs, epochs=epochs)
     return df
