@@ -12,9 +12,9 @@ from PIL import Image, UnidentifiedImageError
 from .core import fingerprint, cache_dir, pbar, slugify
 
 # %% auto 0
-__all__ = ['IGNORE_INDEX', 'SPLITS', 'to_rgb', 'FileImageStore', 'ArrayImageStore', 'Catalog', 'validate_catalog', 'draw_split',
-           'read_table', 'check_splits', 'read_catalog', 'images_fingerprint', 'thumbnail_cache', 'catalog_dls',
-           'show_multitask_batch']
+__all__ = ['IGNORE_INDEX', 'SPLITS', 'to_rgb', 'load_image', 'FileImageStore', 'ArrayImageStore', 'Catalog', 'validate_catalog',
+           'draw_split', 'read_table', 'check_splits', 'read_catalog', 'images_fingerprint', 'thumbnail_cache',
+           'catalog_dls', 'show_multitask_batch']
 
 # %% ../nbs/01_catalog.ipynb
 IGNORE_INDEX = -100  # target value for a missing label: skipped by the loss and the metrics
@@ -43,6 +43,17 @@ def _decode_reduced(im:Image.Image, size:int|None) -> Image.Image:
     f = min(im.size) // (2 * size)   # keep at least 2× the target, so the final antialiased resize has pixels to use
     return im.reduce(f) if f >= 2 else im
 
+def load_image(src, size:int|None=None) -> Image.Image:
+    "An RGB image from a path, a file object or bytes, decoded reduced (at least `size` px a side) where the format allows."
+    try:
+        with Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src) as im:
+            im = _decode_reduced(im, size); im.load()
+            return to_rgb(im)
+    except Image.DecompressionBombError as e:
+        name = 'the image bytes' if isinstance(src, (bytes, bytearray)) else f'image {src}'
+        raise ValueError(f"{name} is too large to decode safely ({e}); shrink it, or raise "
+                         "PIL.Image.MAX_IMAGE_PIXELS if you trust the file") from None
+
 class FileImageStore:
     "Images stored as files under `root`; the catalog's `image` column holds paths relative to it (nothing outside it, unless allowed)."
     kind = 'files'
@@ -58,13 +69,7 @@ class FileImageStore:
         if not self.allow_outside_root and self.escapes(ref):
             raise ValueError(f"image {ref!r} is outside image_root {self.root} (absolute path, '..' or a symlink out of it); "
                              "move it under image_root or pass allow_outside_root=True")
-        try:
-            with Image.open(p) as im:
-                im = _decode_reduced(im, size); im.load()
-                return to_rgb(im)
-        except Image.DecompressionBombError as e:
-            raise ValueError(f"image {p} is too large to decode safely ({e}); shrink it, or raise "
-                             "PIL.Image.MAX_IMAGE_PIXELS if you trust the file") from None
+        return load_image(p, size)
     def mode(self, ref) -> str:
         with Image.open(self.path(ref)) as im: return im.mode
     def __repr__(self): return f'FileImageStore({str(self.root)!r})'
