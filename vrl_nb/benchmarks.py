@@ -15,14 +15,15 @@ import torch.nn.functional as F
 from .core import machine_info, machine_line, bf16_native, bf16_skip_reason
 from .embed import prepare_batch, _embed_one, _eval_mode, _torch_threads
 from .retrieval import (synthetic_embeddings, _synthetic_basis, build_index, search, set_search_params,
-                              PeakRSS, rss_bytes)
+                              PeakRSS, rss_bytes, encode_labels, count_relevant, chunked_metrics)
 
 # %% auto 0
-__all__ = ['NOT_NATIVE', 'bench_row', 'bench_table', 'not_native_row', 'bench_display', 'bench_markdown', 'latency_stats',
-           'best_time', 'matmul_peak_gflops', 'forward_flops', 'model_flops_utilisation', 'plain_train_epoch',
-           'fastai_train_epoch', 'fastai_vs_plain', 'cached_vs_finetune', 'onednn_kernels', 'precision_benchmark',
-           'serving_runtimes', 'serving_latency', 'ImageSearch', 'jpeg_bytes', 'end_to_end_latency', 'ann_compare',
-           'ann_rows']
+__all__ = ['NOT_NATIVE', 'PML_METRICS', 'bench_row', 'bench_table', 'not_native_row', 'bench_display', 'bench_markdown',
+           'latency_stats', 'best_time', 'matmul_peak_gflops', 'forward_flops', 'model_flops_utilisation',
+           'plain_train_epoch', 'fastai_train_epoch', 'fastai_vs_plain', 'cached_vs_finetune', 'onednn_kernels',
+           'precision_benchmark', 'serving_runtimes', 'serving_latency', 'ImageSearch', 'jpeg_bytes',
+           'end_to_end_latency', 'ann_compare', 'ann_rows', 'pml_data', 'pml_eval', 'exact_eval', 'blocked_matmul_s',
+           'eval_vs_pml']
 
 # %% ../nbs/12_benchmarks.ipynb
 def bench_row(what:str, ours:float, reference:float, unit:str, goal:float|None=None, ratio:float|None=None,
@@ -384,3 +385,113 @@ def ann_rows(recs:list, k:int=10, recall_goal:float=0.95, speed_goal:float=20) -
                               flat_mb=round(flat['index_mb'], 1),
                               note='' if ok else f"no setting reached recall {recall_goal}: best {best['recall']:.3f}"))
     return rows
+
+# %% ../nbs/12_benchmarks.ipynb
+PML_METRICS = ('precision_at_1', 'r_precision', 'mean_average_precision_at_r')
+_OUR_NAMES = {'P@1': 'precision_at_1', 'RP': 'r_precision', 'MAP@R': 'mean_average_precision_at_r'}
+
+def pml_data(n_gallery:int, n_queries:int|None=None, d:int=256, n_clusters:int=1000, seed:int=0, chunk:int=100_000):
+    "`(gallery, gallery_labels, queries, query_labels)`: synthetic unit vectors labelled by cluster; queries None for leave-one-out."
+    basis = _synthetic_basis(d, n_clusters, 32, seed)
+    parts = [synthetic_embeddings(min(chunk, n_gallery - s), d, seed=seed, offset=s + 1, basis=basis, labels=True)
+             for s in range(0, n_gallery, chunk)]
+    G, gl = np.concatenate([x for x, _ in parts]), np.concatenate([l for _, l in parts])
+    if not n_queries: return G, gl, None, None
+    Q, ql = synthetic_embeddings(n_queries, d, seed=seed, offset=2**32 - 1, basis=basis, labels=True)
+    return G, gl, Q, ql
+
+def pml_eval(gallery, gallery_labels, queries=None, query_labels=None, k='max_bin_count') -> dict:
+    "pytorch-metric-learning's `AccuracyCalculator` (P@1, R-precision, MAP@R); `queries=None`: leave-one-out over the gallery."
+    try: from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
+    except ImportError as e:
+        raise ImportError(f"pytorch-metric-learning is needed for this benchmark ({e}): pip install vrl_nb[bench]") from None
+    calc = AccuracyCalculator(include=PML_METRICS, k=k, device=torch.device('cpu'))
+    if queries is None: return calc.get_accuracy(gallery, gallery_labels)   # reference = query, self excluded
+    return calc.get_accuracy(queries, query_labels, gallery, gallery_labels, ref_includes_query=False)
+
+def exact_eval(gallery, gallery_labels, queries=None, query_labels=None, k='max_bin_count', factory:str='Exact',
+               bs:int=2048, gallery_bs:int=8192) -> dict:
+    "Our exact evaluation, named like `pml_eval`: `chunked_metrics` (P@1, R-precision, MAP@R) searched to depth max R over `build_index(factory)`."
+    loo = queries is None
+    qc, gc = encode_labels(gallery_labels if loo else query_labels, gallery_labels)
+    n_rel = count_relevant(qc, gc, self_idx=np.arange(len(gc)) if loo else None)
+    depth = int(n_rel.max(initial=1))
+    if k != 'max_bin_count':
+        if int(k) < depth: raise ValueError(f"k={k} < the largest R ({depth}): R-precision and MAP@R need k >= R; use k='max_bin_count'")
+        depth = int(k)
+    index = build_index(gallery, factory, bs=gallery_bs)
+    m = chunked_metrics(index, gallery if loo else queries, qc, gc, n_rel, k=depth, ks=(1,), metrics=('P', 'RP', 'MAP@R'),
+                        exclude=np.arange(len(gc)) if loo else None, bs=bs)
+    return dict({_OUR_NAMES[key]: m[key] for key in _OUR_NAMES}, n_queries=m['n_queries'], n_excluded=m['n_excluded'], k=depth)
+
+# %% ../nbs/12_benchmarks.ipynb
+def blocked_matmul_s(queries, gallery, bs:int=2048, gallery_bs:int=8192) -> float:
+    "Seconds of the bare `queries @ gallery.T`, `bs` × `gallery_bs` blocks into one reused buffer (`torch.mm`): the matmul limit of exact search."
+    q_all, g_all = torch.from_numpy(np.ascontiguousarray(queries, np.float32)), torch.from_numpy(np.ascontiguousarray(gallery, np.float32))
+    buf = torch.empty(min(bs, len(q_all)) * min(gallery_bs, len(g_all)))
+    t = time.perf_counter()
+    for s in range(0, len(q_all), bs):
+        q = q_all[s:s + bs]
+        for j in range(0, len(g_all), gallery_bs):
+            g = g_all[j:j + gallery_bs]; torch.mm(q, g.T, out=buf[:len(q) * len(g)].view(len(q), len(g)))
+    return time.perf_counter() - t
+
+def _pml_side(side:str, n_gallery:int, n_queries, d:int, n_clusters:int, seed:int, threads:int, k, bs:int, gallery_bs:int) -> dict:
+    "One side of `eval_vs_pml` ('ours', 'ours-flat', 'pml' or 'matmul'): make the data, then time and measure the evaluation alone."
+    import faiss
+    torch.set_num_threads(int(threads)); faiss.omp_set_num_threads(int(threads))
+    G, gl, Q, ql = pml_data(n_gallery, n_queries, d, n_clusters, seed)
+    with PeakRSS() as m:
+        t = time.perf_counter()
+        if side == 'ours': res = exact_eval(G, gl, Q, ql, k=k, bs=bs, gallery_bs=gallery_bs)
+        elif side == 'ours-flat': res = exact_eval(G, gl, Q, ql, k=k, factory='Flat', bs=bs)
+        elif side == 'pml': res = pml_eval(G, gl, Q, ql, k=k)
+        elif side == 'matmul': res = dict(matmul_s=blocked_matmul_s(G if Q is None else Q, G, bs, gallery_bs))
+        else: raise ValueError(f"unknown side {side!r}; use 'ours', 'ours-flat', 'pml' or 'matmul'")
+        s = time.perf_counter() - t
+    return dict(side=side, seconds=res.get('matmul_s', s), metrics=res, rss_mb=m.peak / 2**20,
+                peak_mb=(m.peak - m.start) / 2**20, data_mb=m.start / 2**20)
+
+def _isolated(fn, *args, isolate:bool=True):
+    "`fn(*args)` in a fresh Python process (its own peak RSS), or here when not `isolate`; `fn` must be importable."
+    if not isolate: return fn(*args)
+    import pickle, subprocess, sys
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d)/'args.pkl').write_bytes(pickle.dumps((fn.__module__, fn.__name__, args)))
+        code = ("import pickle, sys, importlib; from pathlib import Path; d = Path(sys.argv[1]); "
+                "m, f, a = pickle.loads((d/'args.pkl').read_bytes()); "
+                "(d/'out.pkl').write_bytes(pickle.dumps(getattr(importlib.import_module(m), f)(*a)))")
+        r = subprocess.run([sys.executable, '-c', code, d], capture_output=True, text=True)
+        if r.returncode: raise RuntimeError(f'{fn.__name__}{args} failed in its process (exit {r.returncode}):\n{r.stderr[-3000:]}')
+        return pickle.loads((Path(d)/'out.pkl').read_bytes())
+
+def _short(n:int) -> str: return f'{n // 1_000_000}M' if n % 1_000_000 == 0 else f'{n // 1000}k' if n % 1000 == 0 else str(n)
+
+def eval_vs_pml(n_gallery:int, n_queries:int|None=None, d:int=256, n_clusters:int=1000, k='max_bin_count', seed:int=0,
+                threads:int|None=None, bs:int=2048, gallery_bs:int=8192, isolate:bool=True, flat:bool=False,
+                atol:float=1e-6, goals:bool|None=None) -> tuple[list, dict]:
+    "Rows: our exact evaluation vs PML's `AccuracyCalculator` (time, peak memory; metrics in params) and vs the matmul limit; each side in its own process."
+    threads = int(threads or torch.get_num_threads()); goals = bool(n_queries) if goals is None else goals
+    args = (n_gallery, n_queries, d, n_clusters, seed, threads, k, bs, gallery_bs)
+    res = {side: _isolated(_pml_side, side, *args, isolate=isolate) for side in ('ours', 'pml', 'matmul') + (('ours-flat',) if flat else ())}
+    ours, pml, mm = res['ours'], res['pml'], res['matmul']
+    diff = max(abs(ours['metrics'][m] - pml['metrics'][m]) for m in PML_METRICS)
+    if diff > atol: warnings.warn(f'our metrics and PML\'s differ by {diff:.2e} > {atol}: {ours["metrics"]} vs {pml["metrics"]}')
+    setting = f'{_short(n_gallery)} leave-one-out' if not n_queries else f'{_short(n_gallery)} × {_short(n_queries)}'
+    p = dict(n_gallery=n_gallery, n_queries=n_queries or n_gallery, leave_one_out=not n_queries, d=d, n_clusters=n_clusters,
+             k=ours['metrics']['k'], scored=ours['metrics']['n_queries'], bs=bs, gallery_bs=gallery_bs,
+             ours_s=round(ours['seconds'], 2), pml_s=round(pml['seconds'], 2), matmul_s=round(mm['seconds'], 2),
+             ours_peak_mb=round(ours['peak_mb'], 1), pml_peak_mb=round(pml['peak_mb'], 1),
+             ours_rss_mb=round(ours['rss_mb'], 1), pml_rss_mb=round(pml['rss_mb'], 1), data_mb=round(ours['data_mb'], 1),
+             **{f'ours_{m}': round(ours['metrics'][m], 8) for m in PML_METRICS},
+             **{f'pml_{m}': round(pml['metrics'][m], 8) for m in PML_METRICS},
+             max_abs_diff=float(diff), agree=bool(diff <= atol))
+    if flat: p.update(ours_flat_s=round(res['ours-flat']['seconds'], 2), ours_flat_peak_mb=round(res['ours-flat']['peak_mb'], 1))
+    what = f'exact evaluation vs pytorch-metric-learning AccuracyCalculator, {setting}'
+    rows = [bench_row(what, ours['seconds'], pml['seconds'], 's', goal=1.0 if goals else None, lower_is_better=True, **p),
+            bench_row(f'{what}: peak memory', ours['peak_mb'], pml['peak_mb'], 'MB peak RSS over the data',
+                      goal=5.0 if goals else None, lower_is_better=True, **p),
+            bench_row(f'exact evaluation vs matmul limit, {setting}', ours['seconds'], mm['seconds'], 's',
+                      goal=round(1 / 1.5, 3) if goals else None, lower_is_better=True,
+                      **dict(p, slowdown=round(ours['seconds'] / mm['seconds'], 3)))]
+    return rows, res

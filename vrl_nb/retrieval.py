@@ -12,11 +12,11 @@ from .core import pbar
 
 # %% auto 0
 __all__ = ['encode_labels', 'relevance', 'count_relevant', 'precision_at_k', 'recall_at_k', 'hit_rate_at_k',
-           'average_precision_at_k', 'map_at_r', 'reciprocal_rank', 'per_query_metrics', 'bootstrap_ci',
+           'average_precision_at_k', 'map_at_r', 'r_precision', 'reciprocal_rank', 'per_query_metrics', 'bootstrap_ci',
            'summarise_metrics', 'retrieval_metrics', 'l2_normalize', 'set_search_params', 'build_index', 'save_index',
-           'load_index', 'search', 'knn', 'chunked_metrics', 'similar_items_task', 'attribute_agreement_task',
-           'search_by_image_task', 'similar_tasks', 'evaluate_retrieval', 'metrics_table', 'rss_bytes', 'PeakRSS',
-           'synthetic_embeddings', 'ann_benchmark']
+           'load_index', 'search', 'knn', 'chunked_metrics', 'ExactIndex', 'similar_items_task',
+           'attribute_agreement_task', 'search_by_image_task', 'similar_tasks', 'evaluate_retrieval', 'metrics_table',
+           'rss_bytes', 'PeakRSS', 'synthetic_embeddings', 'ann_benchmark']
 
 # %% ../nbs/07_retrieval.ipynb
 def _as_frame(x) -> pd.DataFrame:
@@ -103,6 +103,12 @@ def map_at_r(hits, n_rel) -> np.ndarray:
     inR = pos[None, :] <= R[:, None]
     with np.errstate(invalid='ignore', divide='ignore'): return np.where(R > 0, (prec * h * inR).sum(1) / R, np.nan)
 
+def r_precision(hits, n_rel) -> np.ndarray:
+    "Per-query R-precision: relevant among the first R = n_rel neighbours / R (nan where R is 0)."
+    h = _hits(hits); R = np.asarray(n_rel)
+    inR = np.arange(1, h.shape[1] + 1)[None, :] <= R[:, None]
+    with np.errstate(invalid='ignore', divide='ignore'): return np.where(R > 0, (h & inR).sum(1) / R, np.nan)
+
 def reciprocal_rank(hits) -> np.ndarray:
     "Per-query 1 / rank of the first relevant neighbour (0 when none was retrieved)."
     h = _hits(hits)
@@ -119,13 +125,14 @@ def per_query_metrics(hits, n_rel, ks=(1, 5, 10), metrics=('P', 'R', 'hit', 'mAP
     for m in metrics:
         if m == 'MAP@R': out['MAP@R'] = map_at_r(h, n)
         elif m == 'MRR': out['MRR'] = reciprocal_rank(h)
+        elif m == 'RP': out['RP'] = r_precision(h, n)
         else:
             for k in ks:
                 if m == 'P': out[f'P@{k}'] = precision_at_k(h, k)
                 elif m == 'R': out[f'R@{k}'] = recall_at_k(h, n, k)
                 elif m == 'hit': out[f'hit@{k}'] = hit_rate_at_k(h, k)
                 elif m == 'mAP': out[f'mAP@{k}'] = average_precision_at_k(h, n, k)
-                else: raise ValueError(f"unknown metric {m!r}; use any of 'P', 'R', 'hit', 'mAP', 'MAP@R', 'MRR'")
+                else: raise ValueError(f"unknown metric {m!r}; use any of 'P', 'R', 'hit', 'mAP', 'MAP@R', 'RP', 'MRR'")
     return out, keep
 
 def bootstrap_ci(values, n_boot:int=1000, alpha:float=0.05, seed:int=0) -> tuple[float, float, float]:
@@ -181,7 +188,8 @@ def set_search_params(index, nprobe:int|None=None, efSearch:int|None=None, k_fac
 
 def build_index(gallery, factory:str='Flat', train_size:int=100_000, nprobe:int|None=None,
                 efSearch:int|None=None, bs:int=65_536, seed:int=0, progress:bool=False):
-    "A faiss inner-product index from `index_factory(factory)`, trained on a sample and filled in chunks."
+    "A faiss inner-product index from `index_factory(factory)`, trained on a sample and filled in chunks; `'Exact'`: an `ExactIndex` over `gallery` as given."
+    if factory == 'Exact': return ExactIndex(gallery, bs=bs if bs != 65_536 else 8192)
     import faiss
     n, d = gallery.shape
     index = faiss.index_factory(int(d), factory, faiss.METRIC_INNER_PRODUCT)
@@ -271,6 +279,43 @@ def chunked_metrics(index, queries, query_codes, gallery_codes, n_rel, k:int, ks
             if key not in ('n_queries', 'n_excluded') and m['n_queries']: sums[key] = sums.get(key, 0.0) + v * m['n_queries']
     if ci: return summarise_metrics({key: np.concatenate(v) for key, v in per_query.items()}, n_q, n_ex, ci=True)
     return dict(n_queries=n_q, n_excluded=n_ex, **{key: v / n_q for key, v in sums.items()})
+
+# %% ../nbs/07_retrieval.ipynb
+class ExactIndex:
+    "Exact inner-product k-NN over `gallery` as given (no copy): blocked `torch.mm` + faiss k-selection heaps; `.search(x, k)` like a faiss index."
+    def __init__(self, gallery, bs:int=8192, normalize:bool=True):
+        if np.ndim(gallery) != 2: raise ValueError(f"gallery must be (n, d), got shape {np.shape(gallery)}")
+        self.gallery, self.bs, self.ntotal, self.d = gallery, int(bs), len(gallery), gallery.shape[1]
+        self.scale = None   # 1 / row norms, only when the rows are not unit-norm already
+        if normalize:
+            nrm = np.concatenate([np.linalg.norm(np.asarray(gallery[s:s + self.bs], np.float32), axis=1)
+                                  for s in range(0, self.ntotal, self.bs)] or [np.ones(0, np.float32)])
+            _finite_rows(nrm[:, None])
+            if not np.allclose(nrm, 1, atol=1e-5): self.scale = (1 / np.maximum(nrm, 1e-12)).astype(np.float32)
+
+    def _block(self, s:int) -> torch.Tensor:
+        import torch
+        g = np.asarray(self.gallery[s:s + self.bs], dtype=np.float32)
+        if self.scale is not None: g = g * self.scale[s:s + len(g), None]
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')   # a read-only (memory-mapped) block: torch only reads it
+            return torch.from_numpy(np.ascontiguousarray(g))
+
+    def search(self, queries, k:int) -> tuple[np.ndarray, np.ndarray]:
+        "(scores, gallery positions) of the `k` best inner products per query row, best first; -1 where the gallery has fewer."
+        import faiss, torch
+        q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32)); nq, k = len(q), int(k)
+        D = np.empty((nq, k), np.float32); I = np.empty((nq, k), np.int64)
+        heaps = faiss.float_minheap_array_t(); heaps.k, heaps.nh = k, nq   # keeps the k largest per query
+        heaps.val, heaps.ids = faiss.swig_ptr(D), faiss.swig_ptr(I); heaps.heapify()
+        buf = torch.empty(nq * min(self.bs, max(self.ntotal, 1)))          # one score block, reused
+        for s in range(0, self.ntotal, self.bs):
+            g = self._block(s); o = buf[:nq * len(g)].view(nq, len(g))
+            torch.mm(q, g.T, out=o)
+            heaps.addn(len(g), faiss.swig_ptr(o.numpy()), s, 0, nq)         # ids s..s+len(g)-1
+        heaps.reorder()                                                    # best first
+        I[~np.isfinite(D)] = -1
+        return D, I
 
 # %% ../nbs/07_retrieval.ipynb
 def _task_codes(catalog, tasks) -> np.ndarray:
@@ -404,14 +449,15 @@ class PeakRSS:
 
 # %% ../nbs/07_retrieval.ipynb
 def synthetic_embeddings(n:int, d:int=256, n_clusters:int=1000, spread:float=0.5, intrinsic_dim:int=32,
-                         noise:float=0.05, seed:int=0, offset:int=0, basis=None) -> np.ndarray:
-    "`n` unit vectors like an embedding: a Gaussian mixture in an `intrinsic_dim`-d subspace of R^d plus a little isotropic noise; rows `offset…` of a seeded stream."
+                         noise:float=0.05, seed:int=0, offset:int=0, basis=None, labels:bool=False):
+    "`n` unit vectors like an embedding: a Gaussian mixture in an `intrinsic_dim`-d subspace of R^d plus a little isotropic noise; rows `offset…` of a seeded stream. With `labels`: `(x, cluster ids)`."
     if basis is None: basis = _synthetic_basis(d, n_clusters, intrinsic_dim, seed)
     centers, W = basis
     rng = np.random.default_rng([seed, offset, 1])
-    z = centers[rng.integers(0, len(centers), n)] + rng.normal(scale=spread, size=(n, W.shape[0])).astype(np.float32)
+    ids = rng.integers(0, len(centers), n)
+    z = centers[ids] + rng.normal(scale=spread, size=(n, W.shape[0])).astype(np.float32)
     x = z @ W + rng.normal(scale=noise, size=(n, W.shape[1])).astype(np.float32)
-    return l2_normalize(x)
+    return (l2_normalize(x), ids) if labels else l2_normalize(x)
 
 def _synthetic_basis(d, n_clusters, intrinsic_dim, seed):
     rng = np.random.default_rng([seed, 7]); intrinsic_dim = min(intrinsic_dim, d)
