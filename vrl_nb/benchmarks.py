@@ -14,6 +14,7 @@ from torch import nn
 import torch.nn.functional as F
 from .core import machine_info, machine_line, bf16_native, bf16_skip_reason
 from .embed import prepare_batch, _embed_one, _eval_mode, _torch_threads
+from .catalog import load_image
 from .retrieval import (synthetic_embeddings, _synthetic_basis, build_index, search, set_search_params,
                               PeakRSS, rss_bytes, encode_labels, count_relevant, chunked_metrics)
 
@@ -280,8 +281,8 @@ class ImageSearch:
         self.last = {}
     def __call__(self, data:bytes, k:int|None=None) -> np.ndarray:
         from PIL import Image
-        t0 = time.perf_counter()
-        img = np.asarray(Image.open(io.BytesIO(data)).convert('RGB'))
+        t0 = time.perf_counter()   # the catalog's own decoder and resize: the same pixels as embedding the file
+        img = np.asarray(load_image(data, self.size).resize((self.size, self.size), Image.BILINEAR))
         t1 = time.perf_counter()
         x = prepare_batch(img[None], self.size, self.mean, self.std)
         t2 = time.perf_counter()

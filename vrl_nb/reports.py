@@ -159,7 +159,7 @@ SUITES = {
              params=dict(size=224, backbones=['efficientnet_b0:hub', 'efficientformer_l3:hub', 'vit_small_patch16_224:hub'])),
         dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
     'bench': dict(description='Performance benchmarks: ratios measured in one run on this machine (bench.csv + figure).', runs=[
-        dict(name='benchmarks', notebook='benchmarks.ipynb', est_s=150, params=dict())]),
+        dict(name='benchmarks', notebook='benchmarks.ipynb', est_s=1150, params=dict())]),
 }
 
 # the suites' est_s are seconds on the machine where speed_calibration() took CALIBRATION_REF_S (the default suite's
