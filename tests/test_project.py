@@ -65,10 +65,20 @@ def test_report_notebooks_have_parameters_cell():
         assert 'out_dir' in tagged[0].source, f'{p.name}: its parameters cell must declare out_dir'
 
 
-def test_offline_on_import():
-    out = subprocess.run([sys.executable, '-c', 'import os; os.environ.pop("HF_HUB_OFFLINE", None); import vrl_nb, os; '
-                          'print(os.environ["HF_HUB_OFFLINE"])'], capture_output=True, text=True, env={'PATH': '/usr/bin:/bin'})
-    assert out.stdout.strip() == '1', out.stderr
+def test_offline_by_default_without_touching_the_environment():
+    "vrl_nb is offline unless VRL_NB_ONLINE=1, and importing it leaves the hub variables of the process alone (#13)."
+    code = ('import os, vrl_nb.core as c, vrl_nb.backbones as b; '
+            'print([os.environ.get(v) for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")], c.is_offline()); '
+            'import time; t = time.time()\n'
+            'try: b.create_backbone("tf_efficientnet_lite0", weights="hub")\n'
+            'except Exception as e: print(type(e).__name__, "how to pass" in str(e) or "weights=" in str(e), time.time() - t < 10)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env={'PATH': '/usr/bin:/bin'})
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == '[None, None, None] True', (out.stdout, out.stderr)
+    assert lines[1].split()[1:] == ['True', 'True'], (out.stdout, out.stderr)   # refused at once, saying what to pass
+    online = subprocess.run([sys.executable, '-c', 'import vrl_nb.core as c; print(c.is_offline())'], capture_output=True,
+                            text=True, env={'PATH': '/usr/bin:/bin', 'VRL_NB_ONLINE': '1'})
+    assert online.stdout.strip() == 'False', online.stderr
 
 
 def test_readme_is_generated_from_index():

@@ -9,27 +9,32 @@ from pathlib import Path
 import numpy as np
 
 # %% auto 0
-__all__ = ['BF16_EMULATED_SLOWDOWN', 'set_offline', 'is_offline', 'project_root', 'outputs_dir', 'cache_dir', 'slugify',
-           'new_run_dir', 'set_seed', 'fingerprint', 'package_versions', 'git_commit', 'provenance', 'machine_info',
-           'machine_line', 'bf16_native', 'bf16_skip_reason', 'check_bf16', 'drop_bf16', 'save_json', 'load_json',
-           'default_device', 'pbar']
+__all__ = ['BF16_EMULATED_SLOWDOWN', 'set_offline', 'is_offline', 'hub_kwargs', 'offline_env', 'project_root', 'outputs_dir',
+           'cache_dir', 'slugify', 'new_run_dir', 'set_seed', 'fingerprint', 'package_versions', 'git_commit',
+           'provenance', 'machine_info', 'machine_line', 'bf16_native', 'bf16_skip_reason', 'check_bf16', 'drop_bf16',
+           'save_json', 'load_json', 'default_device', 'pbar']
 
 # %% ../nbs/00_core.ipynb
 _OFFLINE_VARS = ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'HF_DATASETS_OFFLINE')
+_TRUE = ('1', 'true', 'yes', 'on')
+_switch = dict(offline=os.environ.get('VRL_NB_ONLINE', '0').lower() not in _TRUE)
 
 def set_offline(offline:bool=True):
-    "Switch the Hugging Face hub clients (timm, transformers, diffusers) offline (or back online)."
-    for v in _OFFLINE_VARS: os.environ[v] = '1' if offline else '0'
-    try:  # huggingface_hub reads the variable once at import: keep its constant in step
-        import huggingface_hub.constants as c
-        c.HF_HUB_OFFLINE = offline
-    except Exception: pass
+    "Switch vrl_nb's loaders offline (local files only, hub requests refused) or online; the environment is left alone."
+    _switch['offline'] = bool(offline)
 
 def is_offline() -> bool:
-    "True when the hub clients are offline (the default in `vrl_nb`)."
-    return os.environ.get('HF_HUB_OFFLINE', '0').lower() in ('1', 'true', 'yes', 'on')
+    "True when vrl_nb must not reach a model hub: the default, unless `VRL_NB_ONLINE=1` or `set_offline(False)`."
+    return _switch['offline']
 
-if os.environ.get('VRL_NB_ONLINE', '0') != '1': set_offline(True)
+def hub_kwargs() -> dict:
+    "What vrl_nb passes to every `from_pretrained`: local files only while offline, never a folder's own code."
+    return dict(local_files_only=is_offline(), trust_remote_code=False)
+
+def offline_env(offline:bool|None=None) -> dict:
+    "Environment variables for a process vrl_nb starts (a report kernel, a Ray worker) that carry the switch into it."
+    offline = is_offline() if offline is None else offline
+    return {'VRL_NB_ONLINE': '0' if offline else '1', **{v: '1' if offline else '0' for v in _OFFLINE_VARS}}
 
 # %% ../nbs/00_core.ipynb
 def project_root(start:str|Path|None=None) -> Path:
@@ -77,7 +82,6 @@ def new_run_dir(root:str|Path, name:str, exist:str='next') -> Path:
 def set_seed(seed:int=0, deterministic:bool=True):
     "Seed `random`, NumPy and PyTorch; optionally ask PyTorch for deterministic algorithms."
     random.seed(seed); np.random.seed(seed % 2**32)
-    os.environ['PYTHONHASHSEED'] = str(seed)
     try:
         import torch
         torch.manual_seed(seed)
