@@ -13,7 +13,7 @@ export HF_DATASETS_OFFLINE := 1
 export VRL_NB_FMNIST_DIR ?= $(FMNIST_DIR)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup data chromium sync test test-nbs test-py report docs readme lab clean-venv
+.PHONY: help setup data chromium sync lint test test-nbs test-py report docs readme lab clean-venv
 
 help:
 	@echo "make test    - set up (venv, pinned deps, kernel, data) and run all tests"
@@ -66,13 +66,18 @@ sync: setup
 	  echo "vrl_nb/ differs from what nbs/ exports (edit notebooks, run nbdev_export, commit):"; \
 	  git status --porcelain -- vrl_nb; git diff --stat -- vrl_nb; exit 1; fi
 
+# pyflakes rules and the line length on the exported modules (the notebooks are their source: fix it there)
+RUFF_LINE ?= 120
+lint: setup
+	$(BIN)/ruff check --no-cache --select F,E501 --line-length $(RUFF_LINE) --extend-exclude vrl_nb/_modidx.py vrl_nb
+
 test-nbs: setup
 	$(BIN)/nbdev_test --n_workers 2 --timing
 
 test-py: setup chromium
 	$(BIN)/pytest -q tests/
 
-test: sync test-nbs test-py
+test: sync lint test-nbs test-py
 
 # --- jobs ------------------------------------------------------------------
 report: setup

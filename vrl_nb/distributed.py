@@ -10,7 +10,7 @@ import numpy as np, pandas as pd
 import torch
 from PIL import Image
 from fastai.callback.core import Callback
-from .core import fingerprint, save_json, load_json, check_bf16
+from .core import fingerprint, save_json, load_json, check_bf16, offline_env
 from .catalog import Catalog, FileImageStore, ArrayImageStore, read_table, to_rgb
 from .embed import embed_catalog, embedding_config, embedding_inputs, image_batch, input_size, auto_channels_last, iter_embedding_shards
 from .multitask import load_embedder
@@ -37,7 +37,9 @@ def init_ray(address:str|None=None, num_cpus:int|None=None, runtime_env:dict|Non
     "Connect to Ray once: the running session, the cluster at `address` ('auto', 'ray://head:10001'), or a new local one."
     ray = require_ray()
     if not ray.is_initialized():
-        kw = dict(include_dashboard=False, runtime_env=runtime_env, **kwargs)
+        env = dict(runtime_env or {})    # workers are processes of their own: vrl_nb's hub switch goes to them explicitly
+        env['env_vars'] = {**offline_env(), **env.get('env_vars', {})}
+        kw = dict(include_dashboard=False, runtime_env=env, **kwargs)
         if address is None: kw['num_cpus'] = num_cpus
         for attempt in range(3):   # Ray gives a local node 30 s to start: on a loaded machine a second try succeeds
             try: ray.init(address=address, **kw); break
