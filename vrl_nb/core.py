@@ -164,17 +164,20 @@ def _cpuinfo() -> dict:
     return out
 
 def machine_info() -> dict:
-    "What this CPU + PyTorch build offer: CPU model, ATen ISA level, native bf16, oneDNN, AMX/AVX512-BF16 flags, cores, threads."
+    ("What this CPU + PyTorch build offer: CPU model, ATen ISA level, native bf16, oneDNN, AMX/AVX512-BF16 flags, "
+     "cores, threads.")
     import torch
     ci = _cpuinfo(); flags = set(ci.get('flags', '').split())
     try: bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except Exception: bf16 = False
     cuda = torch.cuda.is_available()
     return dict(cpu_model=ci.get('model name') or platform.processor() or platform.machine(),
-                isa=torch.backends.cpu.get_cpu_capability(), bf16_native=bf16, mkldnn=torch.backends.mkldnn.is_available(),
+                isa=torch.backends.cpu.get_cpu_capability(), bf16_native=bf16,
+                mkldnn=torch.backends.mkldnn.is_available(),
                 amx=sorted(f for f in flags if f.startswith('amx')), avx512_bf16='avx512_bf16' in flags,
                 avx512f='avx512f' in flags, cores=os.cpu_count(), torch_threads=torch.get_num_threads(),
-                cuda=torch.cuda.get_device_name(0) if cuda else None, cuda_bf16=bool(cuda and torch.cuda.is_bf16_supported()))
+                cuda=torch.cuda.get_device_name(0) if cuda else None,
+                cuda_bf16=bool(cuda and torch.cuda.is_bf16_supported()))
 
 def machine_line(info:dict|None=None) -> str:
     "The caption of every timing: 'measured on <ISA>, <cores> cores, <cpu model>' (`info`: a `machine_info()` dict)."
@@ -184,7 +187,8 @@ def machine_line(info:dict|None=None) -> str:
 
 # %% ../nbs/00_core.ipynb
 def bf16_native(device=None, info:dict|None=None) -> bool:
-    "Whether bf16 runs natively on `device` (default: `default_device()`): CUDA with bf16 support; on the CPU, oneDNN's check."
+    ("Whether bf16 runs natively on `device` (default: `default_device()`): CUDA with bf16 support; on the CPU, "
+     "oneDNN's check.")
     import torch
     dev = torch.device(device) if device is not None else default_device()
     if dev.type == 'cuda':
@@ -199,17 +203,19 @@ def bf16_skip_reason(device=None, info:dict|None=None) -> str|None:
     return f"bf16 skipped: emulated on this CPU ({info['isa']}, no native bf16) — ~{BF16_EMULATED_SLOWDOWN}x slower"
 
 def check_bf16(bf16:bool, device=None, info:dict|None=None, caller:str='this call'):
-    "Refuse `bf16=True` where bf16 is emulated: a ValueError naming the ISA and the slowdown (the setting is never changed)."
+    ("Refuse `bf16=True` where bf16 is emulated: a ValueError naming the ISA and the slowdown (the setting is never "
+     "changed).")
     if not bf16 or bf16_native(device, info): return
     info = info or machine_info()
-    raise ValueError(f"{caller}(bf16=True): bf16 is emulated on this CPU ({info['isa']}, {info['cpu_model']}: no native bf16), "
-                     f"~{BF16_EMULATED_SLOWDOWN}x slower than fp32 (a bf16 2048² matmul ran at 0.3 GFLOP/s against 56 for "
-                     "fp32 on an AVX2-only CPU). Pass bf16=False on this machine.")
+    raise ValueError(f"{caller}(bf16=True): bf16 is emulated on this CPU ({info['isa']}, {info['cpu_model']}: no "
+                     f"native bf16), ~{BF16_EMULATED_SLOWDOWN}x slower than fp32 (a bf16 2048² matmul ran at 0.3 "
+                     "GFLOP/s against 56 for fp32 on an AVX2-only CPU). Pass bf16=False on this machine.")
 
 def _needs_bf16(o) -> bool: return isinstance(o, dict) and bool(o.get('bf16'))
 
 def drop_bf16(runs, device=None, info:dict|None=None, verbose:bool=True):
-    "`runs` (a dict name -> overrides, or a list of override dicts with a `label`) without the bf16 ones where bf16 is emulated; prints why."
+    ("`runs` (a dict name -> overrides, or a list of override dicts with a `label`) without the bf16 ones where bf16 "
+     "is emulated; prints why.")
     why = bf16_skip_reason(device, info)
     if why is None: return runs
     if isinstance(runs, dict):

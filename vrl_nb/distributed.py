@@ -34,10 +34,12 @@ def require_ray():
     return ray
 
 def init_ray(address:str|None=None, num_cpus:int|None=None, runtime_env:dict|None=None, **kwargs):
-    "Connect to Ray once: the running session, the cluster at `address` ('auto', 'ray://head:10001'), or a new local one."
+    ("Connect to Ray once: the running session, the cluster at `address` ('auto', 'ray://head:10001'), or a new local "
+     "one.")
     ray = require_ray()
     if not ray.is_initialized():
-        env = dict(runtime_env or {})    # workers are processes of their own: vrl_nb's hub switch goes to them explicitly
+        # workers are processes of their own: vrl_nb's hub switch goes to them explicitly
+        env = dict(runtime_env or {})
         env['env_vars'] = {**offline_env(), **env.get('env_vars', {})}
         kw = dict(include_dashboard=False, runtime_env=env, **kwargs)
         if address is None: kw['num_cpus'] = num_cpus
@@ -116,8 +118,8 @@ def load_parquet_embeddings(folder, dtype=None) -> tuple[np.ndarray, np.ndarray]
     n_shards = (meta['n'] + ss - 1) // ss
     missing = [s for s in range(n_shards) if not _part_path(folder, s).exists()]
     if missing or not meta.get('complete'):
-        raise ValueError(f"{folder} is incomplete (missing shards {missing}); run embed_catalog_ray again with the same "
-                         "arguments to resume")
+        raise ValueError(f"{folder} is incomplete (missing shards {missing}); run embed_catalog_ray again with the "
+                         "same arguments to resume")
     out, ids = np.empty((meta['n'], meta['dim']), dtype or meta['dtype']), []
     for s in range(n_shards):
         i, e = read_embedding_part(_part_path(folder, s)); ids.append(i); out[s * ss:s * ss + len(e)] = e
@@ -125,14 +127,16 @@ def load_parquet_embeddings(folder, dtype=None) -> tuple[np.ndarray, np.ndarray]
 
 # %% ../nbs/13_distributed.ipynb
 def _items_of(table, image_root, id_col, image_col) -> Catalog:
-    "A `Catalog` of `item_id` + `image` from a Catalog, a DataFrame or a .csv/.parquet table (images under `image_root`)."
+    ("A `Catalog` of `item_id` + `image` from a Catalog, a DataFrame or a .csv/.parquet table (images under "
+     "`image_root`).")
     if isinstance(table, Catalog):
         if image_root is not None: raise ValueError('image_root= comes from the Catalog; pass it only with a table')
         return Catalog(table.items[['item_id', 'image']], table.images, name=table.name)
     df, name = (table, 'table') if isinstance(table, pd.DataFrame) else (read_table(table), Path(table).name)
     missing = [c for c in (id_col, image_col) if c not in df.columns]
     if missing: raise KeyError(f'{name}: no column(s) {missing}; it has {list(df.columns)} (set id_col= / image_col=)')
-    if image_root is None: raise ValueError('image_root= is needed with a table: the folder or URI its image paths are relative to')
+    if image_root is None: raise ValueError('image_root= is needed with a table: the folder or URI its image paths are '
+                                            'relative to')
     items = pd.DataFrame(dict(item_id=df[id_col].astype(str).to_numpy(), image=df[image_col].astype(str).to_numpy()))
     return Catalog(items, image_store(image_root), name=name)
 
@@ -144,7 +148,8 @@ def _diff(old:dict, new:dict) -> dict:
     return d
 
 class _EmbedActor:
-    "Ray Data actor: loads the embedder once, then embeds batches with `vrl_nb.embed.embed_catalog` (decoding them first with `images`, else uint8 `pixels`)."
+    ("Ray Data actor: loads the embedder once, then embeds batches with `vrl_nb.embed.embed_catalog` (decoding them "
+     "first with `images`, else uint8 `pixels`).")
     def __init__(self, embedder_dir, loader, size, threads, embed_kw, images=None):
         if threads: torch.set_num_threads(int(threads))
         self.embedder, self.size, self.kw, self.threads = (loader or load_embedder)(embedder_dir), size, embed_kw, threads
@@ -155,8 +160,10 @@ class _EmbedActor:
         px = np.asarray(batch['pixels'])
         cat = Catalog(pd.DataFrame(dict(item_id=batch['item_id'], image=np.arange(len(px)))), ArrayImageStore(px))
         _, e = embed_catalog(self.embedder, cat, size=self.size, bs=max(len(px), 1), num_workers=0, progress=False,
-                             torch_threads=self.threads, **self.kw)   # Ray may call from another thread: its own thread count
-        t = np.full(len(e), t0); return dict(row=batch['row'], embedding=e, t_start=t, t_end=np.full(len(e), time.time()))
+                             # Ray may call from another thread: its own thread count
+                             torch_threads=self.threads, **self.kw)
+        t = np.full(len(e), t0); return dict(row=batch['row'], embedding=e, t_start=t,
+                                             t_end=np.full(len(e), time.time()))
 
 def _collect_parts(ds, out_dir, ids, shard_size:int, n:int, dtype) -> dict:
     "Stream embedded batches to the driver; write each shard the moment all its rows are in, each row once."
@@ -168,11 +175,14 @@ def _collect_parts(ds, out_dir, ids, shard_size:int, n:int, dtype) -> dict:
             m = rows // shard_size == s; lo = int(s) * shard_size; cnt = min(shard_size, n - lo)
             if s not in bufs: bufs[s], filled[s] = np.empty((cnt, e.shape[1]), dtype), np.zeros(cnt, bool)
             r = rows[m] - lo
-            if filled[s][r].any(): raise RuntimeError(f'rows {(r[filled[s][r]] + lo).tolist()[:5]} of shard {s} arrived twice')
+            if filled[s][r].any(): raise RuntimeError(f'rows {(r[filled[s][r]] + lo).tolist()[:5]} of shard {s} '
+                                                      'arrived twice')
             bufs[s][r] = e[m]; filled[s][r] = True
             if filled[s].all(): _write_part(_part_path(out_dir, s), ids[lo:lo + cnt], bufs.pop(s)); filled.pop(s)
-    if bufs: raise RuntimeError(f'shards {sorted(int(s) for s in bufs)} did not receive all their rows; run again to resume')
-    # steady rate: rows over the span from the first batch an actor started to the last one finished (actor start-up excluded)
+    if bufs: raise RuntimeError(f'shards {sorted(int(s) for s in bufs)} did not receive all their rows; run again to '
+                                'resume')
+    # steady rate: rows over the span from the first batch an actor started to the last one finished (actor start-up
+    # excluded)
     return dict(steady_img_s=got / (t_last - t_first) if t_last > t_first else float('nan'))
 
 def _unreadable_message(e:BaseException) -> str|None:
@@ -187,8 +197,10 @@ def _unreadable_message(e:BaseException) -> str|None:
     return None
 
 def _release_failed_run(e:BaseException):
-    "Let a failed Ray Data run's actors go now: its executor and actor handles sit in the frames of the error's traceback."
-    import gc, traceback   # (else they keep their CPUs until a later garbage collection, and a train_multitask_ray waits for ever)
+    ("Let a failed Ray Data run's actors go now: its executor and actor handles sit in the frames of the error's "
+     "traceback.")
+    # (else they keep their CPUs until a later garbage collection, and a train_multitask_ray waits for ever)
+    import gc
     todo, seen = [e], set()
     while todo:
         e = todo.pop()
@@ -207,24 +219,30 @@ def _release_failed_run(e:BaseException):
 # %% ../nbs/13_distributed.ipynb
 def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=None, bs:int=64,
                       shard_size:int=4096, num_workers:int=2, threads_per_worker:int=1, decode_in:str='actors',
-                      decode_tasks:int|None=None, decode_cpus:float=0, dtype:str='float32', bf16:bool=False, channels_last:bool|None=None,
+                      decode_tasks:int|None=None, decode_cpus:float=0, dtype:str='float32', bf16:bool=False,
+                      channels_last:bool|None=None,
                       l2:bool=True, id_col:str='item_id', image_col:str='image', loader=None, overwrite:bool=False,
                       address:str|None=None, runtime_env:dict|None=None, progress:bool=True) -> Path:
-    "Embed a catalog on Ray: `num_workers` actors decode (or Ray Data tasks do, `decode_in='tasks'`) and embed; parquet shards + meta in `out_dir` (resumable)."
+    ("Embed a catalog on Ray: `num_workers` actors decode (or Ray Data tasks do, `decode_in='tasks'`) and embed; "
+     "parquet shards + meta in `out_dir` (resumable).")
     if out_dir is None: raise ValueError('out_dir= is needed: the folder the parquet shards and meta.json go to')
-    if decode_in not in ('actors', 'tasks'): raise ValueError(f"decode_in must be 'actors' or 'tasks', got {decode_in!r}")
-    check_bf16(bf16, caller='embed_catalog_ray')   # never where bf16 is emulated (checked on the driver, before any worker starts)
+    if decode_in not in ('actors', 'tasks'): raise ValueError("decode_in must be 'actors' or 'tasks', got "
+                                                              f"{decode_in!r}")
+    # never where bf16 is emulated (checked on the driver, before any worker starts)
+    check_bf16(bf16, caller='embed_catalog_ray')
     ray = init_ray(address, runtime_env=runtime_env)
     if '://' not in str(embedder_dir): embedder_dir = Path(embedder_dir).resolve()
     cat = _items_of(table, image_root, id_col, image_col)
     probe = (loader or load_embedder)(embedder_dir)   # the driver's copy: sizes and the weights' fingerprint
-    hw, channels_last, mean, std, dtype = embedding_inputs(probe, size, channels_last, dtype)   # the same rule as embed_catalog
+    # the same rule as embed_catalog
+    hw, channels_last, mean, std, dtype = embedding_inputs(probe, size, channels_last, dtype)
     config = embedding_config(probe, cat, hw, mean, std, bf16, channels_last, l2, dtype)
     del probe
     ids = cat.ids.astype(str); n = len(ids)
     n_shards = (n + shard_size - 1) // shard_size
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    meta = dict(n=n, ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)), shard_size=int(shard_size), catalog=cat.name,
+    meta = dict(n=n, ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)), shard_size=int(shard_size),
+                catalog=cat.name,
                 dtype=str(dtype), **config, layout='parquet')
     mf = out_dir/'meta.json'
     if mf.exists() and overwrite:
@@ -253,10 +271,12 @@ def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=N
             cuts = np.linspace(0, len(todo_df), n_blocks + 1).astype(int)
             ds = ray.data.from_pandas([todo_df.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:])])
             if decode_in == 'tasks':   # decoding on CPUs of its own (a cluster's CPU nodes feeding GPU actors)
-                ds = ds.map_batches(_decode, fn_kwargs=dict(images=cat.images, size=hw), batch_size=bs, batch_format='numpy',
+                ds = ds.map_batches(_decode, fn_kwargs=dict(images=cat.images, size=hw), batch_size=bs,
+                                    batch_format='numpy',
                                     num_cpus=decode_cpus, compute=TaskPoolStrategy(size=decode_tasks or num_workers))
             kw = dict(bf16=bf16, channels_last=channels_last, l2=l2, dtype=str(dtype))
-            ds = ds.map_batches(_EmbedActor, fn_constructor_kwargs=dict(embedder_dir=embedder_dir, loader=loader, size=hw,
+            ds = ds.map_batches(_EmbedActor,
+                                fn_constructor_kwargs=dict(embedder_dir=embedder_dir, loader=loader, size=hw,
                                                                          threads=threads_per_worker, embed_kw=kw,
                                                                          images=cat.images if decode_in == 'actors' else None),
                                 batch_size=bs, batch_format='numpy', compute=ActorPoolStrategy(size=num_workers),
@@ -278,11 +298,13 @@ def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=N
 
 # %% ../nbs/13_distributed.ipynb
 def embedding_shards(folder) -> list:
-    "The shards of a complete embedding folder (`.npy` or parquet layout) as `(first row, n rows, ref)`; `read_shard(ref)` reads one."
+    ("The shards of a complete embedding folder (`.npy` or parquet layout) as `(first row, n rows, ref)`; "
+     "`read_shard(ref)` reads one.")
     folder = Path(folder)
     if not (folder/'meta.json').exists(): raise FileNotFoundError(f'{folder} is not an embedding folder (no meta.json)')
     meta = load_json(folder/'meta.json')
-    if not meta.get('complete'): raise ValueError(f'{folder} is incomplete: run the embedding again to finish it before indexing')
+    if not meta.get('complete'): raise ValueError(f'{folder} is incomplete: run the embedding again to finish it '
+                                                  'before indexing')
     n, ss, layout = meta['n'], meta['shard_size'], meta.get('layout', 'npy')
     return [(s * ss, min(ss, n - s * ss), (str(folder), s, layout)) for s in range((n + ss - 1) // ss)]
 
@@ -313,18 +335,22 @@ def _add_part(index_bytes, units, out_path=None):
         x = l2_normalize(read_shard(x) if isinstance(x, tuple) else x)
         bad = ~np.isfinite(x).all(1)
         if bad.any(): raise ValueError(f'{int(bad.sum())} vectors are not finite (NaN/inf; first rows '
-                                       f'{(np.flatnonzero(bad)[:5] + lo).tolist()}): re-embed with a model whose training converged')
+                                       f'{(np.flatnonzero(bad)[:5] + lo).tolist()}): re-embed with a model whose '
+                                       'training converged')
         index.add_with_ids(x, np.arange(lo, lo + len(x), dtype=np.int64))
     if out_path is None: return faiss.serialize_index(index)
     faiss.write_index(index, str(out_path)); return str(out_path)
 
 # %% ../nbs/13_distributed.ipynb
 def build_index_ray(source, factory:str='IVF1024,PQ64x4fs', train_size:int=100_000, n_parts:int=2, seed:int=0,
-                    merge:str='memory', out_dir=None, nprobe:int|None=None, chunk:int=65_536, cpus_per_task:float=1, return_stats:bool=False,
+                    merge:str='memory', out_dir=None, nprobe:int|None=None, chunk:int=65_536, cpus_per_task:float=1,
+                    return_stats:bool=False,
                     address:str|None=None, runtime_env:dict|None=None):
-    "A faiss IVF index over an embedding folder (or N×D array), added in `n_parts` Ray tasks and merged (`memory`/`disk`/`shards`); `return_stats`: also timings."
+    ("A faiss IVF index over an embedding folder (or N×D array), added in `n_parts` Ray tasks and merged "
+     "(`memory`/`disk`/`shards`); `return_stats`: also timings.")
     import faiss
-    if merge not in ('memory', 'disk', 'shards'): raise ValueError(f"merge must be 'memory', 'disk' or 'shards', got {merge!r}")
+    if merge not in ('memory', 'disk', 'shards'): raise ValueError("merge must be 'memory', 'disk' or 'shards', got "
+                                                                   f"{merge!r}")
     ray = init_ray(address, runtime_env=runtime_env)
     if isinstance(source, (str, Path)):
         shards = embedding_shards(source); n = sum(c for _, c, _ in shards)
@@ -341,9 +367,10 @@ def build_index_ray(source, factory:str='IVF1024,PQ64x4fs', train_size:int=100_0
     trained = train_index(rows(idx), factory)
     if merge == 'disk':
         if isinstance(faiss.downcast_index(faiss.extract_index_ivf(trained)), faiss.IndexIVFFastScan):
-            raise ValueError(f"{factory!r} stores fast-scan codes packed in blocks, which on-disk inverted lists cannot "
-                             "hold: use merge='memory' or 'shards', or a PQ without 'fs'")
-        if out_dir is None: raise ValueError("merge='disk' writes merged.index + merged.ivfdata to out_dir=: give a folder")
+            raise ValueError(f"{factory!r} stores fast-scan codes packed in blocks, which on-disk inverted lists "
+                             "cannot hold: use merge='memory' or 'shards', or a PQ without 'fs'")
+        if out_dir is None: raise ValueError("merge='disk' writes merged.index + merged.ivfdata to out_dir=: give a "
+                                             "folder")
         out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     t_train = time.perf_counter() - t0
     blob = ray.put(faiss.serialize_index(trained))
@@ -389,7 +416,8 @@ def _rank_dl_class(cls, rank:int, world:int):
     return RankDL
 
 class DataParallel(Callback):
-    "Data-parallel fastai training in a `torch.distributed` group: rank's share of each epoch, gradients averaged by all-reduce."
+    ("Data-parallel fastai training in a `torch.distributed` group: rank's share of each epoch, gradients averaged by "
+     "all-reduce.")
     order = 5
     def __init__(self, rank:int|None=None, world:int|None=None):
         import torch.distributed as dist
@@ -435,7 +463,8 @@ def _train_loop(cfg):
                    folder=str(res.folder) if res.folder else None, num_workers=world, config=res.config)
     with tempfile.TemporaryDirectory() as d:   # rank 0's summary travels back as a Ray Train checkpoint
         if rank == 0: save_json(summary, Path(d)/'summary.json')
-        ray.train.report(dict(train_s=res.train_s), checkpoint=ray.train.Checkpoint.from_directory(d) if rank == 0 else None)
+        ray.train.report(dict(train_s=res.train_s),
+                         checkpoint=ray.train.Checkpoint.from_directory(d) if rank == 0 else None)
 
 from dataclasses import dataclass
 @dataclass
@@ -491,7 +520,8 @@ def train_multitask_ray(catalog:Catalog, num_workers:int=2, threads_per_worker:i
 
 # %% ../nbs/13_distributed.ipynb
 def _plain_forward_rate(embedder_dir, size, bs:int, n_batches:int, barrier:str, n:int) -> float:
-    "One process, one thread, no Ray: img/s of the embedder's forward on a fixed batch, timed once all `n` processes are warm."
+    ("One process, one thread, no Ray: img/s of the embedder's forward on a fixed batch, timed once all `n` processes "
+     "are warm.")
     torch.set_num_threads(1)
     emb = load_embedder(embedder_dir); hw, cl, *_ = embedding_inputs(emb, size, None, 'float32')
     x = torch.randn(bs, 3, *hw)
@@ -504,27 +534,32 @@ def _plain_forward_rate(embedder_dir, size, bs:int, n_batches:int, barrier:str, 
     return bs * n_batches / (time.perf_counter() - t)
 
 def plain_process_rates(embedder_dir, workers=(1, 2), size=None, bs:int=64, n_batches:int=10) -> dict:
-    "{w: summed img/s of `w` plain Python processes at one thread each running the embedder's forward at once}: what the cores give without Ray."
+    ("{w: summed img/s of `w` plain Python processes at one thread each running the embedder's forward at once}: what "
+     "the cores give without Ray.")
     import subprocess, sys
     out = {}
     for w in workers:
         with tempfile.TemporaryDirectory() as barrier:
-            code = (f"from vrl_nb.distributed import _plain_forward_rate; print(_plain_forward_rate({str(embedder_dir)!r}, "
-                    f"{size!r}, {bs}, {n_batches}, {barrier!r}, {w}))")
+            code = ("from vrl_nb.distributed import _plain_forward_rate; "
+                    f"print(_plain_forward_rate({str(embedder_dir)!r}, {size!r}, {bs}, {n_batches}, {barrier!r}, {w}))")
             ps = [subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True) for _ in range(w)]
             outs = [p.communicate(timeout=1800)[0] for p in ps]
-            if any(p.returncode for p in ps): raise RuntimeError(f'a plain forward process failed (exit codes {[p.returncode for p in ps]})')
+            if any(p.returncode for p in ps): raise RuntimeError('a plain forward process failed (exit codes '
+                                                                 f'{[p.returncode for p in ps]})')
         out[w] = float(sum(float(o.strip().splitlines()[-1]) for o in outs))
     return out
 
 def scaling_benchmark(embedder_dir, table, image_root=None, train_catalog:Catalog|None=None, workers=(1, 2),
                       bs:int=64, n_index:int=200_000, d_index:int=256, index_factory:str='IVF256,SQ8',
                       train_kwargs:dict|None=None, out_dir=None) -> pd.DataFrame:
-    "Items/s of Ray embedding, index adding and training with each number of `workers` (1 thread each) and the ratio to the first."
+    ("Items/s of Ray embedding, index adding and training with each number of `workers` (1 thread each) and the ratio "
+     "to the first.")
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix='vrl_nb-scaling-')); rows = []
     n_fwd = 10   # forward batches per plain process
-    for w, r in plain_process_rates(embedder_dir, workers, bs=bs, n_batches=n_fwd).items():   # the ceiling: the cores without Ray
-        rows.append(dict(stage='forward, plain processes (no Ray)', workers=w, items=bs * n_fwd * w, items_s=r, wall_s=float('nan')))
+    # the ceiling: the cores without Ray
+    for w, r in plain_process_rates(embedder_dir, workers, bs=bs, n_batches=n_fwd).items():
+        rows.append(dict(stage='forward, plain processes (no Ray)', workers=w, items=bs * n_fwd * w, items_s=r,
+                         wall_s=float('nan')))
     for w in workers:
         t0 = time.perf_counter()
         f = embed_catalog_ray(embedder_dir, table, image_root, out_dir/f'emb-{w}', bs=bs, num_workers=w,
@@ -535,10 +570,12 @@ def scaling_benchmark(embedder_dir, table, image_root=None, train_catalog:Catalo
     if n_index:
         from vrl_nb.retrieval import synthetic_embeddings
         X = synthetic_embeddings(n_index, d=d_index, seed=0); X = X[0] if isinstance(X, tuple) else X
-        build_index_ray(X[:20_000], index_factory, train_size=20_000, n_parts=max(workers), chunk=1000)  # warm the task workers
+        # warm the task workers
+        build_index_ray(X[:20_000], index_factory, train_size=20_000, n_parts=max(workers), chunk=1000)
         for w in workers:
             _, st = build_index_ray(X, index_factory, n_parts=w, cpus_per_task=1, return_stats=True)
-            rows.append(dict(stage='index add', workers=w, items=n_index, items_s=n_index / st['add_s'], wall_s=st['total_s']))
+            rows.append(dict(stage='index add', workers=w, items=n_index, items_s=n_index / st['add_s'],
+                             wall_s=st['total_s']))
     if train_catalog is not None:
         n_train = int((train_catalog.items['split'] == 'train').sum())
         for w in workers:
