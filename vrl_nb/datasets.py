@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, ImageFilter, ImageEnhance
 from .core import cache_dir, fingerprint, pbar
-from .catalog import Catalog, ArrayImageStore, FileImageStore, validate_catalog, read_catalog, _is_missing, images_fingerprint
+from .catalog import Catalog, ArrayImageStore, FileImageStore, validate_catalog, read_catalog, images_fingerprint
 
 # %% auto 0
 __all__ = ['FMNIST_DIR', 'FMNIST_CLASSES', 'FMNIST_GROUPS', 'COLOURS', 'ICON_THEMES', 'fmnist_dir', 'read_idx',
            'load_fashion_mnist', 'colourise', 'fashion_mnist_catalog', 'buyer_photo', 'buyer_photo_views',
-           'BuyerPhotoAug', 'jpeg_folder', 'fashion_product_images', 'stanford_online_products', 'deepfashion_inshop',
-           'icon_stem', 'dominant_colour', 'icon_catalog']
+           'jpeg_folder', 'fashion_product_images', 'stanford_online_products', 'deepfashion_inshop', 'icon_stem',
+           'dominant_colour', 'icon_catalog']
 
 # %% ../nbs/02_datasets.ipynb
 FMNIST_DIR = '/usr/share/datasets/fashion-mnist'
@@ -151,21 +151,6 @@ def buyer_photo_views(cat:Catalog, n_views:int=1, seed:int=0, strength:float=1.0
     if len({a.shape for a in imgs}) > 1:
         raise ValueError(f'{cat.name}: images differ in size ({sorted({a.shape[:2] for a in imgs})[:3]} ...); pass size= for square views')
     return Catalog(items, ArrayImageStore(np.stack(imgs)), cat.tasks, cat.vocab, name or f'{cat.name}-buyer-photos')
-
-# %% ../nbs/02_datasets.ipynb
-import torch
-from fastai.vision.all import PILImage, Transform
-
-class BuyerPhotoAug(Transform):
-    "Train-time item transform: with probability `p`, a `buyer_photo` view of the image (seeded from torch's RNG)."
-    split_idx, order = 0, 0   # training set only; before `Resize`
-    def __init__(self, p:float=0.5, strength:float=1.0):
-        if not 0 <= p <= 1: raise ValueError(f'p must be a probability in [0, 1], got {p}')
-        self.p, self.strength = p, strength
-    def encodes(self, img:PILImage):
-        s = int(torch.randint(0, 2**31 - 1, (1,)))
-        if (s % 10_000) / 10_000 >= self.p: return img
-        return PILImage(buyer_photo(img, seed=s, strength=self.strength))
 
 # %% ../nbs/02_datasets.ipynb
 def jpeg_folder(cat:Catalog, root:str|Path, px:int=800, quality:int=90, overwrite:bool=False, progress:bool=True) -> Catalog:

@@ -16,21 +16,19 @@ import torch.nn.functional as F
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.callback.training import GradientAccumulation
-from fastai.data.core import DataLoaders
-from fastai.data.load import DataLoader
 from fastai.optimizer import Adam
 from fastcore.foundation import L
 from .core import set_seed, fingerprint, save_json, default_device, check_bf16, drop_bf16
-from .catalog import Catalog, catalog_dls, IGNORE_INDEX, ArrayImageStore, FileImageStore, thumbnail_cache
+from .catalog import Catalog, IGNORE_INDEX, ArrayImageStore, FileImageStore, thumbnail_cache
 from .backbones import create_backbone
 from .multitask import (MultitaskModel, MultitaskLoss, create_multitask, multitask_metrics, macro_f1,
                               save_multitask, Embedder, CosineHead)
-from .datasets import BuyerPhotoAug
+from .dataloaders import catalog_dls, BuyerPhotoAug, feature_dls
 
 # %% auto 0
 __all__ = ['INSTANCE_TASK', 'CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'StopOnNonFiniteLoss',
-           'EpochCheckpoint', 'cache_features', 'feature_dls', 'predict_multitask', 'task_scores', 'evaluate_multitask',
-           'TrainResult', 'SimulatedKill', 'train_multitask', 'plot_history', 'plot_confusion', 'default_switches',
+           'EpochCheckpoint', 'cache_features', 'predict_multitask', 'task_scores', 'evaluate_multitask', 'TrainResult',
+           'SimulatedKill', 'train_multitask', 'plot_history', 'plot_confusion', 'default_switches',
            'benchmark_switches', 'file_training_benchmark']
 
 # %% ../nbs/05_train.ipynb
@@ -154,26 +152,6 @@ def cache_features(trunk:nn.Module, dl, bf16:bool=False, channels_last:bool=Fals
         for l, y in zip(ys, b[1:]): l.append(y.as_subclass(torch.Tensor))
     trunk.train(was)
     return (torch.cat(feats), *[torch.cat(l) for l in ys])
-
-class _TensorsDS:
-    def __init__(self, *ts): self.ts = ts
-    def __len__(self): return len(self.ts[0])
-    def __getitem__(self, i): return tuple(t[i] for t in self.ts)
-
-def _tensor_dl(ts:tuple, bs:int, shuffle:bool, drop_last:bool=False) -> DataLoader:
-    "A fastai DataLoader that slices whole batches out of in-memory tensors (one index op per tensor per batch)."
-    ds = _TensorsDS(*ts)
-    return DataLoader(ds, bs=bs, shuffle=shuffle, drop_last=drop_last, device='cpu', num_workers=0,
-                      create_item=lambda i: i, create_batch=lambda idxs: tuple(t[torch.as_tensor(idxs)] for t in ts))
-
-def feature_dls(train:tuple, valid:tuple, bs:int=64, seed:int=0) -> DataLoaders:
-    "fastai `DataLoaders` over cached `(features, *targets)` tuples (train shuffled with a seeded RNG)."
-    # in-process, whole-batch slicing: worker processes or per-item collation would cost more than the heads
-    tr = _tensor_dl(train, bs, shuffle=True, drop_last=len(train[0]) > bs)
-    va = _tensor_dl(valid, bs * 2, shuffle=False)
-    tr.rng = random.Random(seed)
-    dls = DataLoaders(tr, va, device='cpu'); dls.n_inp = 1
-    return dls
 
 # %% ../nbs/05_train.ipynb
 @torch.no_grad()
