@@ -67,7 +67,7 @@ def test_sidebar_lists_every_notebook_in_pipeline_order(site):
     dest, _ = site
     secs = dict(_sidebar(build.browse(dest/'index.html')))
     lib = [p.stem for p in (ROOT/'nbs').glob('*.ipynb') if p.stem != 'index']
-    numbered = sorted((n for n in lib if re.match(r'\d+_', n)), key=lambda n: int(n.split('_')[0]))
+    numbered = sorted((n for n in lib if re.match(r'\d+[a-z]?_', n)), key=lambda n: (int(re.match(r'\d+', n).group()), n))
     assert secs['Library'] == [f'{n}.html' for n in build.library_order(lib)]
     assert secs['Library'][:len(numbered)] == [f'{n}.html' for n in numbered]
     reports = {f'reports/{p.stem}.html' for p in (ROOT/'nbs'/'reports').glob('*.ipynb')}

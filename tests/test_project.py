@@ -38,7 +38,8 @@ def test_notebooks_numbered_and_exported():
         src = '\n'.join(c.source for c in nb.cells if c.cell_type == 'code')
         m = re.search(r'#\|\s*default_exp\s+(\S+)', src)
         assert m, f'{name} has no default_exp'
-        assert (ROOT/'vrl_nb'/f'{m.group(1)}.py').exists(), f'{name} exports {m.group(1)} but vrl_nb/{m.group(1)}.py is missing'
+        mod = m.group(1).replace('.', '/')
+        assert (ROOT/'vrl_nb'/f'{mod}.py').exists(), f'{name} exports {m.group(1)} but vrl_nb/{mod}.py is missing'
         assert nb.cells[0].cell_type == 'markdown', f'{name} should open with a title and prose'
 
 
@@ -47,12 +48,29 @@ def test_earlier_stages_never_import_later_ones():
     for p in (ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb'):
         nb = nbformat.read(p, 4)
         m = re.search(r'#\|\s*default_exp\s+(\S+)', '\n'.join(c.source for c in nb.cells))
-        if m: order[m.group(1)] = p.name.split('_')[0]   # the stage: '02' < '02b' < '03'
+        if m: order[m.group(1)] = p.name.split('_')[0]   # '03', '08a', ...: sorts as the stages do
     for mod, n in order.items():
-        src = (ROOT/'vrl_nb'/f'{mod}.py').read_text()
-        for other in re.findall(r'(?:from|import)\s+vrl_nb\.(\w+)', src):
+        for other in _vrl_imports(mod):
             if other in order:
                 assert order[other] <= n, f'vrl_nb.{mod} (stage {n}) imports the later stage vrl_nb.{other} ({order[other]})'
+    # the check reads the exported modules, whose imports nbdev made relative: it must see them
+    assert 'core' in _vrl_imports('catalog') and 'backbones' in _vrl_imports('embed')
+
+
+def _vrl_imports(mod:str) -> set:
+    "The vrl_nb modules `vrl_nb.<mod>` imports, absolute or relative, anywhere in its source (e.g. {'core', 'catalog'})."
+    import ast
+    path = ROOT/'vrl_nb'/f"{mod.replace('.', '/')}.py"; pkg = ['vrl_nb', *mod.split('.')[:-1]]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = pkg[:len(pkg) - node.level + 1] if node.level else []
+            name = '.'.join([*base, *(node.module.split('.') if node.module else [])])
+            names = [name] if node.module else [f'{name}.{a.name}' for a in node.names]
+        elif isinstance(node, ast.Import): names = [a.name for a in node.names]
+        else: continue
+        out |= {x[len('vrl_nb.'):] for x in names if x.startswith('vrl_nb.')}
+    return out
 
 
 def test_report_notebooks_have_parameters_cell():

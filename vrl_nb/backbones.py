@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 import timm
-from .core import cache_dir, is_offline
+from .core import cache_dir, is_offline, check_bf16
 
 # %% auto 0
 __all__ = ['OFFLINE_WEIGHTS', 'package_checkpoint', 'offline_backbones', 'map_state_dict_by_position', 'offline_weights_file',
-           'Backbone', 'create_backbone', 'imagenet_classifier', 'imagenet_top_k', 'pooled_features',
+           'Backbone', 'create_backbone', 'input_size', 'image_norm', 'prepare_batch', 'stem_modules', 'fp32_stem',
+           'eval_mode', 'embed_tensor', 'embed_array', 'imagenet_classifier', 'imagenet_top_k', 'pooled_features',
            'one_nn_agreement']
 
 # %% ../nbs/03_backbones.ipynb
@@ -143,6 +145,114 @@ def create_backbone(name:str, weights:str|Path|None='offline', img_size:int|None
     return Backbone(model.eval(), int(model.num_features), data_config, label, name, {**kwargs, **extra})
 
 # %% ../nbs/03_backbones.ipynb
+def _hw(size) -> tuple[int, int]:
+    return (int(size), int(size)) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size[-2:])
+
+def _data_config(model_or_data_config) -> dict:
+    if isinstance(model_or_data_config, dict): return model_or_data_config
+    return getattr(model_or_data_config, 'data_config', None) or {}
+
+def input_size(embedder=None, size=None) -> tuple[int, int]:
+    "(H, W) the embedder (a model or its data_config) is fed: `size` if given, else its `data_config['input_size']`."
+    if size is not None: return _hw(size)
+    dc = _data_config(embedder)
+    if not dc or 'input_size' not in dc:
+        raise ValueError("The embedder has no .data_config['input_size']: pass size= explicitly "
+                         "(a vrl_nb.multitask Embedder carries its data_config)")
+    return _hw(dc['input_size'])
+
+def image_norm(model_or_data_config) -> tuple[tuple, tuple]:
+    "`(mean, std)` a model (or its data_config) normalises images with; (0.5, 0.5, 0.5) each when it does not say."
+    dc = _data_config(model_or_data_config)
+    return tuple(dc.get('mean', (0.5,) * 3)), tuple(dc.get('std', (0.5,) * 3))
+
+# %% ../nbs/03_backbones.ipynb
+def prepare_batch(imgs, size, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)) -> torch.Tensor:
+    "uint8 N×H×W×3 (array or tensor) -> normalised float N×3×H×W at `size`, in a few whole-batch tensor ops."
+    # torch wants writeable arrays (PIL's views are read-only: copied); the float copy leaves the caller's data alone
+    t = imgs if torch.is_tensor(imgs) else torch.from_numpy(np.require(imgs, requirements='W'))
+    x = t.permute(0, 3, 1, 2).to(torch.float32, copy=True)
+    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1); s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
+    h, w = _hw(size)
+    norm = lambda t: t.mul_(1 / (255 * s)).sub_(m / s)  # (x/255 - mean)/std in two in-place ops
+    if x.shape[-2:] == (h, w): return norm(x).contiguous()
+    # resizing is affine with weights summing to 1, so normalising commutes with it: do it on the smaller tensor
+    up = h * w > x.shape[-2] * x.shape[-1]
+    if up: x = norm(x)
+    x = F.interpolate(x.contiguous(), size=(h, w), mode='bilinear', antialias=True, align_corners=False)
+    return x if up else norm(x)
+
+# %% ../nbs/03_backbones.ipynb
+def stem_modules(model:torch.nn.Module) -> list:
+    "The modules of the first timm model inside `model` up to and including its first feature stage (`feature_info[0]`)."
+    timm_model = next((m for m in model.modules() if isinstance(getattr(m, 'feature_info', None), list)
+                       and m.feature_info and 'module' in m.feature_info[0]), None)
+    if timm_model is None: return []
+    first = timm_model.feature_info[0]['module']; top = first.split('.')[0]
+    mods = []
+    for name, child in timm_model.named_children():
+        if name == top: break
+        mods.append(child)
+    return mods + [timm_model.get_submodule(first)]
+
+class fp32_stem:
+    "Within this block, `stem_modules(model)` run with autocast disabled (fp32), the rest of the model as autocast says."
+    def __init__(self, model:torch.nn.Module, enabled:bool=True):
+        self.mods = stem_modules(model) if enabled else []; self.stack, self.hooks = [], []
+    def _pre(self, m, args):
+        dev = next((a.device.type for a in args if torch.is_tensor(a)), 'cpu')
+        ctx = torch.autocast(dev, enabled=False); ctx.__enter__(); self.stack.append(ctx)
+        return tuple(a.float() if torch.is_tensor(a) and a.is_floating_point() else a for a in args)
+    def _post(self, m, args, out):
+        if self.stack: self.stack.pop().__exit__(None, None, None)
+    def __enter__(self):
+        for m in self.mods: self.hooks += [m.register_forward_pre_hook(self._pre), m.register_forward_hook(self._post)]
+        return self
+    def __exit__(self, *a):
+        while self.stack: self.stack.pop().__exit__(None, None, None)  # a forward that raised left its context open
+        for h in self.hooks: h.remove()
+        self.hooks = []
+
+# %% ../nbs/03_backbones.ipynb
+class eval_mode:
+    "Put a module in eval mode (its stem in fp32 if it will run under bf16) for a `with` block; its training flag is restored after."
+    # channels-last needs only the input in NHWC (`embed_tensor`): oneDNN then picks its NHWC kernels whatever the
+    # weights' layout (Lite0, bs 64, 64 px: 995 img/s with NCHW weights, 979 with NHWC), so the model is not converted
+    def __init__(self, m, bf16=False): self.m, self.stem = m, fp32_stem(m, bf16)
+    def __enter__(self):
+        self.was_training = self.m.training; self.m.eval()
+        self.stem.__enter__()
+        return self.m
+    def __exit__(self, *a):
+        self.stem.__exit__(*a)
+        self.m.train(self.was_training)
+
+def embed_tensor(embedder, x:torch.Tensor, bf16:bool=False, channels_last:bool=False, l2:bool=True) -> torch.Tensor:
+    "float32 (N, D) embeddings of a prepared batch `x` (the forward of every embedding job; run it inside `eval_mode`)."
+    if channels_last: x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast('cpu' if x.device.type == 'cpu' else x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        e = embedder(x)   # under bf16, `eval_mode(..., bf16=True)` keeps the stem in fp32 for the whole job
+    if isinstance(e, (tuple, list)): e = e[0]
+    e = e.float()
+    if e.ndim != 2: raise ValueError(f"The embedder must return (N, D) embeddings, got shape {tuple(e.shape)}")
+    return F.normalize(e, dim=-1) if l2 else e
+
+# %% ../nbs/03_backbones.ipynb
+def embed_array(model:nn.Module, images, size=None, bs:int=64, l2:bool=True, bf16:bool=False,
+                channels_last:bool=False, data_config:dict|None=None) -> np.ndarray:
+    "float32 embeddings of uint8 N×H×W×3 `images`, fed as `model`'s data_config (or `data_config`) says; L2-normalised unless `l2=False`."
+    dc = data_config if data_config is not None else model
+    hw, (mean, std) = input_size(dc, size), image_norm(dc)
+    dev = next(iter(model.parameters()), torch.empty(0)).device
+    check_bf16(bf16, dev, caller='embed_array')   # never where bf16 is emulated
+    out = []
+    with eval_mode(model, bf16), torch.inference_mode():
+        for s in range(0, len(images), bs):
+            x = prepare_batch(images[s:s + bs], hw, mean, std).to(dev, non_blocking=True)
+            out.append(embed_tensor(model, x, bf16, channels_last, l2).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, getattr(model, 'embed_dim', 0)), np.float32)
+
+# %% ../nbs/03_backbones.ipynb
 def imagenet_classifier(name:str='tf_efficientnet_lite0', weights='offline') -> nn.Module:
     "The full ImageNet classifier of `name` (with its head) from offline weights or a file; eval mode."
     path = offline_weights_file(name) if weights == 'offline' else Path(weights)
@@ -150,27 +260,16 @@ def imagenet_classifier(name:str='tf_efficientnet_lite0', weights='offline') -> 
 
 def imagenet_top_k(model:nn.Module, img:np.ndarray, k:int=3, size:int=224, mean=(0.5,)*3, std=(0.5,)*3) -> list:
     "Top-`k` `(ImageNet class name, probability)` for an RGB uint8 image `img` (H×W×3)."
-    x = torch.as_tensor(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float() / 255
-    x = torch.nn.functional.interpolate(x, size=(size, size), mode='bilinear', antialias=True, align_corners=False)
-    x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
-    with torch.no_grad(): p = model(x).softmax(-1)[0]
+    logits = embed_array(model, np.asarray(img)[None], size=size, l2=False, data_config=dict(mean=mean, std=std))
+    p = torch.from_numpy(logits).softmax(-1)[0]
     info = timm.data.ImageNetInfo()
     v, i = p.topk(k)
     return [(info.index_to_description(int(j)), float(q)) for q, j in zip(v, i)]
 
 # %% ../nbs/03_backbones.ipynb
-@torch.no_grad()
 def pooled_features(backbone:Backbone, imgs:np.ndarray, bs:int=128) -> np.ndarray:
-    "L2-normalised pooled features of uint8 N×H×W×3 images, resized to the backbone's input size."
-    m = backbone.model.eval(); dc = backbone.data_config; size = dc['input_size'][-2:]
-    mean, std = torch.tensor(dc['mean']).view(1, 3, 1, 1), torch.tensor(dc['std']).view(1, 3, 1, 1)
-    out = []
-    for i in range(0, len(imgs), bs):
-        x = torch.as_tensor(imgs[i:i+bs]).permute(0, 3, 1, 2).float() / 255
-        if tuple(x.shape[-2:]) != tuple(size):
-            x = torch.nn.functional.interpolate(x, size=tuple(size), mode='bilinear', antialias=True, align_corners=False)
-        out.append(torch.nn.functional.normalize(m((x - mean) / std), dim=-1))
-    return torch.cat(out).numpy()
+    "L2-normalised pooled features of uint8 N×H×W×3 images, resized to the backbone's input size (`embed_array`)."
+    return embed_array(backbone.model, imgs, bs=bs, data_config=backbone.data_config)
 
 def one_nn_agreement(train_x:np.ndarray, train_y, test_x:np.ndarray, test_y) -> float:
     "Fraction of `test_x` rows whose nearest `train_x` row (inner product) has the same label."

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import machine_info, machine_line, bf16_native, bf16_skip_reason
-from .embed import prepare_batch, _embed_one, _eval_mode, _torch_threads
+from .backbones import prepare_batch, embed_tensor, eval_mode
 from .catalog import load_image
 from .retrieval import (synthetic_embeddings, _synthetic_basis, build_index, search, set_search_params,
                               PeakRSS, rss_bytes, encode_labels, count_relevant, chunked_metrics)
@@ -102,7 +102,7 @@ def model_flops_utilisation(model:nn.Module, x:torch.Tensor, peak_gflops:float|N
     "Row: achieved forward GFLOP/s of `model` on batch `x` vs the measured fp32 matmul peak (ratio = MFU)."
     flops = forward_flops(model, x)
     peak = peak_gflops or matmul_peak_gflops()
-    with _eval_mode(model), torch.inference_mode():
+    with eval_mode(model), torch.inference_mode():
         model(x)
         t = best_time(lambda: model(x), repeats)
     return bench_row(f'MFU {name} forward', flops / t / 1e9, peak, 'GFLOP/s', bs=x.shape[0], res=x.shape[-1],
@@ -199,7 +199,7 @@ def onednn_kernels(fn) -> Counter:
 
 # %% ../nbs/12_benchmarks.ipynb
 def _embed_all(embedder, xs, bf16, cl):
-    return torch.cat([_embed_one(embedder, x, bf16, cl, True) for x in xs])
+    return torch.cat([embed_tensor(embedder, x, bf16, cl, True) for x in xs])
 
 def precision_benchmark(embedder:nn.Module, xs:list, repeats:int=2, name:str='', info:dict|None=None) -> tuple[list, dict]:
     "Rows (bf16 vs fp32 throughput + cosine agreement; channels_last vs contiguous) and the oneDNN kernels of each mode; bf16 rows 'not native here' where bf16 is emulated."
@@ -211,13 +211,13 @@ def precision_benchmark(embedder:nn.Module, xs:list, repeats:int=2, name:str='',
     n = sum(len(x) for x in xs); best = {m: 0.0 for m in modes}; embs, kernels = {}, {}
     for _ in range(repeats):
         for m, (bf, cl) in modes.items():
-            with _eval_mode(embedder, bf), torch.inference_mode():
-                _embed_one(embedder, xs[0][:2], bf, cl, True)
+            with eval_mode(embedder, bf), torch.inference_mode():
+                embed_tensor(embedder, xs[0][:2], bf, cl, True)
                 t = time.perf_counter(); e = _embed_all(embedder, xs, bf, cl); s = time.perf_counter() - t
             best[m] = max(best[m], n / s); embs[m] = e
     for m, (bf, cl) in modes.items():
-        with _eval_mode(embedder, bf), torch.inference_mode():
-            kernels[m] = dict(onednn_kernels(lambda: _embed_one(embedder, xs[0][:2], bf, cl, True)))
+        with eval_mode(embedder, bf), torch.inference_mode():
+            kernels[m] = dict(onednn_kernels(lambda: embed_tensor(embedder, xs[0][:2], bf, cl, True)))
     cos = {m: (embs[m] * embs['fp32']).sum(1) for m in modes}
     x = xs[0]; p = dict(model=name, bs=len(x), res=x.shape[-1], n_images=n, repeats=repeats)
     cl32 = bench_row(f'channels_last vs contiguous fp32 {name}', best['fp32+cl'], best['fp32'], 'img/s',

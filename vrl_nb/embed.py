@@ -12,45 +12,18 @@ import torch
 import torch.nn.functional as F
 from .core import fingerprint, save_json, load_json, pbar, check_bf16
 from .catalog import Catalog, ArrayImageStore, FileImageStore, images_fingerprint, thumbnail_cache
+from .backbones import input_size, image_norm, prepare_batch, eval_mode, embed_tensor
 
 # %% auto 0
-__all__ = ['input_size', 'image_batch', 'prepare_batch', 'batch_stream', 'auto_channels_last', 'stem_modules', 'fp32_stem',
-           'weights_fingerprint', 'embedding_config', 'embedding_inputs', 'embed_catalog', 'iter_embedding_shards',
-           'load_embeddings', 'embedding_meta', 'embedding_benchmark', 'plain_embedding_script',
-           'file_embedding_benchmark']
+__all__ = ['image_batch', 'batch_stream', 'auto_channels_last', 'torch_threads', 'weights_fingerprint', 'embedding_config',
+           'embedding_inputs', 'embed_catalog', 'iter_embedding_shards', 'load_embeddings', 'embedding_meta',
+           'embedding_benchmark', 'plain_embedding_script', 'file_embedding_benchmark']
 
 # %% ../nbs/06_embed.ipynb
-def _hw(size) -> tuple[int, int]:
-    return (int(size), int(size)) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size[-2:])
-
-def input_size(embedder, size=None) -> tuple[int, int]:
-    "(H, W) the embedder is fed: `size` if given, else its `data_config['input_size']`."
-    if size is not None: return _hw(size)
-    dc = getattr(embedder, 'data_config', None)
-    if not dc or 'input_size' not in dc:
-        raise ValueError("The embedder has no .data_config['input_size']: pass size= explicitly "
-                         "(an Embedder from vrl_nb.multitask carries its data_config)")
-    return _hw(dc['input_size'])
-
 def image_batch(catalog:Catalog, idxs, size=None) -> np.ndarray:
     "uint8 N×H×W×3 images at catalog positions `idxs`; in-memory stores are returned at native size (resized later on the batch)."
     if isinstance(catalog.images, ArrayImageStore): return catalog.images_array(idxs)
-    return catalog.images_array(idxs, size=None if size is None else _hw(size)[0])
-
-def prepare_batch(imgs, size, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)) -> torch.Tensor:
-    "uint8 N×H×W×3 (array or tensor) -> normalised float N×3×H×W at `size`, in a few whole-batch tensor ops."
-    # torch wants writeable arrays (PIL's views are read-only: copied); the float copy leaves the caller's data alone
-    t = imgs if torch.is_tensor(imgs) else torch.from_numpy(np.require(imgs, requirements='W'))
-    x = t.permute(0, 3, 1, 2).to(torch.float32, copy=True)
-    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1); s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
-    h, w = _hw(size)
-    norm = lambda t: t.mul_(1 / (255 * s)).sub_(m / s)  # (x/255 - mean)/std in two in-place ops
-    if x.shape[-2:] == (h, w): return norm(x).contiguous()
-    # resizing is affine with weights summing to 1, so normalising commutes with it: do it on the smaller tensor
-    up = h * w > x.shape[-2] * x.shape[-1]
-    if up: x = norm(x)
-    x = F.interpolate(x.contiguous(), size=(h, w), mode='bilinear', antialias=True, align_corners=False)
-    return x if up else norm(x)
+    return catalog.images_array(idxs, size=None if size is None else input_size(size=size)[0])
 
 # %% ../nbs/06_embed.ipynb
 class _Batches(torch.utils.data.Dataset):
@@ -65,7 +38,7 @@ def _worker_init(_): torch.set_num_threads(1)
 def batch_stream(catalog:Catalog, batches, size, mean=(0.5,) * 3, std=(0.5,) * 3, num_workers:int|None=None,
                  prefetch:int=2):
     "Yield normalised float batches for the index lists in `batches`: prepared in this thread, or ahead in worker processes."
-    ds = _Batches(catalog, list(batches), _hw(size), tuple(mean), tuple(std))
+    ds = _Batches(catalog, list(batches), input_size(size=size), tuple(mean), tuple(std))
     if num_workers is None: num_workers = 0 if isinstance(catalog.images, ArrayImageStore) else min(4, os.cpu_count() or 1)
     if num_workers == 0:
         for i in range(len(ds)): yield ds[i]
@@ -81,65 +54,15 @@ def auto_channels_last(model:torch.nn.Module) -> bool:
     total = sum(p.numel() for p in model.parameters())
     return total > 0 and conv / total >= 0.5
 
-def stem_modules(model:torch.nn.Module) -> list:
-    "The modules of the first timm model inside `model` up to and including its first feature stage (`feature_info[0]`)."
-    timm_model = next((m for m in model.modules() if isinstance(getattr(m, 'feature_info', None), list)
-                       and m.feature_info and 'module' in m.feature_info[0]), None)
-    if timm_model is None: return []
-    first = timm_model.feature_info[0]['module']; top = first.split('.')[0]
-    mods = []
-    for name, child in timm_model.named_children():
-        if name == top: break
-        mods.append(child)
-    return mods + [timm_model.get_submodule(first)]
-
-class fp32_stem:
-    "Within this block, `stem_modules(model)` run with autocast disabled (fp32), the rest of the model as autocast says."
-    def __init__(self, model:torch.nn.Module, enabled:bool=True):
-        self.mods = stem_modules(model) if enabled else []; self.stack, self.hooks = [], []
-    def _pre(self, m, args):
-        dev = next((a.device.type for a in args if torch.is_tensor(a)), 'cpu')
-        ctx = torch.autocast(dev, enabled=False); ctx.__enter__(); self.stack.append(ctx)
-        return tuple(a.float() if torch.is_tensor(a) and a.is_floating_point() else a for a in args)
-    def _post(self, m, args, out):
-        if self.stack: self.stack.pop().__exit__(None, None, None)
-    def __enter__(self):
-        for m in self.mods: self.hooks += [m.register_forward_pre_hook(self._pre), m.register_forward_hook(self._post)]
-        return self
-    def __exit__(self, *a):
-        while self.stack: self.stack.pop().__exit__(None, None, None)  # a forward that raised left its context open
-        for h in self.hooks: h.remove()
-        self.hooks = []
-
-def _embed_one(embedder, x, bf16, channels_last, l2):
-    if channels_last: x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast('cpu' if x.device.type == 'cpu' else x.device.type, dtype=torch.bfloat16, enabled=bf16):
-        e = embedder(x)   # under bf16, `_eval_mode(..., bf16=True)` keeps the stem in fp32 for the whole job
-    if isinstance(e, (tuple, list)): e = e[0]
-    e = e.float()
-    if e.ndim != 2: raise ValueError(f"The embedder must return (N, D) embeddings, got shape {tuple(e.shape)}")
-    return F.normalize(e, dim=-1) if l2 else e
-
-class _torch_threads:
-    "Temporarily set PyTorch's intra-op thread count (None: leave it)."
+class torch_threads:
+    "Temporarily set PyTorch's intra-op thread count for a `with` block (None: leave it)."
     def __init__(self, n): self.n = n
     def __enter__(self):
         self.old = torch.get_num_threads()
         if self.n: torch.set_num_threads(int(self.n))
     def __exit__(self, *a): torch.set_num_threads(self.old)
 
-class _eval_mode:
-    "Put a module in eval mode (its stem in fp32 if it will run under bf16) for a `with` block."
-    # channels-last needs only the input in NHWC (`_embed_one`): oneDNN then picks its NHWC kernels whatever the
-    # weights' layout (Lite0, bs 64, 64 px: 995 img/s with NCHW weights, 979 with NHWC), so the model is not converted
-    def __init__(self, m, bf16=False): self.m, self.stem = m, fp32_stem(m, bf16)
-    def __enter__(self):
-        self.was_training = self.m.training; self.m.eval()
-        self.stem.__enter__()
-        return self.m
-    def __exit__(self, *a):
-        self.stem.__exit__(*a)
-        self.m.train(self.was_training)
+_threads = torch_threads   # for embed_catalog, whose `torch_threads=` parameter shadows the name
 
 # %% ../nbs/06_embed.ipynb
 def weights_fingerprint(model:torch.nn.Module) -> str:
@@ -153,7 +76,7 @@ def weights_fingerprint(model:torch.nn.Module) -> str:
 def embedding_config(embedder, catalog:Catalog, size, mean, std, bf16:bool, channels_last:bool, l2:bool, dtype) -> dict:
     "What an embedding folder's vectors depend on: the model's weights, the preprocessing and the images."
     return dict(embedder=weights_fingerprint(embedder), images=images_fingerprint(catalog),
-                preprocessing=dict(input_size=list(_hw(size)), mean=[float(v) for v in mean], std=[float(v) for v in std],
+                preprocessing=dict(input_size=list(input_size(size=size)), mean=[float(v) for v in mean], std=[float(v) for v in std],
                                    bf16=bool(bf16), channels_last=bool(channels_last), l2_normalised=bool(l2),
                                    dtype=str(np.dtype(dtype))))
 
@@ -161,8 +84,7 @@ def embedding_inputs(embedder, size=None, channels_last:bool|None=None, dtype='f
     "How `embedder` is fed and its vectors stored: `(hw, channels_last, mean, std, dtype)`, defaults resolved (one rule for every embedding job)."
     hw = input_size(embedder, size)
     if channels_last is None: channels_last = auto_channels_last(embedder)
-    dc = getattr(embedder, 'data_config', None) or {}
-    mean, std = tuple(dc.get('mean', (0.5,) * 3)), tuple(dc.get('std', (0.5,) * 3))
+    mean, std = image_norm(embedder)
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float16): raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype}")
     return hw, channels_last, mean, std, dtype
@@ -252,9 +174,9 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
         stream = pbar(stream, 'embedding', total=len(batches))
     buf, fill, cur, dim = None, 0, None, getattr(embedder, 'embed_dim', None)
     out = np.zeros((0, dim or 0), dtype) if out_dir is None and n == 0 else None
-    with _torch_threads(torch_threads), _eval_mode(embedder, bf16), torch.inference_mode():
+    with _threads(torch_threads), eval_mode(embedder, bf16), torch.inference_mode():
         for x, s, bi in zip(stream, owner, batches):
-            e = _embed_one(embedder, x.to(dev, non_blocking=True), bf16, channels_last, l2).cpu().numpy()
+            e = embed_tensor(embedder, x.to(dev, non_blocking=True), bf16, channels_last, l2).cpu().numpy()
             _check_finite(e, ids[bi])
             if s != cur: cur, fill = s, 0; buf = np.empty((min(shard_size, n - s * shard_size), e.shape[1]), dtype)
             buf[fill:fill + len(e)] = e; fill += len(e)
@@ -327,13 +249,13 @@ def embedding_benchmark(embedder, catalog:Catalog, n:int|None=512, size=None, bs
     if cl is None: cl = auto_channels_last(embedder)
     kw = {**kw, 'channels_last': cl}   # the raw forward and the pipeline run with the same memory format
     def raw():
-        with _torch_threads(nt), _eval_mode(embedder, bf16), torch.inference_mode():
-            _embed_one(embedder, xs[0], bf16, cl, True)  # warm-up
+        with torch_threads(nt), eval_mode(embedder, bf16), torch.inference_mode():
+            embed_tensor(embedder, xs[0], bf16, cl, True)  # warm-up
             t = time.perf_counter()
-            for x in xs: _embed_one(embedder, x, bf16, cl, True).numpy()
+            for x in xs: embed_tensor(embedder, x, bf16, cl, True).numpy()
             return len(cat) / (time.perf_counter() - t)
     def pipe():
-        with _torch_threads(nt), _eval_mode(embedder, bf16), torch.inference_mode(): _embed_one(embedder, xs[0], bf16, cl, True)
+        with torch_threads(nt), eval_mode(embedder, bf16), torch.inference_mode(): embed_tensor(embedder, xs[0], bf16, cl, True)
         d = tempfile.mkdtemp(prefix='vrl_nb-embed-bench-')
         try:
             t = time.perf_counter()

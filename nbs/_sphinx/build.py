@@ -143,7 +143,7 @@ def _title(nb:dict, default:str) -> str:
     return default
 
 def library_order(names) -> list:
-    "Library notebooks in pipeline order: by their number, then unnumbered ones by name"
+    "Library notebooks in pipeline order: by their number (08a, 08b, ... by name within 08), then unnumbered ones by name"
     key = lambda n: (0, int(m.group(1)), n) if (m := re.match(r'^(\d+)', n)) else (1, 0, n)
     return sorted(names, key=key)
 
@@ -211,7 +211,7 @@ def stage_sources(reports=None) -> dict:
         used[n] = str(run) if run else None
     toc = lambda cap, docs: f'```{{toctree}}\n:caption: {cap}\n:hidden:\n\n' + '\n'.join(docs) + '\n```'
     index_nb['cells'].append(dict(cell_type='markdown', metadata={}, source='\n\n'.join(
-        [toc('Library', [f"{n.split('_')[0]} · {titles[n]} <{n}>" if re.match(r'\d+_', n) else n for n in lib]),
+        [toc('Library', [f"{n.split('_')[0]} · {titles[n]} <{n}>" if re.match(r'\d+[a-z]?_', n) else n for n in lib]),
          toc('Reports', [f'reports/{n}' for n in names])])))
     _write_if_changed(SRC/'index.ipynb', index_nb)
     return dict(library=lib, reports=names, titles=titles, report_runs=used, suite=str(suite) if suite else None)
