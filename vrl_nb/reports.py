@@ -515,7 +515,7 @@ def compare_variants(catalog, variants:list, common:dict|None=None, queries=None
     from vrl_nb.core import set_seed
     from vrl_nb.backbones import create_backbone
     from vrl_nb.multitask import embedder_from_backbone
-    from vrl_nb.train import train_multitask
+    from vrl_nb.train import train_multitask, train_config
     from vrl_nb.retrieval import evaluate_retrieval
     common = dict(common or {}); gallery = catalog.split_(eval_split)
     labels = [v['label'] for v in variants]
@@ -525,20 +525,20 @@ def compare_variants(catalog, variants:list, common:dict|None=None, queries=None
     rows, tims, curves, trained = [], [], {}, {}
     for i, v in enumerate(variants, 1):
         v = {**common, **v}; label = v.pop('label'); do_train = v.pop('train', True)
-        size = v.get('size', 64); info = {kk: v.pop(kk) for kk in ('recipe',) if kk in v}
+        info = {kk: v.pop(kk) for kk in ('recipe',) if kk in v}
+        cfg = train_config(seed=seed, progress=False, eval_split=eval_split, **v); size = cfg.size   # TrainConfig's defaults
         set_seed(seed); t0 = time.time()
         if do_train:
-            res = train_multitask(catalog, seed=seed, progress=False, eval_split=eval_split,
-                                  out_dir=(Path(models_dir)/slugify(label)) if models_dir else None, **v)
+            res = train_multitask(catalog, cfg, out_dir=(Path(models_dir)/slugify(label)) if models_dir else None)
             emb, weights, tr = res.embedder, res.config['weights'], res
-            recipe = info.get('recipe') or ('cached features' if v.get('cached_features') else 'fine-tune')
+            recipe = info.get('recipe') or ('cached features' if cfg.cached_features else 'fine-tune')
             trained[label] = res
         else:
-            name = v.get('backbone', 'tf_efficientnet_lite0')
-            bb = create_backbone(name, weights=v.get('weights', 'offline'), img_size=size if 'vit' in name or 'deit' in name else None)
+            name = cfg.backbone
+            bb = create_backbone(name, weights=cfg.weights, img_size=size if 'vit' in name or 'deit' in name else None)
             emb, weights, tr, recipe = embedder_from_backbone(bb), bb.weights, None, info.get('recipe', 'no training')
         r = evaluate_retrieval(emb, gallery, queries, k=k, ks=ks, size=size, similar=similar)
-        row, tim = result_row(label, backbone=v.get('backbone', 'tf_efficientnet_lite0'), weights=weights, recipe=recipe,
+        row, tim = result_row(label, backbone=cfg.backbone, weights=weights, recipe=recipe,
                               train=tr, retrieval=r, eval_split=eval_split)
         rows.append(row); tims.append(tim)
         curves[label] = {str(kk): r[f'search_by_image/R@{kk}'] for kk in ks if f'search_by_image/R@{kk}' in r}

@@ -4,8 +4,8 @@
 
 # %% ../nbs/05_train.ipynb 3
 from __future__ import annotations
-import os, time, random, math, tempfile, shutil, warnings
-from dataclasses import dataclass, field
+import os, time, random, math, tempfile, shutil, warnings, difflib
+from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -27,9 +27,9 @@ from .dataloaders import catalog_dls, BuyerPhotoAug, feature_dls
 
 # %% auto 0
 __all__ = ['INSTANCE_TASK', 'CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'StopOnNonFiniteLoss',
-           'EpochCheckpoint', 'cache_features', 'predict_multitask', 'task_scores', 'evaluate_multitask', 'TrainResult',
-           'SimulatedKill', 'train_multitask', 'plot_history', 'plot_confusion', 'default_switches',
-           'benchmark_switches', 'file_training_benchmark']
+           'EpochCheckpoint', 'cache_features', 'predict_multitask', 'task_scores', 'evaluate_multitask', 'TrainConfig',
+           'train_config', 'TrainResult', 'SimulatedKill', 'train_multitask', 'plot_history', 'plot_confusion',
+           'default_switches', 'benchmark_switches', 'file_training_benchmark']
 
 # %% ../nbs/05_train.ipynb
 class CPUBFloat16(Callback):
@@ -184,6 +184,88 @@ def evaluate_multitask(model:MultitaskModel, dl, tasks:Sequence[str]|None=None, 
     return task_scores(p, y, tasks or model.tasks, prefix)
 
 # %% ../nbs/05_train.ipynb
+def _run_field(default):
+    "A `TrainConfig` field that says how this run is carried out (not saved, not fingerprinted)."
+    return field(default=default, metadata=dict(run=True))
+
+@dataclass
+class TrainConfig:
+    "Every option of `train_multitask`, with its defaults; `recipe()` (its `asdict` without the run fields) is saved."
+    backbone: str = 'tf_efficientnet_lite0'
+    weights: str|Path|None = 'offline'
+    size: int = 64
+    epochs: int = 3
+    freeze_epochs: int = 1
+    tasks: Sequence[str]|None = None
+    embed_dim: int = 256
+    dropout: float = 0.1
+    bs: int = 64
+    lr: float = 2e-3
+    lr_mult: float = 1
+    wd: float = 0.01
+    label_smoothing: float = 0.1
+    task_weights: dict|list|None = None
+    uncertainty: bool = False
+    cached_features: bool = False
+    bf16: bool = False
+    channels_last: bool = False
+    progressive: int|None = None
+    grad_accum: int = 1
+    augment: float = 0.0
+    instance_weight: float = 0.0
+    instance_scale: float = 16.0
+    valid: str = 'valid'
+    eval_split: str|None = 'test'
+    checkpoint_dir: str|Path|None = _run_field(None)
+    resume: bool = _run_field(True)
+    out_dir: str|Path|None = _run_field(None)
+    image_cache: object = _run_field('auto')
+    cache_size: int|None = None
+    seed: int = 0
+    progress: bool = _run_field(True)
+    backbone_kwargs: dict = field(default_factory=dict)   # extra timm options (e.g. dynamic_img_size=True)
+
+    @classmethod
+    def run_fields(cls) -> list[str]:
+        "Names of the fields about this run only (left out of `recipe()`)."
+        return [f.name for f in fields(cls) if f.metadata.get('run')]
+
+    def recipe(self) -> dict:
+        "`asdict(self)` without the run fields: what is trained, as saved in `TrainResult.config`."
+        return {k: v for k, v in asdict(self).items() if k not in self.run_fields()}
+
+    @classmethod
+    def from_saved(cls, config:dict, **run) -> TrainConfig:
+        "The `TrainConfig` of a saved config (`TrainResult.config`, `config.json`'s `train`), plus `run` fields."
+        kw = {f.name: config[f.name] for f in fields(cls) if f.name in config and not f.metadata.get('run')}
+        kw['weights'] = config.get('weights_spec', 'offline')   # the saved 'weights' is the label ('from scratch', ...)
+        bad = set(run) - set(cls.run_fields())
+        if bad: raise TypeError(f'from_saved takes run fields {cls.run_fields()} only, not {sorted(bad)}')
+        return cls(**kw, **run)
+
+# %% ../nbs/05_train.ipynb
+def train_config(cfg:TrainConfig|str|None=None, *args, **overrides) -> TrainConfig:
+    "`cfg` (default `TrainConfig()`) with `overrides` (field names; other names are timm `backbone_kwargs`)."
+    names = [f.name for f in fields(TrainConfig)]
+    if isinstance(cfg, str): cfg, args = None, (cfg, *args)   # the positional form: (backbone, weights, size, ...)
+    if cfg is not None and not isinstance(cfg, TrainConfig):
+        raise TypeError(f'cfg must be a TrainConfig (or a backbone name), not {type(cfg).__name__}')
+    if len(args) > len(names): raise TypeError(f'too many positional options ({len(args)}; the fields are {names})')
+    if args and cfg is None:
+        pos = dict(zip(names, args))
+        if twice := sorted(set(pos) & set(overrides)): raise TypeError(f'train_multitask got multiple values for {twice}')
+        overrides = {**pos, **overrides}
+    elif args: raise TypeError('pass the options after a TrainConfig by name')
+    known = {k: v for k, v in overrides.items() if k in names}
+    extra = {k: v for k, v in overrides.items() if k not in names}
+    for k in extra:
+        near = difflib.get_close_matches(k, names, n=1, cutoff=0.75)
+        if near: raise TypeError(f"unknown TrainConfig option {k!r}: did you mean {near[0]!r}? (timm options of the "
+                                 "backbone go in backbone_kwargs=)")
+    cfg = replace(cfg, **known) if cfg is not None else TrainConfig(**known)
+    return replace(cfg, backbone_kwargs={**cfg.backbone_kwargs, **extra}) if extra else cfg
+
+# %% ../nbs/05_train.ipynb
 @dataclass
 class TrainResult:
     "What `train_multitask` returns."
@@ -241,79 +323,75 @@ def _with_instance_task(catalog:Catalog, tasks:list, train_split_of:str, task_we
     return cat, [*tasks, INSTANCE_TASK], w
 
 # %% ../nbs/05_train.ipynb
-def train_multitask(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weights='offline', size:int=64,
-                    epochs:int=3, freeze_epochs:int=1, tasks:Sequence[str]|None=None, embed_dim:int=256,
-                    dropout:float=0.1, bs:int=64, lr:float=2e-3, lr_mult:float=1, wd:float=0.01,
-                    label_smoothing:float=0.1, task_weights=None, uncertainty:bool=False,
-                    cached_features:bool=False, bf16:bool=False, channels_last:bool=False,
-                    progressive:int|None=None, grad_accum:int=1, augment:float=0.0, instance_weight:float=0.0,
-                    instance_scale:float=16.0, valid:str='valid', eval_split:str|None='test',
-                    checkpoint_dir:str|Path|None=None, resume:bool=True, out_dir:str|Path|None=None,
-                    image_cache='auto', cache_size:int|None=None, seed:int=0, progress:bool=True, cbs=None,
-                    **backbone_kwargs) -> TrainResult:
-    "Multitask (or single-task) fine-tuning of `backbone` on `catalog` with fastai; see the switches above."
-    check_bf16(bf16, default_device(), caller='train_multitask')   # never where bf16 is emulated
-    t_start = time.perf_counter()
-    set_seed(seed)
-    tasks = list(tasks or catalog.tasks)
-    config = dict(backbone=backbone, size=size, epochs=epochs, freeze_epochs=0 if cached_features else freeze_epochs,
-                  tasks=tasks, embed_dim=embed_dim, dropout=dropout, bs=bs, lr=lr, lr_mult=lr_mult, wd=wd,
-                  label_smoothing=label_smoothing, task_weights=task_weights, uncertainty=uncertainty,
-                  cached_features=cached_features, bf16=bf16, channels_last=channels_last, progressive=progressive,
-                  grad_accum=grad_accum, augment=augment, instance_weight=instance_weight, instance_scale=instance_scale,
-                  valid=valid, eval_split=eval_split, seed=seed, cache_size=cache_size,
-                  backbone_kwargs={k: v for k, v in backbone_kwargs.items()}, n_items=len(catalog))
-    bb = create_backbone(backbone, weights=weights, img_size=size, **backbone_kwargs)
-    if progressive and 'img_size' in bb.kwargs and not backbone_kwargs.get('dynamic_img_size'):
-        raise ValueError(f'progressive resizing needs a trunk that accepts any input size; build {backbone} with '
+def _train_setup(catalog:Catalog, cfg:TrainConfig) -> tuple:
+    "The resolved config, backbone, model, fitted catalog/tasks/loss weights and the saved configuration."
+    cfg = replace(cfg, tasks=list(cfg.tasks or catalog.tasks), freeze_epochs=0 if cfg.cached_features else cfg.freeze_epochs)
+    bb = create_backbone(cfg.backbone, weights=cfg.weights, img_size=cfg.size, **cfg.backbone_kwargs)
+    if cfg.progressive and 'img_size' in bb.kwargs and not cfg.backbone_kwargs.get('dynamic_img_size'):
+        raise ValueError(f'progressive resizing needs a trunk that accepts any input size; build {cfg.backbone} with '
                          'dynamic_img_size=True (pass it to train_multitask) or use a CNN')
-    config['weights'] = bb.weights
-    config['weights_spec'] = None if weights is None else str(weights)   # how to rebuild the starting trunk (selection)
-    if augment and cached_features:
+    config = dict(cfg.recipe(), n_items=len(catalog), weights=bb.weights,
+                  weights_spec=None if cfg.weights is None else str(cfg.weights))   # how to rebuild the starting trunk
+    if cfg.augment and cfg.cached_features:
         raise ValueError('augment needs the trunk to see new views every epoch, but cached_features runs it once; '
                          'use augment=0 with cached_features=True')
-    fit_cat, fit_tasks, weights_ = catalog, tasks, task_weights
-    if instance_weight:   # auxiliary instance head: every training item its own class (dropped after training)
-        fit_cat, fit_tasks, weights_ = _with_instance_task(catalog, tasks, valid, task_weights, instance_weight)
-    model = create_multitask(bb, {t: fit_cat.vocab[t] for t in fit_tasks}, embed_dim=embed_dim, dropout=dropout, uncertainty=uncertainty)
-    if instance_weight: model.heads[-1] = CosineHead(embed_dim, len(fit_cat.vocab[INSTANCE_TASK]), instance_scale)
+    fit_cat, fit_tasks, weights_ = catalog, cfg.tasks, cfg.task_weights
+    if cfg.instance_weight:   # auxiliary instance head: every training item its own class (dropped after training)
+        fit_cat, fit_tasks, weights_ = _with_instance_task(catalog, cfg.tasks, cfg.valid, cfg.task_weights, cfg.instance_weight)
+    model = create_multitask(bb, {t: fit_cat.vocab[t] for t in fit_tasks}, embed_dim=cfg.embed_dim, dropout=cfg.dropout,
+                             uncertainty=cfg.uncertainty)
+    if cfg.instance_weight: model.heads[-1] = CosineHead(cfg.embed_dim, len(fit_cat.vocab[INSTANCE_TASK]), cfg.instance_scale)
+    return cfg, bb, model, (fit_cat, fit_tasks, weights_), config
+
+# %% ../nbs/05_train.ipynb
+def _train_learner(cfg:TrainConfig, model:MultitaskModel, bb, fit:tuple) -> tuple:
+    "The fastai `Learner`, the image DataLoaders, the stages `(name, epochs, lr)` and the feature-caching seconds."
+    fit_cat, fit_tasks, weights_ = fit
     mean, std = bb.data_config['mean'], bb.data_config['std']
-    dls = catalog_dls(fit_cat, fit_tasks, size=size, bs=bs, mean=mean, std=std, valid=valid, seed=seed,
-                      item_tfms=[BuyerPhotoAug(augment)] if augment else None, image_cache=image_cache,
-                      cache_size=cache_size, progress=progress)
-    loss = MultitaskLoss(fit_tasks, weights=weights_, label_smoothing=label_smoothing, log_vars=model.log_vars)
+    dls = catalog_dls(fit_cat, fit_tasks, size=cfg.size, bs=cfg.bs, mean=mean, std=std, valid=cfg.valid, seed=cfg.seed,
+                      item_tfms=[BuyerPhotoAug(cfg.augment)] if cfg.augment else None, image_cache=cfg.image_cache,
+                      cache_size=cfg.cache_size, progress=cfg.progress)
+    loss = MultitaskLoss(fit_tasks, weights=weights_, label_smoothing=cfg.label_smoothing, log_vars=model.log_vars)
+    kw = dict(loss_func=loss, opt_func=Adam, wd=cfg.wd, metrics=multitask_metrics(cfg.tasks))
     cache_s = 0.0
-    if cached_features:
+    if cfg.cached_features:
         t0 = time.perf_counter()
-        tr = cache_features(model.trunk, dls.train.new(shuffle=False, drop_last=False), bf16, channels_last, progress)
-        va = cache_features(model.trunk, dls.valid, bf16, channels_last, progress)
+        tr = cache_features(model.trunk, dls.train.new(shuffle=False, drop_last=False), cfg.bf16, cfg.channels_last, cfg.progress)
+        va = cache_features(model.trunk, dls.valid, cfg.bf16, cfg.channels_last, cfg.progress)
         cache_s = time.perf_counter() - t0
         for p in model.trunk.parameters(): p.requires_grad_(False)
-        fdls = feature_dls(tr, va, bs=bs, seed=seed)
-        learn = Learner(fdls, model, loss_func=loss, opt_func=Adam, wd=wd, metrics=multitask_metrics(tasks),
-                        splitter=lambda m: [_splitter(m)[1]])
-        stages = [('heads', epochs, lr)]
+        learn = Learner(feature_dls(tr, va, bs=cfg.bs, seed=cfg.seed), model, splitter=lambda m: [_splitter(m)[1]], **kw)
+        stages = [('heads', cfg.epochs, cfg.lr)]
     else:
-        learn = Learner(dls, model, loss_func=loss, opt_func=Adam, wd=wd, metrics=multitask_metrics(tasks), splitter=_splitter)
-        stages = [('frozen', freeze_epochs, lr), ('unfrozen', epochs, slice(lr / 2 / lr_mult, lr / 2))]
-    if not progress: learn.remove_cbs([c for c in learn.cbs if type(c).__name__ == 'ProgressCallback'])
+        learn = Learner(dls, model, splitter=_splitter, **kw)
+        stages = [('frozen', cfg.freeze_epochs, cfg.lr), ('unfrozen', cfg.epochs, slice(cfg.lr / 2 / cfg.lr_mult, cfg.lr / 2))]
+    if not cfg.progress: learn.remove_cbs([c for c in learn.cbs if type(c).__name__ == 'ProgressCallback'])
+    return learn, dls, stages, cache_s
+
+def _switch_cbs(cfg:TrainConfig, learn:Learner) -> list:
+    "Callbacks of the bf16 / channels-last / gradient-accumulation switches (bf16 on a GPU: fastai's `to_bf16`)."
     extra = []
-    if bf16:
+    if cfg.bf16:
         if torch.cuda.is_available(): learn.to_bf16()
         else: extra.append(CPUBFloat16())
-    if channels_last and not cached_features: extra.append(ChannelsLast())
-    if grad_accum > 1: extra.append(GradientAccumulation(n_acc=bs * grad_accum))
+    if cfg.channels_last and not cfg.cached_features: extra.append(ChannelsLast())
+    if cfg.grad_accum > 1: extra.append(GradientAccumulation(n_acc=cfg.bs * cfg.grad_accum))
+    return extra
 
-    # --- resume
-    meta = dict(config=fingerprint(config), catalog=fingerprint(catalog.items['item_id'].astype(str).tolist(), *[catalog.targets(t) for t in tasks]))
-    ck_path = Path(checkpoint_dir)/'last.pth' if checkpoint_dir else None
-    ck = None
-    if ck_path is not None and ck_path.exists() and resume:
-        ck = torch.load(ck_path, map_location='cpu', weights_only=True)
-        if ck['meta'] != meta:
-            raise ValueError(f'{ck_path} was written by a run with another configuration or catalog; '
-                             'use another checkpoint_dir, or resume=False to start over (it will be overwritten)')
-        model.load_state_dict(ck['model'])
+# %% ../nbs/05_train.ipynb
+def _load_checkpoint(cfg:TrainConfig, meta:dict, model:MultitaskModel) -> tuple:
+    "`(path, checkpoint)` of `cfg.checkpoint_dir` (checkpoint None if absent or not resumed), the model's weights loaded."
+    ck_path = Path(cfg.checkpoint_dir)/'last.pth' if cfg.checkpoint_dir else None
+    if ck_path is None or not ck_path.exists() or not cfg.resume: return ck_path, None
+    ck = torch.load(ck_path, map_location='cpu', weights_only=True)
+    if ck['meta'] != meta:
+        raise ValueError(f'{ck_path} was written by a run with another configuration or catalog; '
+                         'use another checkpoint_dir, or resume=False to start over (it will be overwritten)')
+    model.load_state_dict(ck['model'])
+    return ck_path, ck
+
+def _run_stages(learn:Learner, stages:list, cfg:TrainConfig, ck_path, ck, meta:dict, extra:list, cbs=None) -> list:
+    "Train the `stages` (resuming from `ck` if given) with a checkpoint after every epoch; the history rows."
     history = list(ck['history']) if ck else []
     opt_loaded = False
     for si, (name, n, stage_lr) in enumerate(stages):
@@ -330,32 +408,49 @@ def train_multitask(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weigh
             # cleared it, so the finished stage's state is not restored (a resume is then bit-identical)
             if ck['stage'] == si: learn.opt.load_state_dict(ck['opt'])
             _set_rng_state(ck['rng'], learn.dls); opt_loaded = True
-        stage_cbs = [StopOnNonFiniteLoss(name, lr), EpochCheckpoint(ck_path, si, name, history, meta), *extra, *(cbs or [])]
-        if progressive and name == 'unfrozen': stage_cbs.append(ProgressiveResize(progressive_sizes(progressive, size, n)))
+        stage_cbs = [StopOnNonFiniteLoss(name, cfg.lr), EpochCheckpoint(ck_path, si, name, history, meta), *extra, *(cbs or [])]
+        if cfg.progressive and name == 'unfrozen':
+            stage_cbs.append(ProgressiveResize(progressive_sizes(cfg.progressive, cfg.size, n)))
         learn.fit_one_cycle(n, stage_lr, cbs=stage_cbs, start_epoch=start)
+    return history
+
+# %% ../nbs/05_train.ipynb
+def _final_metrics(catalog:Catalog, cfg:TrainConfig, model:MultitaskModel, learn:Learner, bb) -> tuple[dict, dict]:
+    "Validation and `eval_split` metrics of the trained `model`, and the eval-split predictions per task."
+    model.eval()
+    metrics = evaluate_multitask(model, learn.dls.valid, cfg.tasks, 'valid_', bf16=cfg.bf16)
+    if not cfg.eval_split: return metrics, {}
+    edls = catalog_dls(catalog, cfg.tasks, size=cfg.size, bs=cfg.bs * 2, mean=bb.data_config['mean'], std=bb.data_config['std'],
+                       valid=cfg.eval_split, train=cfg.valid, seed=cfg.seed, image_cache=cfg.image_cache, progress=cfg.progress)
+    p, y = predict_multitask(model, edls.valid, bf16=cfg.bf16, progress=cfg.progress)
+    metrics.update(task_scores(p, y, cfg.tasks, f'{cfg.eval_split}_'))
+    return metrics, {t: (pi, yi) for t, pi, yi in zip(cfg.tasks, p, y)}
+
+# %% ../nbs/05_train.ipynb
+def train_multitask(catalog:Catalog, cfg:TrainConfig|str|None=None, *args, cbs=None, **overrides) -> TrainResult:
+    "Multitask (or single-task) fine-tuning on `catalog` with fastai: `cfg` (a `TrainConfig`) with `overrides` (its fields)."
+    cfg = train_config(cfg, *args, **overrides)
+    check_bf16(cfg.bf16, default_device(), caller='train_multitask')   # never where bf16 is emulated
+    t_start = time.perf_counter()
+    set_seed(cfg.seed)
+    cfg, bb, model, fit, config = _train_setup(catalog, cfg)
+    learn, dls, stages, cache_s = _train_learner(cfg, model, bb, fit)
+    extra = _switch_cbs(cfg, learn)
+    meta = dict(config=fingerprint(config),
+                catalog=fingerprint(catalog.items['item_id'].astype(str).tolist(), *[catalog.targets(t) for t in cfg.tasks]))
+    ck_path, ck = _load_checkpoint(cfg, meta, model)
+    history = _run_stages(learn, stages, cfg, ck_path, ck, meta, extra, cbs)
     train_s = time.perf_counter() - t_start
     for p in model.trunk.parameters(): p.requires_grad_(True)
-    if instance_weight: model.drop_task(INSTANCE_TASK)
-
-    # --- final metrics: validation split, and held-out items of eval_split
-    model.eval()
+    if cfg.instance_weight: model.drop_task(INSTANCE_TASK)
+    metrics, preds = _final_metrics(catalog, cfg, model, learn, bb)
     hist = pd.DataFrame(history)
-    metrics = {}
-    vl = learn.dls.valid  # cached features or images: same heads
-    metrics.update(evaluate_multitask(model, vl, tasks, 'valid_', bf16=bf16))
-    preds = {}
-    if eval_split:
-        edls = catalog_dls(catalog, tasks, size=size, bs=bs * 2, mean=mean, std=std, valid=eval_split, train=valid, seed=seed,
-                           image_cache=image_cache, progress=progress)
-        p, y = predict_multitask(model, edls.valid, bf16=bf16, progress=progress)
-        metrics.update(task_scores(p, y, tasks, f'{eval_split}_'))
-        preds = {t: (pi, yi) for t, pi, yi in zip(tasks, p, y)}
     res_cfg = dict(config, train_s=train_s, cache_s=cache_s, image_cache=dls.image_cache)
     res = TrainResult(model, model.embedder().eval(), metrics, hist, train_s, res_cfg, learn, None, preds)
-    if out_dir is not None:
-        _refuse_non_finite(model, f'the model in {out_dir}')
-        res.folder = save_multitask(model, out_dir, extra=dict(train=dict(res_cfg), metrics=metrics,
-                                                               history=hist.to_dict('records')))
+    if cfg.out_dir is not None:
+        _refuse_non_finite(model, f'the model in {cfg.out_dir}')
+        res.folder = save_multitask(model, cfg.out_dir, extra=dict(train=dict(res_cfg), metrics=metrics,
+                                                                   history=hist.to_dict('records')))
     return res
 
 # %% ../nbs/05_train.ipynb
