@@ -15,10 +15,10 @@ import timm
 from .core import cache_dir, is_offline, check_bf16
 
 # %% auto 0
-__all__ = ['OFFLINE_WEIGHTS', 'package_checkpoint', 'offline_backbones', 'map_state_dict_by_position', 'offline_weights_file',
-           'Backbone', 'create_backbone', 'input_size', 'image_norm', 'prepare_batch', 'stem_modules', 'fp32_stem',
-           'eval_mode', 'embed_tensor', 'embed_array', 'imagenet_classifier', 'imagenet_top_k', 'pooled_features',
-           'one_nn_agreement']
+__all__ = ['OFFLINE_WEIGHTS', 'SCRATCH_WEIGHTS', 'package_checkpoint', 'offline_backbones', 'map_state_dict_by_position',
+           'offline_weights_file', 'Backbone', 'create_backbone', 'parse_backbone_spec', 'input_size', 'image_norm',
+           'prepare_batch', 'stem_modules', 'fp32_stem', 'eval_mode', 'embed_tensor', 'embed_array',
+           'imagenet_classifier', 'imagenet_top_k', 'pooled_features', 'one_nn_agreement']
 
 # %% ../nbs/03_backbones.ipynb
 OFFLINE_WEIGHTS = {
@@ -143,6 +143,18 @@ def create_backbone(name:str, weights:str|Path|None='offline', img_size:int|None
     data_config = dict(input_size=(3, int(size), int(size)), mean=tuple(float(m) for m in dc['mean']),
                        std=tuple(float(s) for s in dc['std']))
     return Backbone(model.eval(), int(model.num_features), data_config, label, name, {**kwargs, **extra})
+
+# %% ../nbs/03_backbones.ipynb
+SCRATCH_WEIGHTS = ('', 'none', 'None', 'scratch')   # the words for a random init ('from scratch')
+
+def parse_backbone_spec(spec:str) -> tuple[str, str|None]:
+    "`'name:weights'` -> `(name, weights)` for `create_backbone`: weights 'offline', 'hub', a file path, or None (none/scratch/empty)."
+    if not isinstance(spec, str): raise ValueError(f"backbone {spec!r} must be a 'name:weights' string")
+    name, _, w = spec.strip().partition(':')
+    if not name: raise ValueError(f"backbone {spec!r} has no architecture name; write it as 'name:weights', e.g. 'resnet18:none'")
+    if w in SCRATCH_WEIGHTS: return name, None
+    if w in ('offline', 'hub') or Path(w).is_file(): return name, w
+    raise ValueError(f"weights of {name!r} must be offline, none, hub or an existing file; {w!r} is none of these")
 
 # %% ../nbs/03_backbones.ipynb
 def _hw(size) -> tuple[int, int]:

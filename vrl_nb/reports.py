@@ -9,15 +9,17 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json, provenance, slugify, set_offline, fingerprint,
                          is_offline, machine_info, machine_line, drop_bf16)
+from .retrieval import (COUNT_METRICS, RESULT_PREFIXES, metric_key, records_from_flat, result_column,
+                              key_result_columns)
 
 # %% auto 0
 __all__ = ['REPORTS_DIR', 'SUITES', 'CALIBRATION_REF_S', 'PATH_PARAMS', 'report_dir', 'save_metrics', 'save_timings',
            'save_figure', 'report_catalog', 'key_task', 'catalog_fingerprint', 'report_notebooks_dir', 'default_kernel',
            'speed_calibration', 'check_param', 'check_backbone_spec', 'resolve_path_params', 'suite_runs',
            'render_html', 'code_version', 'run_key', 'run_key_changes', 'run_is_complete', 'run_notebook',
-           'latest_complete_run', 'run_suite', 'main', 'result_row', 'compare_variants', 'select_variant',
-           'collect_runs', 'summary_table', 'timings_caption', 'summary_figures', 'plot_attribute_agreement',
-           'plot_recall_at_k']
+           'latest_complete_run', 'latest_complete_runs', 'run_suite', 'main', 'retrieval_columns', 'result_row',
+           'recall_at_k_curve', 'compare_variants', 'select_variant', 'collect_runs', 'summary_table',
+           'timings_caption', 'summary_figures', 'plot_attribute_agreement']
 
 # %% ../nbs/10_reports.ipynb
 def report_dir(out_dir:str|Path|None, name:str='report') -> Path:
@@ -195,14 +197,12 @@ def check_param(name:str, value, declared:dict, notebook:str='the report'):
         raise ValueError(f"parameter {name!r}: {notebook} declares {name} = {d['default']} ({t}), but got {value!r} "
                          f"({type(value).__name__}); pass a {t}, e.g. -p {name} {d['default']}")
 
-_SCRATCH_WEIGHTS = ('', 'none', 'None', 'scratch')
-
 def check_backbone_spec(spec:str, param:str='backbones'):
     "A `name:weights` backbone spec checked before any kernel starts: a timm architecture, and weights that can be had here."
     import timm
-    from vrl_nb.backbones import offline_backbones
-    if not isinstance(spec, str): raise ValueError(f"parameter {param!r}: backbone {spec!r} must be a 'name:weights' string")
-    name, _, w = spec.partition(':')
+    from vrl_nb.backbones import offline_backbones, parse_backbone_spec
+    try: name, w = parse_backbone_spec(spec)
+    except ValueError as e: raise ValueError(f"parameter {param!r}: {e}") from None
     if not timm.is_model(name):
         close = timm.list_models(f'*{name.split("_")[0]}*')[:5]
         raise ValueError(f"parameter {param!r}: {name!r} is not a timm architecture" + (f" (close: {close})" if close else '')
@@ -214,9 +214,6 @@ def check_backbone_spec(spec:str, param:str='backbones'):
     if w == 'offline' and name not in offline_backbones():
         raise ValueError(f"parameter {param!r}: no offline weights for {name!r} (offline: {offline_backbones()}); "
                          "use name:none (from scratch), name:hub (online) or name:/path/to/weights.safetensors")
-    if w not in (*_SCRATCH_WEIGHTS, 'offline', 'hub') and not Path(w).is_file():
-        raise ValueError(f"parameter {param!r}: weights of {name!r} must be offline, none, hub or an existing file; "
-                         f"{w!r} is none of these")
 
 PATH_PARAMS = ('catalog', 'image_root', 'queries', 'word_table')   # files and folders a report reads
 
@@ -379,6 +376,12 @@ def latest_complete_run(root:Path, name:str, key:dict|None=None) -> tuple[Path|N
     return None, (run_key_changes(load_json(done[0]/'params.json').get('run_key') if (done[0]/'params.json').exists() else None, key)
                   if done else [])
 
+def latest_complete_runs(root:Path, exclude=('summary',)) -> list[Path]:
+    "The newest complete run of every run name under `root` (`name`, `name-2`, … are one name), in name order; names starting with one of `exclude` are left out."
+    base = lambda n: n.rsplit('-', 1)[0] if n.rsplit('-', 1)[-1].isdigit() else n
+    names = sorted({base(d.name) for d in Path(root).iterdir() if d.is_dir() and not d.name.startswith(tuple(exclude))})
+    return [p for p in (latest_complete_run(root, n)[0] for n in names) if p is not None]
+
 def run_suite(suite:str|dict='quick', out:str|Path|None=None, params:dict|None=None, resume:bool=False,
               reports_dir=None, kernel_name:str|None=None, timeout:int|None=None, only=None, verbose:bool=True,
               calibrate:bool|None=None) -> dict:
@@ -479,36 +482,40 @@ def main(argv=None):
     return 1 if res['failed'] else 0
 
 # %% ../nbs/10_reports.ipynb
+def retrieval_columns(retrieval:dict) -> dict:
+    "Results-table columns of an `evaluate_retrieval` dict: every score (and its interval) by `result_column`, and `attr_p@k`, the mean over label tasks."
+    out, attr = {}, {}
+    for r in records_from_flat(retrieval):
+        if r['metric'] in (*COUNT_METRICS, 'chance') or r['task'] not in RESULT_PREFIXES: continue
+        for b in ('value', 'lo', 'hi'):
+            if r[b] is not None: out[result_column(r['task'], r['metric'], r['k'], r['label_task'], b)] = r[b]
+        if r['task'] == 'attribute' and r['value'] is not None: attr.setdefault((r['metric'], r['k']), []).append(r['value'])
+    for (m, k), vs in attr.items(): out[result_column('attribute', m, k)] = float(np.mean(vs))
+    return out
+
 def result_row(model:str, backbone:str|None=None, weights:str|None=None, recipe:str|None=None, train=None,
                retrieval:dict|None=None, eval_split:str='test', **extra) -> tuple[dict, dict]:
     "One results-table row and one timings row for `model` from a `TrainResult` and/or an `evaluate_retrieval` dict."
     row = dict(model=model, backbone=backbone, weights=weights, recipe=recipe, **extra)
     tim = dict(model=model)
     if train is not None:
+        pre = f'{eval_split}_'
         for k, v in train.metrics.items():
-            if k.startswith(f'{eval_split}_') and k.endswith('_acc'): row[f"acc_{k[len(eval_split) + 1:-4]}"] = v
-            if k.startswith(f'{eval_split}_') and k.endswith('_f1'): row[f"f1_{k[len(eval_split) + 1:-3]}"] = v
+            for end, kind in (('_acc', 'accuracy'), ('_f1', 'f1')):
+                if k.startswith(pre) and k.endswith(end): row[result_column(kind, label_task=k[len(pre):-len(end)])] = v
         tim.update(train_s=round(train.train_s, 2), epoch_s=round(train.epoch_seconds(), 3))
-        n = sum(p.numel() for p in train.model.parameters()) / 1e6
-        tim['params_m'] = round(n, 3)
+        tim['params_m'] = round(sum(p.numel() for p in train.model.parameters()) / 1e6, 3)
     if retrieval is not None:
-        attr = {}
-        for k, v in retrieval.items():
-            parts = k.split('/'); m, ci = parts[-1], ''
-            if m.endswith(('_lo', '_hi')): m, ci = m[:-3], m[-3:]   # a bootstrap interval's bound keeps its metric's name
-            if parts[0] == 'similar_items' and (m in ('MAP@R', 'MRR') or '@' in m):
-                row[f'similar_{m.lower()}{ci}'] = v
-            elif parts[0] == 'attribute' and m.startswith('P@'):
-                row[f'attr_{m.lower()}_{parts[1]}{ci}'] = v
-                if not ci: attr.setdefault(m.lower(), []).append(v)
-            elif parts[0] == 'search_by_image' and m not in ('n_queries', 'n_excluded'):
-                row[f'sbi_{m.lower()}{ci}'] = v
-        for m, vs in attr.items(): row[f'attr_{m}'] = float(np.mean(vs))
+        row.update(retrieval_columns(retrieval))
         if retrieval.get('embed_seconds'):
             tim['embed_img_s'] = round((retrieval['n_gallery'] + retrieval['n_queries']) / retrieval['embed_seconds'], 1)
     return row, tim
 
 # %% ../nbs/10_reports.ipynb
+def recall_at_k_curve(retrieval:dict, ks) -> dict:
+    "`{str(k): search-by-image R@k}` of an `evaluate_retrieval` dict, for the `ks` it has (the curves reports store)."
+    return {str(k): retrieval[metric_key('search_by_image', 'R', k)] for k in ks if metric_key('search_by_image', 'R', k) in retrieval}
+
 def compare_variants(catalog, variants:list, common:dict|None=None, queries=None, eval_split:str='test', k:int=10,
                      ks=(1, 5, 10, 20, 50), models_dir=None, seed:int=0, similar=None, verbose:bool=True) -> dict:
     "Train/evaluate each variant on `catalog`; rows for the results table, timings, recall@k curves, trained results."
@@ -541,11 +548,12 @@ def compare_variants(catalog, variants:list, common:dict|None=None, queries=None
         row, tim = result_row(label, backbone=cfg.backbone, weights=weights, recipe=recipe,
                               train=tr, retrieval=r, eval_split=eval_split)
         rows.append(row); tims.append(tim)
-        curves[label] = {str(kk): r[f'search_by_image/R@{kk}'] for kk in ks if f'search_by_image/R@{kk}' in r}
+        curves[label] = recall_at_k_curve(r, ks)
         if verbose:
-            acc = ', '.join(f'{kk}={row[kk]:.3f}' for kk in row if kk.startswith('acc_'))
-            print(f"[{i}/{len(variants)}] {label}: {acc + ', ' if acc else ''}similar P@{k}={row.get(f'similar_p@{k}', float('nan')):.3f}, "
-                  f"search-by-image R@1={row.get('sbi_r@1', float('nan')):.3f}  ({time.time() - t0:.0f}s)")
+            acc = ', '.join(f'{kk}={row[kk]:.3f}' for kk in row if kk.startswith(RESULT_PREFIXES['accuracy'] + '_'))
+            sim, sbi = (row.get(c, float('nan')) for c in (result_column('similar_items', 'P', k), result_column('search_by_image', 'R', 1)))
+            print(f"[{i}/{len(variants)}] {label}: {acc + ', ' if acc else ''}similar P@{k}={sim:.3f}, "
+                  f"search-by-image R@1={sbi:.3f}  ({time.time() - t0:.0f}s)")
     return dict(rows=rows, timings=tims, curves=curves, trained=trained, skipped=skipped)
 
 # %% ../nbs/10_reports.ipynb
@@ -563,9 +571,8 @@ def select_variant(catalog, res:dict, backbone:str, queries=None, eval_split:str
     label = f'{backbone} selected ({sel.name})'
     row, tim = result_row(label, backbone=backbone, weights=ft.config['weights'], recipe=f'chosen on {valid}', retrieval=r,
                           eval_split=eval_split)
-    curve = {str(kk): r[f'search_by_image/R@{kk}'] for kk in ks if f'search_by_image/R@{kk}' in r}
+    curve = recall_at_k_curve(r, ks)
     return dict(row=row, timing=tim, curve=curve, label=label, selection=sel)
-
 
 # %% ../nbs/10_reports.ipynb
 def collect_runs(run_dirs) -> tuple[pd.DataFrame, dict]:
@@ -585,15 +592,12 @@ def collect_runs(run_dirs) -> tuple[pd.DataFrame, dict]:
         for model, c in m.get('curves', {}).items(): curves[f'{d.name}/{model}'] = c
     return pd.DataFrame(rows), curves
 
-_KEY_COLS = ['run', 'model', 'backbone', 'weights', 'recipe', 'acc_category', 'acc_fine_category', 'acc_colour',
-             'similar_p@10', 'similar_map@10', 'attr_p@10', 'sbi_r@1', 'sbi_r@10', 'sbi_mrr', 'gen_attr_p@10',
-             'gen_attr_p@10_lo', 'gen_attr_p@10_hi', 'train_s', 'epoch_s', 'embed_img_s', 'params_m']
-
-def summary_table(df:pd.DataFrame, cols=None) -> pd.DataFrame:
-    "The paper-style results table: the key columns that exist in `df`, numbers rounded."
+def summary_table(df:pd.DataFrame, cols=None, k:int=10) -> pd.DataFrame:
+    "The paper-style results table: the key columns (`key_result_columns(k)`) that exist in `df`, numbers rounded."
     if cols is None:   # the key columns, with the accuracy of any other label task next to the known ones
-        extra = [c for c in df.columns if c.startswith('acc_') and c not in _KEY_COLS]
-        i = _KEY_COLS.index('similar_p@10'); cols = _KEY_COLS[:i] + extra + _KEY_COLS[i:]
+        key, acc = key_result_columns(k), RESULT_PREFIXES['accuracy'] + '_'
+        extra = [c for c in df.columns if c.startswith(acc) and c not in key]
+        i = key.index(result_column('similar_items', 'P', k)); cols = key[:i] + extra + key[i:]
     cols = [c for c in cols if c in df.columns]
     return df[cols].round(3) if len(df) else df
 
@@ -605,9 +609,12 @@ def timings_caption(df:pd.DataFrame) -> str:
     if len(groups) == 1: return f'Times {groups.index[0]}.'
     return 'Times ' + '; '.join(f"{k} (runs: {', '.join(map(str, v))})" for k, v in groups.items()) + '.'
 
-def summary_figures(df:pd.DataFrame, curves:dict, out_dir, metrics=('acc_fine_category', 'sbi_r@1', 'similar_p@10', 'gen_attr_p@10')) -> list:
-    "Bar charts per metric (with CIs where known), recall@k curves, time vs quality; saved under `out_dir/figures`."
+def summary_figures(df:pd.DataFrame, curves:dict, out_dir, metrics=None, k:int=10) -> list:
+    "Bar charts per metric (default: the key scores at cut-off `k`; CIs where known), recall@k curves, time vs quality; saved under `out_dir/figures`."
     import matplotlib.pyplot as plt, seaborn as sns
+    from vrl_nb.viz import plot_recall_curves
+    acc, sbi = result_column('accuracy', label_task='fine_category'), result_column('search_by_image', 'R', 1)
+    if metrics is None: metrics = (acc, sbi, result_column('similar_items', 'P', k), result_column('generative', 'P', k))
     paths = []
     if len(df):
         df = df.assign(label=df['run'] + '/' + df['model'].astype(str))
@@ -619,7 +626,7 @@ def summary_figures(df:pd.DataFrame, curves:dict, out_dir, metrics=('acc_fine_ca
                 ax.errorbar(d[m], np.arange(len(d)), xerr=[d[m] - d[f'{m}_lo'], d[f'{m}_hi'] - d[m]], fmt='none', ecolor='k', capsize=3)
             ax.set_xlim(0, 1); ax.set_ylabel(''); ax.set_title(m)
             paths.append(save_figure(fig, out_dir, f'bar-{m}')); plt.close(fig)
-        q = next((m for m in ('sbi_r@1', 'acc_fine_category') if m in df and df[m].notna().any()), None)
+        q = next((m for m in (sbi, acc) if m in df and df[m].notna().any()), None)
         if q and 'train_s' in df and df['train_s'].notna().any():
             fig, ax = plt.subplots(figsize=(6, 4))
             sns.scatterplot(data=df, x='train_s', y=q, hue='label', style='weights' if 'weights' in df else None, s=80, ax=ax)
@@ -627,13 +634,14 @@ def summary_figures(df:pd.DataFrame, curves:dict, out_dir, metrics=('acc_fine_ca
             ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc='upper left')
             paths.append(save_figure(fig, out_dir, 'time-vs-quality')); plt.close(fig)
     if curves:
-        ax = plot_recall_at_k(curves); paths.append(save_figure(ax.figure, out_dir, 'recall-at-k')); plt.close(ax.figure)
+        fig = plot_recall_curves(curves, title='search by image: recall@k', logx=True)
+        paths.append(save_figure(fig, out_dir, 'recall-at-k')); plt.close(fig)
     return paths
 
 def plot_attribute_agreement(df:pd.DataFrame, k:int=10, ax=None, title:str|None=None):
     "Grouped bars of attribute-agreement P@k per label task and model (rows of `df`), bootstrap 95% intervals as error bars where known."
     import matplotlib.pyplot as plt
-    pre = f'attr_p@{k}_'
+    pre = result_column('attribute', 'P', k) + '_'
     tasks = [c[len(pre):] for c in df.columns if c.startswith(pre) and not c.endswith(('_lo', '_hi'))]
     ax = ax or plt.subplots(figsize=(8, 3.5))[1]
     w = 0.8 / max(len(df), 1)
@@ -646,22 +654,4 @@ def plot_attribute_agreement(df:pd.DataFrame, k:int=10, ax=None, title:str|None=
     ax.set_xticks(np.arange(len(tasks)), tasks); ax.set_ylim(0, 1); ax.set_ylabel(f'P@{k}')
     ax.set_title(title or f'attribute agreement P@{k} of the embedding, per label task (95% bootstrap intervals)')
     ax.legend(fontsize=7, loc='lower right')
-    return ax
-
-def plot_recall_at_k(curves:dict, ax=None, title:str='search by image: recall@k'):
-    "Recall@k curves from `{model: {k: recall}}` (as reports store them), log-scaled k."
-    import matplotlib.pyplot as plt, seaborn as sns
-    if ax is None: _, ax = plt.subplots(figsize=(6 + 3 * (len(curves) > 6), 4))
-    runs = list(dict.fromkeys(n.split('/')[0] if '/' in n else '' for n in curves))   # one line style per run
-    styles, markers = ['-', '--', ':', '-.'], ['o', 's', '^', 'D']
-    colours = sns.color_palette('tab20' if len(curves) > 10 else 'tab10', len(curves))
-    for i, (name, c) in enumerate(curves.items()):
-        r = runs.index(name.split('/')[0] if '/' in name else '') % 4
-        ks = sorted(c, key=lambda k: int(k))
-        ax.plot([int(k) for k in ks], [c[k] for k in ks], marker=markers[r], ls=styles[r], color=colours[i], label=name)
-    ax.set_xscale('log'); ax.set_xlabel('k'); ax.set_ylabel('recall@k'); ax.set_ylim(0, 1); ax.set_title(title)
-    ax.grid(alpha=.3)
-    if len(curves) > 6: ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False)
-    else: ax.legend(fontsize=7)
-    ax.figure.tight_layout()
     return ax

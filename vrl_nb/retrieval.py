@@ -11,11 +11,13 @@ import pandas as pd
 from .core import pbar
 
 # %% auto 0
-__all__ = ['encode_labels', 'relevance', 'count_relevant', 'precision_at_k', 'recall_at_k', 'hit_rate_at_k',
-           'average_precision_at_k', 'map_at_r', 'r_precision', 'reciprocal_rank', 'per_query_metrics', 'bootstrap_ci',
-           'summarise_metrics', 'retrieval_metrics', 'l2_normalize', 'set_search_params', 'build_index', 'save_index',
-           'load_index', 'search', 'knn', 'chunked_metrics', 'ExactIndex', 'similar_items_task',
-           'attribute_agreement_task', 'search_by_image_task', 'similar_tasks', 'evaluate_retrieval', 'metrics_table',
+__all__ = ['RECORD_FIELDS', 'COUNT_METRICS', 'RESULT_PREFIXES', 'encode_labels', 'relevance', 'count_relevant', 'precision_at_k',
+           'recall_at_k', 'hit_rate_at_k', 'average_precision_at_k', 'map_at_r', 'r_precision', 'reciprocal_rank',
+           'per_query_metrics', 'bootstrap_ci', 'summarise_metrics', 'retrieval_metrics', 'l2_normalize',
+           'set_search_params', 'build_index', 'save_index', 'load_index', 'search', 'knn', 'chunked_metrics',
+           'ExactIndex', 'similar_items_task', 'attribute_agreement_task', 'search_by_image_task', 'metric_label',
+           'split_metric_label', 'metric_records', 'metric_key', 'flat_metrics', 'records_from_flat', 'result_column',
+           'key_result_columns', 'similar_tasks', 'retrieval_records', 'evaluate_retrieval', 'metrics_table',
            'rss_bytes', 'PeakRSS', 'synthetic_embeddings', 'ann_benchmark']
 
 # %% ../nbs/07_retrieval.ipynb
@@ -381,9 +383,100 @@ def search_by_image_task(gallery_emb, gallery, query_emb=None, queries=None, ks=
     return dict(task='search_by_image', **{k.replace('hit@', 'R@'): v for k, v in m.items()})
 
 # %% ../nbs/07_retrieval.ipynb
+RECORD_FIELDS = ('task', 'metric', 'k', 'label_task', 'value', 'lo', 'hi')
+COUNT_METRICS = ('n_queries', 'n_excluded')   # counts reported next to a task's metrics, not scores
+
+def metric_label(metric:str, k:int|None=None) -> str:
+    "A metric's name with its cut-off: `('P', 10)` -> `'P@10'`; without a cut-off the name alone (`'MAP@R'`, `'MRR'`)."
+    return metric if k is None else f'{metric}@{int(k)}'
+
+def split_metric_label(label:str) -> tuple[str, int|None]:
+    "`'P@10'` -> `('P', 10)`; a label without a numeric cut-off (`'MAP@R'`, `'MRR'`, `'chance'`) -> `(label, None)`."
+    m, sep, k = label.rpartition('@')
+    return (m, int(k)) if sep and k.isdigit() else (label, None)
+
+# %% ../nbs/07_retrieval.ipynb
+_DESCRIPTIVE = ('task', 'label_task', 'k', 'relevance')
+
+def metric_records(task:str, metrics:dict, label_task:str|None=None, keep=None) -> list[dict]:
+    "Tidy records (`RECORD_FIELDS`) of one task from its flat `{'P@10': v, 'P@10_lo': lo, 'P@10_hi': hi, ...}` dict."
+    recs = {}
+    for name, v in metrics.items():
+        bound = name[-2:] if name.endswith(('_lo', '_hi')) else 'value'
+        label = name[:-3] if bound != 'value' else name
+        if label in _DESCRIPTIVE or (keep is not None and label not in keep): continue
+        metric, k = split_metric_label(label)
+        rec = recs.setdefault(label, dict(task=task, metric=metric, k=k, label_task=label_task, value=None, lo=None, hi=None))
+        rec[bound] = v
+    return list(recs.values())
+
+# %% ../nbs/07_retrieval.ipynb
+def metric_key(task:str, metric:str, k:int|None=None, label_task:str|None=None, bound:str='value') -> str:
+    "The flat key of a metric: `'similar_items/P@10'`, `'attribute/colour/P@10_lo'`, `'search_by_image/MRR'`."
+    if bound not in ('value', 'lo', 'hi'): raise ValueError(f"bound must be 'value', 'lo' or 'hi', not {bound!r}")
+    return '/'.join([task, *([label_task] if label_task else []), metric_label(metric, k)]) + ('' if bound == 'value' else f'_{bound}')
+
+def flat_metrics(records) -> dict:
+    "`{metric_key: value}` of `records` (with `<key>_lo` / `<key>_hi` where a record has its interval)."
+    out = {}
+    for r in records:
+        for b in ('value', 'lo', 'hi'):
+            if b == 'value' or r.get(b) is not None: out[metric_key(r['task'], r['metric'], r['k'], r['label_task'], b)] = r[b]
+    return out
+
+def records_from_flat(flat:dict) -> list[dict]:
+    "The tidy records of a flat metric dict (`evaluate_retrieval`'s, or one read back from JSON); keys without a '/' are skipped."
+    recs = {}
+    for key, v in flat.items():
+        if '/' not in key: continue
+        parts = key.split('/')
+        task, label_task, label = parts[0], ('/'.join(parts[1:-1]) or None), parts[-1]
+        bound = label[-2:] if label.endswith(('_lo', '_hi')) else 'value'
+        if bound != 'value': label = label[:-3]
+        metric, k = split_metric_label(label)
+        recs.setdefault((task, label_task, label), dict(task=task, metric=metric, k=k, label_task=label_task,
+                                                        value=None, lo=None, hi=None))[bound] = v
+    return list(recs.values())
+
+# %% ../nbs/07_retrieval.ipynb
+RESULT_PREFIXES = dict(similar_items='similar', attribute='attr', search_by_image='sbi', generative='gen_attr',
+                       generative_clicked='gen_clicked', accuracy='acc', f1='f1')
+
+def result_column(task:str, metric:str|None=None, k:int|None=None, label_task:str|None=None, bound:str='value') -> str:
+    "A results-table column: `('similar_items', 'P', 10)` -> `'similar_p@10'`, `('attribute', 'P', 10, 'colour')` -> `'attr_p@10_colour'`."
+    if task not in RESULT_PREFIXES: raise KeyError(f"no result columns for task {task!r}; tasks: {list(RESULT_PREFIXES)}")
+    if bound not in ('value', 'lo', 'hi'): raise ValueError(f"bound must be 'value', 'lo' or 'hi', not {bound!r}")
+    parts = [RESULT_PREFIXES[task], *([metric_label(metric, k).lower()] if metric else []), *([label_task] if label_task else [])]
+    return '_'.join(parts) + ('' if bound == 'value' else f'_{bound}')
+
+def key_result_columns(k:int=10) -> list[str]:
+    "The key columns of a summary table (run, model, weights, accuracies, the retrieval and generative scores at cut-off `k`, timings)."
+    rc = result_column
+    return ['run', 'model', 'backbone', 'weights', 'recipe', *(rc('accuracy', label_task=t) for t in ('category', 'fine_category', 'colour')),
+            rc('similar_items', 'P', k), rc('similar_items', 'mAP', k), rc('attribute', 'P', k), rc('search_by_image', 'R', 1),
+            rc('search_by_image', 'R', k), rc('search_by_image', 'MRR'), rc('generative', 'P', k),
+            rc('generative', 'P', k, bound='lo'), rc('generative', 'P', k, bound='hi'), 'train_s', 'epoch_s', 'embed_img_s', 'params_m']
+
+# %% ../nbs/07_retrieval.ipynb
 def similar_tasks(catalog) -> tuple:
     "The tasks whose values define similar items: fine category + colour where present, else every label task."
     return ('fine_category', 'colour') if {'fine_category', 'colour'} <= set(catalog.tasks) else tuple(catalog.tasks)
+
+def retrieval_records(G, catalog, Q=None, queries=None, k:int=10, ks=(1, 5, 10), similar=None, factory:str='Flat',
+                      ci:bool=True) -> list[dict]:
+    "The three retrieval tasks on gallery embeddings `G` of `catalog` (+ query embeddings `Q` of `queries`) as tidy records."
+    index = build_index(G, factory)
+    nbrs = knn(G, k=k, index=index)[1]
+    similar = similar_tasks(catalog) if similar is None else similar
+    recs = []
+    if all(t in catalog.tasks for t in similar):
+        r = similar_items_task(G, catalog, k=k, tasks=similar, nbrs=None, index=index, ci=ci)
+        recs += metric_records('similar_items', r, keep=(f'P@{k}', f'mAP@{k}', 'MAP@R', 'MRR', *COUNT_METRICS))
+    for row in attribute_agreement_task(G, catalog, k=k, nbrs=nbrs, ci=ci).to_dict('records'):
+        recs += metric_records('attribute', row, label_task=row['label_task'], keep=(f'P@{k}', 'chance'))
+    if queries is not None or 'instance_id' in catalog.items:
+        recs += metric_records('search_by_image', search_by_image_task(G, catalog, Q, queries, ks=ks, index=index, ci=ci))
+    return recs
 
 def evaluate_retrieval(embedder, catalog, queries=None, k:int=10, ks=(1, 5, 10),
                        similar=None, factory:str='Flat', size=None, bs:int=64,
@@ -397,34 +490,18 @@ def evaluate_retrieval(embedder, catalog, queries=None, k:int=10, ks=(1, 5, 10),
     else: G, Q = embeddings
     t_embed = time.perf_counter() - t0
     out = dict(n_gallery=len(catalog), n_queries=0 if queries is None else len(queries), embed_dim=int(G.shape[1]))
-    index = build_index(G, factory)
-    nbrs = knn(G, k=k, index=index)[1]
-    similar = similar_tasks(catalog) if similar is None else similar
-    if all(t in catalog.tasks for t in similar):
-        r = similar_items_task(G, catalog, k=k, tasks=similar, nbrs=None, index=index, ci=ci)
-        out.update({f'similar_items/{m}': r[m] for m in r if m.split('_')[0] in (f'P@{k}', f'mAP@{k}', 'MAP@R', 'MRR') or m in ('n_queries', 'n_excluded')})
-    for row in attribute_agreement_task(G, catalog, k=k, nbrs=nbrs, ci=ci).to_dict('records'):
-        for c in (f'P@{k}', f'P@{k}_lo', f'P@{k}_hi', 'chance'):
-            if c in row: out[f"attribute/{row['label_task']}/{c}"] = row[c]
-    if queries is not None or 'instance_id' in catalog.items:
-        r = search_by_image_task(G, catalog, Q, queries, ks=ks, index=index, ci=ci)
-        out.update({f'search_by_image/{m}': v for m, v in r.items() if m != 'task'})
+    out.update(flat_metrics(retrieval_records(G, catalog, Q, queries, k=k, ks=ks, similar=similar, factory=factory, ci=ci)))
     out['seconds'] = time.perf_counter() - t0; out['embed_seconds'] = t_embed
     return out
 
 # %% ../nbs/07_retrieval.ipynb
 def metrics_table(results:dict) -> pd.DataFrame:
     "Tidy table (model, task, metric, value, lo, hi) from `{model_name: evaluate_retrieval(...) dict}`; lo/hi: the 95% interval where known."
-    rows = {}
-    for model, res in results.items():
-        for key, v in res.items():
-            if '/' not in key: continue
-            task, metric = key.split('/', 1)
-            if task == 'attribute': task, metric = f"attribute/{metric.split('/')[0]}", metric.split('/', 1)[1]
-            bound = metric[-2:] if metric.endswith(('_lo', '_hi')) else 'value'
-            if bound != 'value': metric = metric[:-3]
-            rows.setdefault((model, task, metric), dict(model=model, task=task, metric=metric, value=np.nan, lo=np.nan, hi=np.nan))[bound] = float(v)
-    return pd.DataFrame(list(rows.values()), columns=['model', 'task', 'metric', 'value', 'lo', 'hi'])
+    f = lambda v: np.nan if v is None else float(v)
+    rows = [dict(model=model, task=r['task'] + (f"/{r['label_task']}" if r['label_task'] else ''),
+                 metric=metric_label(r['metric'], r['k']), value=f(r['value']), lo=f(r['lo']), hi=f(r['hi']))
+            for model, res in results.items() for r in records_from_flat(res)]
+    return pd.DataFrame(rows, columns=['model', 'task', 'metric', 'value', 'lo', 'hi'])
 
 # %% ../nbs/07_retrieval.ipynb
 def rss_bytes() -> int:

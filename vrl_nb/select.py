@@ -17,6 +17,7 @@ from .catalog import Catalog
 from .backbones import create_backbone
 from .multitask import Embedder, ConcatEmbedder, save_embedder
 from .train import TrainResult, train_multitask
+from .retrieval import records_from_flat, result_column
 
 # %% auto 0
 __all__ = ['interpolate_trunk', 'Selection', 'select_embedder', 'selection_candidates', 'train_and_select']
@@ -43,14 +44,13 @@ class Selection:
     def __repr__(self): return f'Selection({self.name!r}: {self.why})'
 
 def _task_scores(r:dict, k:int) -> dict:
-    "The validation objective's parts from an `evaluate_retrieval` dict, each (value, lo, hi)."
-    out = {}
-    for key, name in ((f'similar_items/P@{k}', f'similar_p@{k}'), ('search_by_image/R@1', 'sbi_r@1')):
-        if key in r: out[name] = (r[key], r.get(f'{key}_lo', np.nan), r.get(f'{key}_hi', np.nan))
-    for key in r:
-        if key.startswith('attribute/') and key.endswith(f'/P@{k}'):
-            out[f"attr_p@{k}_{key.split('/')[1]}"] = (r[key], r.get(f'{key}_lo', np.nan), r.get(f'{key}_hi', np.nan))
-    return out
+    "The validation objective's parts from an `evaluate_retrieval` dict, each (value, lo, hi), named by `result_column`."
+    recs = {(x['task'], x['metric'], x['k'], x['label_task']): x for x in records_from_flat(r)}
+    parts = [('similar_items', 'P', k, None), ('search_by_image', 'R', 1, None)]
+    parts += [p for p in recs if p[0] == 'attribute' and p[1:3] == ('P', k)]
+    nan = lambda v: np.nan if v is None else v
+    return {result_column(*p): (recs[p]['value'], nan(recs[p]['lo']), nan(recs[p]['hi'])) for p in parts
+            if p in recs and recs[p]['value'] is not None}
 
 def select_embedder(candidates:dict, catalog:Catalog, split:str='valid', queries:Catalog|None=None, k:int=10, size=None,
                     baseline:str='off-the-shelf', verbose:bool=True) -> Selection:
@@ -79,7 +79,6 @@ def select_embedder(candidates:dict, catalog:Catalog, split:str='valid', queries
            + (f"; higher but below {baseline} on a task beyond its interval: {excluded}" if excluded else ''))
     if verbose: print(f"selected {best['candidate']!r}: {why}")
     return Selection(candidates[best['candidate']], best['candidate'], df, why)
-
 
 # %% ../nbs/09_select.ipynb
 def selection_candidates(finetuned:TrainResult, cached:TrainResult|None=None, alphas=(0.25, 0.5, 0.75),

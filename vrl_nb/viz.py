@@ -10,7 +10,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import seaborn as sns
 from PIL import Image
-from .retrieval import knn, relevance, count_relevant, encode_labels, hit_rate_at_k, recall_at_k
+from .retrieval import knn, relevance, count_relevant, encode_labels, hit_rate_at_k, recall_at_k, result_column
 
 # %% auto 0
 __all__ = ['GREEN', 'RED', 'GREY', 'KEY_RESULT_COLS', 'framed', 'plot_retrieval_gallery', 'recall_curve', 'plot_recall_curves',
@@ -60,14 +60,28 @@ def recall_curve(hits, n_rel=None, max_k:int|None=None) -> pd.DataFrame:
     vals = [float(np.mean(hit_rate_at_k(h, k) if n_rel is None else recall_at_k(h, n, k))) for k in ks]
     return pd.DataFrame(dict(k=ks, recall=vals))
 
+def _curve_table(c) -> pd.DataFrame:
+    "A `recall_curve` table from a hits matrix, a table already, or a `{k: recall}` dict (keys may be strings, as in JSON)."
+    if isinstance(c, pd.DataFrame): return c
+    if isinstance(c, dict):
+        ks = sorted(c, key=int); return pd.DataFrame(dict(k=[int(k) for k in ks], recall=[c[k] for k in ks]))
+    return recall_curve(c)
+
 def plot_recall_curves(curves:dict, ax=None, title:str='Recall@k', logx:bool=False):
-    "One seaborn line per model: `{name: hits matrix or recall_curve table}`."
-    df = pd.concat([(c if isinstance(c, pd.DataFrame) else recall_curve(c)).assign(model=name) for name, c in curves.items()],
-                   ignore_index=True)
-    if ax is None: _, ax = plt.subplots(figsize=(5, 3.5))
-    sns.lineplot(data=df, x='k', y='recall', hue='model', marker='o', ax=ax)
-    ax.set_ylim(0, 1.02); ax.set_title(title); ax.grid(alpha=0.3)
+    "One line per model: `{name: hits matrix, recall_curve table or {k: recall}}`; names `run/model` share a line style per run."
+    if ax is None: _, ax = plt.subplots(figsize=(6 + 3 * (len(curves) > 6), 4))
+    runs = list(dict.fromkeys(n.split('/')[0] if '/' in n else '' for n in curves))   # one line style per run
+    styles, markers = ['-', '--', ':', '-.'], ['o', 's', '^', 'D']
+    colours = sns.color_palette('tab20' if len(curves) > 10 else 'tab10', len(curves))
+    for i, (name, c) in enumerate(curves.items()):
+        r = runs.index(name.split('/')[0] if '/' in name else '') % 4
+        t = _curve_table(c)
+        ax.plot(t['k'].to_numpy(), t['recall'].to_numpy(), marker=markers[r], ls=styles[r], color=colours[i], label=name)
     if logx: ax.set_xscale('log')
+    ax.set_xlabel('k'); ax.set_ylabel('recall@k'); ax.set_ylim(0, 1.02); ax.set_title(title); ax.grid(alpha=0.3)
+    if len(curves) > 6: ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False)
+    else: ax.legend(fontsize=7)
+    ax.figure.tight_layout()
     return ax.figure
 
 # %% ../nbs/09_viz.ipynb
@@ -95,7 +109,8 @@ def embedding_map(emb, catalog, task:str='fine_category', n:int=2000, perplexity
     return ax.figure, df
 
 # %% ../nbs/09_viz.ipynb
-KEY_RESULT_COLS = ('run', 'model', 'weights', 'acc_fine_category', 'similar_p@10', 'sbi_r@1', 'gen_attr_p@10', 'train_s')
+KEY_RESULT_COLS = ('run', 'model', 'weights', result_column('accuracy', label_task='fine_category'), result_column('similar_items', 'P', 10),
+                   result_column('search_by_image', 'R', 1), result_column('generative', 'P', 10), 'train_s')
 
 def results_markdown(df:pd.DataFrame, key=KEY_RESULT_COLS, ids=('run', 'model'), max_cols:int=7, digits:int=3,
                      missing:str='—') -> list[str]:
@@ -124,4 +139,3 @@ def show_results(df:pd.DataFrame, **kwargs) -> list[str]:
     mds = results_markdown(df, **kwargs)
     for i, md in enumerate(mds): display(Markdown(md if i == 0 else f'<small>more columns ({i}/{len(mds) - 1})</small>\n\n' + md))
     return mds
-
