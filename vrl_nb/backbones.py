@@ -108,7 +108,7 @@ class Backbone:
 def _hub_error(name):
     avail = offline_backbones()
     return RuntimeError(
-        f"weights='hub' for {name!r} needs the model hub, but vrl_nb is offline (HF_HUB_OFFLINE=1). Offline options: "
+        f"weights='hub' for {name!r} needs the model hub, but vrl_nb is offline (its default; VRL_NB_ONLINE=1 turns it online). Offline options: "
         f"weights='offline' (bundled weights, available for {avail}), weights='<path to .safetensors/.pth>' "
         f"(e.g. a timm checkpoint you copied here), or weights=None (random init, 'from scratch'). To allow the hub, "
         f"set VRL_NB_ONLINE=1 before importing vrl_nb or call vrl_nb.core.set_offline(False).")

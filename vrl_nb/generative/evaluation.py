@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from ..backbones import embed_array
-from ..retrieval import bootstrap_ci   # one bootstrap for every interval in the package
+from ..embed import embed_catalog
+from ..retrieval import (bootstrap_ci, encode_labels, relevance, precision_at_k, per_query_metrics, metric_label,
+                              build_index, search)   # one bootstrap for every interval in the package
 from .queries import LANGUAGES, make_queries, check_queries
 from .generation import generate_images
 from .judges import faithfulness
@@ -36,7 +38,6 @@ class GenerativeEvalResult:
 
 def _query_scores(q, gallery, nbrs, tasks, k):
     "Per-query metric arrays (averaged over each query's images) from neighbours (nq, n, k)."
-    from vrl_nb.retrieval import encode_labels, relevance, precision_at_k, per_query_metrics
     nq, n, _ = nbrs.shape
     flat = nbrs.reshape(nq * n, -1)[:, :k]
     rep = lambda df: df.loc[df.index.repeat(n)].reset_index(drop=True)
@@ -45,7 +46,7 @@ def _query_scores(q, gallery, nbrs, tasks, k):
         qc, gc = encode_labels(rep(q[cols]), gallery.items[cols].reset_index(drop=True))
         p = precision_at_k(relevance(qc, gc, flat), k).reshape(nq, n).mean(1)
         p[(qc.reshape(nq, n) < 0).any(1)] = np.nan             # a query without that label is not scored
-        out[f'P@{k}/{name}'] = p
+        out[f"{metric_label('P', k)}/{name}"] = p
     if 'target_item_ids' in q:
         # the paper's protocol: are the clicked (target) items among the top k of each generated image? A target
         # the gallery lacks counts as missed (it stays in n_rel); per_query_metrics scores each image, we average.
@@ -55,10 +56,12 @@ def _query_scores(q, gallery, nbrs, tasks, k):
         for r, i in enumerate(rows):
             tp = np.array([pos.get(str(t), -1) for t in q['target_item_ids'].iat[i]])
             hits[r] = np.isin(nbrs[i, :, :k], tp[tp >= 0]); n_rel[r] = len(tp)
-        vals = {f'target_R@{k}': np.full(nq, np.nan), f'target_hit@{k}': np.full(nq, np.nan), f'target_MRR@{k}': np.full(nq, np.nan)}
+        # per_query_metrics names MRR without its cut-off; the generative tables keep it (target_MRR@k)
+        names = {m: ('target_' + metric_label(m, k), metric_label(m, None if m == 'MRR' else k)) for m in ('R', 'hit', 'MRR')}
+        vals = {name: np.full(nq, np.nan) for name, _ in names.values()}
         if rows:
-            per_image = [per_query_metrics(hits[:, j], n_rel, ks=(k,), metrics=('R', 'hit', 'MRR'))[0] for j in range(n)]
-            for name, m in [(f'target_R@{k}', f'R@{k}'), (f'target_hit@{k}', f'hit@{k}'), (f'target_MRR@{k}', 'MRR')]:
+            per_image = [per_query_metrics(hits[:, j], n_rel, ks=(k,), metrics=tuple(names))[0] for j in range(n)]
+            for name, m in names.values():
                 vals[name][rows] = np.mean([pi[m] for pi in per_image], axis=0)
         out.update(vals)
     return out
@@ -70,7 +73,7 @@ def _chance_scores(q, gallery, tasks, k):
         g = text(gallery.items[cols]).value_counts(normalize=True)        # a missing label is its own value, never NaN text
         key = text(q[cols])
         v = np.array(key.map(g).fillna(0), dtype=float); v[q[cols].isna().any(axis=1).to_numpy()] = np.nan
-        out[f'P@{k}/{name}'] = v
+        out[f"{metric_label('P', k)}/{name}"] = v
     return out
 
 def summarise(tidy:pd.DataFrame, n_boot:int=1000, seed:int=0) -> pd.DataFrame:
@@ -89,8 +92,6 @@ def generative_eval(embedders:dict, gallery, pipe, queries:pd.DataFrame|None=Non
                     bs:int=64, cache:bool=True, progress:bool=True, embeddings:dict|None=None,
                     word_table:dict|None=None) -> GenerativeEvalResult:
     "Text queries (default: the gallery's titles) -> generated images -> visual retrieval in `gallery` per embedder; attribute P@k per task, clicked/target R@k, hit@k, MRR@k; CIs."
-    from vrl_nb.embed import embed_catalog
-    from vrl_nb.retrieval import build_index, search
     t0 = time.perf_counter(); secs = {}
     q = check_queries(make_queries(gallery, languages, word_table=word_table) if queries is None else queries, gallery)
     tasks = [t for t in (tasks or gallery.tasks) if t in q and t in gallery.items and q[t].notna().any()]

@@ -145,7 +145,7 @@ def load_text_to_image(name_or_path, device=None, dtype=None, guidance_scale:flo
         looks_local = str(name_or_path).startswith(('.', '/', '~')) or os.sep in str(name_or_path).strip('/').replace('/', '', 1)
         if looks_local: raise FileNotFoundError(f"No pipeline folder at {p}")
         if is_offline():
-            raise RuntimeError(f"{name_or_path!r} looks like a hub id, but vrl_nb is offline (HF_HUB_OFFLINE=1). Download the "
+            raise RuntimeError(f"{name_or_path!r} looks like a hub id, but vrl_nb is offline (its default). Download the "
                                "pipeline elsewhere (e.g. `DiffusionPipeline.from_pretrained(id).save_pretrained(folder)`) and "
                                "pass that local folder, or set VRL_NB_ONLINE=1 before importing vrl_nb to use the hub.")
         pipe = DiffusionPipeline.from_pretrained(str(name_or_path), **({'torch_dtype': dtype} if dtype is not None else {}), **kwargs)
