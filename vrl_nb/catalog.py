@@ -43,7 +43,8 @@ def _decode_reduced(im:Image.Image, size:int|None) -> Image.Image:
     return im.reduce(f) if f >= 2 else im
 
 def load_image(src, size:int|None=None) -> Image.Image:
-    "An RGB image from a path, a file object or bytes, decoded reduced (at least `size` px a side) where the format allows."
+    ("An RGB image from a path, a file object or bytes, decoded reduced (at least `size` px a side) where the format "
+     "allows.")
     try:
         with Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src) as im:
             im = _decode_reduced(im, size); im.load()
@@ -54,7 +55,8 @@ def load_image(src, size:int|None=None) -> Image.Image:
                          "PIL.Image.MAX_IMAGE_PIXELS if you trust the file") from None
 
 class FileImageStore:
-    "Images stored as files under `root`; the catalog's `image` column holds paths relative to it (nothing outside it, unless allowed)."
+    ("Images stored as files under `root`; the catalog's `image` column holds paths relative to it (nothing outside "
+     "it, unless allowed).")
     kind = 'files'
     def __init__(self, root:str|Path, allow_outside_root:bool=False):
         self.root, self.allow_outside_root = Path(root), allow_outside_root
@@ -66,8 +68,8 @@ class FileImageStore:
         "The RGB image of `ref`; with `size`, decoded reduced where the format allows (at least `size` px a side)."
         p = self.path(ref)
         if not self.allow_outside_root and self.escapes(ref):
-            raise ValueError(f"image {ref!r} is outside image_root {self.root} (absolute path, '..' or a symlink out of it); "
-                             "move it under image_root or pass allow_outside_root=True")
+            raise ValueError(f"image {ref!r} is outside image_root {self.root} (absolute path, '..' or a symlink out "
+                             "of it); move it under image_root or pass allow_outside_root=True")
         return load_image(p, size)
     def mode(self, ref) -> str:
         with Image.open(self.path(ref)) as im: return im.mode
@@ -84,7 +86,8 @@ class ArrayImageStore:
         self.array = a
     def open(self, ref, size:int|None=None) -> Image.Image: return Image.fromarray(self.array[int(ref)])
     def mode(self, ref) -> str: return 'RGB'
-    def __repr__(self): return f'ArrayImageStore({self.array.shape[0]} images of {self.array.shape[1]}×{self.array.shape[2]})'
+    def __repr__(self):
+        return f'ArrayImageStore({self.array.shape[0]} images of {self.array.shape[1]}×{self.array.shape[2]})'
 
 
 # %% ../nbs/01_catalog.ipynb
@@ -113,7 +116,8 @@ class Catalog:
     @property
     def ids(self) -> np.ndarray: return self.items['item_id'].to_numpy()
     @property
-    def titles(self) -> list: return self.items['title'].fillna('').astype(str).tolist() if 'title' in self.items else []
+    def titles(self) -> list:
+        return self.items['title'].fillna('').astype(str).tolist() if 'title' in self.items else []
 
     def image(self, i:int, size:int|None=None) -> Image.Image:
         "The RGB image of the item at position `i` (decoded reduced where the file allows, if `size` is given)."
@@ -141,14 +145,16 @@ class Catalog:
         "A catalog of the rows at positions `idxs` (or a boolean mask), same images and vocabularies."
         idxs = np.asarray(idxs)
         if idxs.dtype == bool: idxs = np.flatnonzero(idxs)
-        return Catalog(self.items.iloc[idxs], self.images, self.tasks, self.vocab, name or self.name, self.quarantine, self.split_info)
+        return Catalog(self.items.iloc[idxs], self.images, self.tasks, self.vocab, name or self.name, self.quarantine,
+                       self.split_info)
 
     def split_(self, split:str) -> 'Catalog':
         "The rows whose `split` column equals `split` (error if there are none)."
         if 'split' not in self.items: raise KeyError(f"{self.name} has no 'split' column")
         m = (self.items['split'] == split).to_numpy()
         if not m.any():
-            raise ValueError(f"{self.name}: split {split!r} is empty; splits present: {sorted(self.items['split'].dropna().unique())}")
+            raise ValueError(f"{self.name}: split {split!r} is empty; splits present: "
+                             f"{sorted(self.items['split'].dropna().unique())}")
         return self.subset(m, f'{self.name}[{split}]')
 
     def label_counts(self) -> pd.DataFrame:
@@ -212,7 +218,8 @@ def validate_catalog(cat:Catalog, check_images:bool=True, splits:Sequence[str]|N
                 try:   # decode to check the file; JPEGs reduced (DCT scaling), so a huge photo costs little memory
                     with Image.open(p) as im: m = im.mode; _decode_reduced(im, 64).load()
                 except Image.DecompressionBombError as e:
-                    flag(i, f'image too large {p}: {e} (shrink it, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it)'); continue
+                    flag(i, f'image too large {p}: {e} (shrink it, or raise PIL.Image.MAX_IMAGE_PIXELS if you '
+                            'trust it)'); continue
                 except (UnidentifiedImageError, OSError, ValueError) as e:
                     flag(i, f'unreadable image {p}: {type(e).__name__}: {e}'); continue
                 if m != 'RGB': modes[m] = modes.get(m, 0) + 1
@@ -228,14 +235,17 @@ def validate_catalog(cat:Catalog, check_images:bool=True, splits:Sequence[str]|N
         if len(q) and q.reason.str.startswith('missing image file').mean() >= 0.5 and hasattr(cat.images, 'root'):
             hint = (f"; no image was found under {cat.images.root}: the 'image' column must hold paths relative to "
                     "image_root (pass the folder they are relative to)")
-        raise ValueError(f'{cat.name}: no valid rows left ({len(q)} quarantined); first reasons: {q.reason.head(3).tolist()}{hint}')
+        raise ValueError(f'{cat.name}: no valid rows left ({len(q)} quarantined); first reasons: '
+                         f'{q.reason.head(3).tolist()}{hint}')
     for t in good.tasks:
         n = len(good.vocab[t])
         if n < 2:
             raise ValueError(f"{cat.name}: label task {t!r} has {n} class{'es' if n != 1 else ''} "
-                             f"({good.vocab[t]}); a classification head needs at least 2. Drop it from label_cols or fix the column.")
+                             f"({good.vocab[t]}); a classification head needs at least 2. Drop it from label_cols or "
+                             "fix the column.")
     if splits is not None:
-        if 'split' not in good.items: raise KeyError(f"{cat.name}: splits {list(splits)} asked for but there is no 'split' column")
+        if 'split' not in good.items: raise KeyError(f"{cat.name}: splits {list(splits)} asked for but there is no "
+                                                     "'split' column")
         for s in splits:
             if not (good.items['split'] == s).any():
                 raise ValueError(f"{cat.name}: split {s!r} is empty after validation; present: "
@@ -244,7 +254,8 @@ def validate_catalog(cat:Catalog, check_images:bool=True, splits:Sequence[str]|N
         print(f'{cat.name}: {len(good)} items kept, {len(q)} quarantined' +
               (f" ({q.reason.str.split(' ').str[:2].str.join(' ').value_counts().to_dict()})" if len(q) else '') +
               (f'; converted to RGB on load: {modes}' if modes else ''))
-    if out_dir is not None:   # written every time (empty when nothing was quarantined): never a stale file from an earlier run
+    # written every time (empty when nothing was quarantined): never a stale file from an earlier run
+    if out_dir is not None:
         out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
         good.quarantine.to_csv(out/'quarantine.csv', index=False)
         if verbose and len(good.quarantine): print(f'quarantine written to {out/"quarantine.csv"}')
@@ -252,15 +263,19 @@ def validate_catalog(cat:Catalog, check_images:bool=True, splits:Sequence[str]|N
     return good
 
 # %% ../nbs/01_catalog.ipynb
-def draw_split(items:pd.DataFrame, valid_frac:float=0.2, test_frac:float=0.2, seed:int=0, group_col:str|None='instance_id',
+def draw_split(items:pd.DataFrame, valid_frac:float=0.2, test_frac:float=0.2, seed:int=0,
+               group_col:str|None='instance_id',
                stratify:str|None=None, min_per_class:int=5) -> tuple[np.ndarray, dict]:
-    "A seeded train/valid/test split of `items`: all rows of one `group_col` value on one side, stratified by `stratify` where its classes are big enough."
+    ("A seeded train/valid/test split of `items`: all rows of one `group_col` value on one side, stratified by "
+     "`stratify` where its classes are big enough.")
     if not (0 <= valid_frac and 0 <= test_frac and valid_frac + test_frac < 1):
-        raise ValueError(f'valid_frac={valid_frac} and test_frac={test_frac} must be >= 0 and leave rows for training (sum < 1)')
+        raise ValueError(f'valid_frac={valid_frac} and test_frac={test_frac} must be >= 0 and leave rows for training '
+                         '(sum < 1)')
     n = len(items)
     groups = (items[group_col].map(lambda v: None if _is_missing(v) else str(v)) if group_col and group_col in items
               else pd.Series([None] * n, index=items.index))
-    gkey = np.where(groups.isna().to_numpy(), '\0row' + pd.Series(np.arange(n)).astype(str).to_numpy(), groups.fillna('').to_numpy())
+    gkey = np.where(groups.isna().to_numpy(), '\0row' + pd.Series(np.arange(n)).astype(str).to_numpy(),
+                    groups.fillna('').to_numpy())
     uniq, first, inv = np.unique(gkey, return_index=True, return_inverse=True)
     rng = np.random.default_rng(seed)
     strata = np.zeros(len(uniq), dtype=object)
@@ -268,23 +283,27 @@ def draw_split(items:pd.DataFrame, valid_frac:float=0.2, test_frac:float=0.2, se
     if stratify is not None and stratify in items:
         lab = items[stratify].map(lambda v: '<missing>' if _is_missing(v) else _norm_label(v)).to_numpy()[first]
         counts = pd.Series(lab).value_counts()
-        big = set(counts[counts >= min_per_class].index)   # small classes share one stratum: their counts do not allow it
+        # small classes share one stratum: their counts do not allow it
+        big = set(counts[counts >= min_per_class].index)
         strata = np.array([l if l in big else '\0small' for l in lab], dtype=object); stratified = len(big) > 0
     side = np.empty(len(uniq), dtype=object)
     for s in pd.unique(strata):
         g = np.flatnonzero(strata == s); g = g[rng.permutation(len(g))]
-        u = (np.arange(len(g)) + rng.random()) / len(g)   # evenly spread over [0, 1) with a random phase: exact proportions
+        # evenly spread over [0, 1) with a random phase: exact proportions
+        u = (np.arange(len(g)) + rng.random()) / len(g)
         side[g] = np.where(u < test_frac, 'test', np.where(u < test_frac + valid_frac, 'valid', 'train'))
     split = side[inv]
     info = dict(source='drawn', seed=int(seed), valid_frac=float(valid_frac), test_frac=float(test_frac),
-                group_col=group_col if group_col and group_col in items else None, stratify=stratify if stratified else None,
+                group_col=group_col if group_col and group_col in items else None,
+                stratify=stratify if stratified else None,
                 counts={k: int(v) for k, v in pd.Series(split).value_counts().items()})
     return split, info
 
 
 # %% ../nbs/01_catalog.ipynb
 SPLITS = ('train', 'valid', 'test')
-_SPLIT_SPELLINGS = {'training': 'train', 'val': 'valid', 'validation': 'valid', 'dev': 'valid', 'eval': 'test', 'testing': 'test'}
+_SPLIT_SPELLINGS = {'training': 'train', 'val': 'valid', 'validation': 'valid', 'dev': 'valid', 'eval': 'test',
+                    'testing': 'test'}
 
 def _sniff_sep(text:str, default:str=',') -> str:
     try: return csv.Sniffer().sniff('\n'.join(text.splitlines()[:20]), delimiters=',;\t|').delimiter
@@ -292,10 +311,12 @@ def _sniff_sep(text:str, default:str=',') -> str:
 
 def _refuse_duplicate_columns(cols, src):
     dup = sorted({str(c) for c in cols if list(cols).count(c) > 1})
-    if dup: raise ValueError(f'{src}: duplicate column name(s) {dup}; every column needs its own name (rename or drop the copies)')
+    if dup: raise ValueError(f'{src}: duplicate column name(s) {dup}; every column needs its own name (rename or drop '
+                             'the copies)')
 
 def read_table(path:str|Path, sep:str|None=None, encoding:str|None=None) -> pd.DataFrame:
-    "A catalog table from .csv/.tsv/.txt (every column read as text; delimiter sniffed unless `sep`; UTF-8 unless `encoding`) or .parquet (types kept)."
+    ("A catalog table from .csv/.tsv/.txt (every column read as text; delimiter sniffed unless `sep`; UTF-8 unless "
+     "`encoding`) or .parquet (types kept).")
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f'catalog table {p} does not exist')
     suf = p.suffix.lower()
@@ -303,15 +324,18 @@ def read_table(path:str|Path, sep:str|None=None, encoding:str|None=None) -> pd.D
         df = pd.read_parquet(p); read_as = dict(format='parquet')
     elif suf in ('.csv', '.txt', '.tsv'):
         raw = p.read_bytes()
-        if not raw.strip(): raise ValueError(f'{p} is empty ({len(raw)} bytes): a catalog table needs a header row and one row per item')
+        if not raw.strip(): raise ValueError(f'{p} is empty ({len(raw)} bytes): a catalog table needs a header row and '
+                                             'one row per item')
         enc = encoding or 'utf-8-sig'
         try: text = raw.decode(enc)
         except UnicodeDecodeError as e:
             line = raw[:e.start].count(b'\n') + 1
             raise ValueError(f"{p} is not valid {encoding or 'UTF-8'} text (byte {e.start} on line {line}: "
-                             f"{raw[e.start:e.start + 1]!r}); pass the file's encoding, e.g. encoding='latin-1' or 'cp1252'") from None
+                             f"{raw[e.start:e.start + 1]!r}); pass the file's encoding, e.g. encoding='latin-1' or "
+                             "'cp1252'") from None
         if sep is None: sep = '\t' if suf == '.tsv' else _sniff_sep(text)
-        _refuse_duplicate_columns(next(csv.reader(io.StringIO(text), delimiter=sep), []), p)   # pandas would rename them 'x.1'
+        # pandas would rename them 'x.1'
+        _refuse_duplicate_columns(next(csv.reader(io.StringIO(text), delimiter=sep), []), p)
         # ids, image paths and labels stay exactly as written: '00017' is not 17, and a blank never makes '17' into 17.0
         df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[''])
         read_as = dict(format='csv', sep=sep, encoding=enc)
@@ -322,23 +346,24 @@ def read_table(path:str|Path, sep:str|None=None, encoding:str|None=None) -> pd.D
     return df
 
 def check_splits(split:pd.Series, name:str='catalog', split_map:dict|None=None, allowed=SPLITS) -> pd.Series:
-    "A split column as canonical text: `split_map` renames your spellings explicitly; a missing or other value is an error naming the rows."
+    ("A split column as canonical text: `split_map` renames your spellings explicitly; a missing or other value is an "
+     "error naming the rows.")
     s = split.map(lambda v: None if _is_missing(v) else _norm_label(v))
     if split_map:
         wrong = {k: v for k, v in split_map.items() if v not in allowed}
         if wrong: raise ValueError(f'split_map maps to {wrong}: the values must be among {list(allowed)}')
         s = s.map(lambda v: split_map.get(v, v) if v is not None else None)
     miss = np.flatnonzero(s.isna().to_numpy())
-    if len(miss): raise ValueError(f"{name}: {len(miss)} row(s) have no split (first rows: {miss[:5].tolist()}); fill them "
-                                   f"with {' / '.join(allowed)}, or drop the column to draw a seeded split")
+    if len(miss): raise ValueError(f"{name}: {len(miss)} row(s) have no split (first rows: {miss[:5].tolist()}); fill "
+                                   f"them with {' / '.join(allowed)}, or drop the column to draw a seeded split")
     other = ~s.isin(allowed).to_numpy()
     if other.any():
         vc = s[other].value_counts()
         guess = {v: _SPLIT_SPELLINGS.get(v.lower(), v.lower()) for v in vc.index
                  if _SPLIT_SPELLINGS.get(v.lower(), v.lower()) in allowed}
         raise ValueError(f"{name}: column 'split' has value(s) {sorted(vc.index)} ({vc.to_dict()} rows; first rows "
-                         f"{np.flatnonzero(other)[:5].tolist()}) that are none of {list(allowed)}: those rows would be neither "
-                         "trained on nor evaluated. Rename them in the table, or map them explicitly"
+                         f"{np.flatnonzero(other)[:5].tolist()}) that are none of {list(allowed)}: those rows would be "
+                         "neither trained on nor evaluated. Rename them in the table, or map them explicitly"
                          + (f', e.g. split_map={guess}' if guess else " with split_map={'yours': 'train'}"))
     return s
 
@@ -352,11 +377,14 @@ def _canon_col(s:pd.Series) -> pd.Series: return pd.Series([_canon_text(v) for v
 def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Sequence[str], text_col:str|None=None,
                  id_col:str|None=None, instance_col:str|None=None, split_col:str|None=None, image_col:str='image',
                  name:str|None=None, validate:bool=True, out_dir:str|Path|None=None, splits:Sequence[str]|None=None,
-                 split_map:dict|None=None, valid_frac:float=0.2, test_frac:float=0.2, seed:int=0, stratify:str|None=None,
+                 split_map:dict|None=None, valid_frac:float=0.2, test_frac:float=0.2, seed:int=0,
+                 stratify:str|None=None,
                  allow_outside_root:bool=False, sep:str|None=None, encoding:str|None=None, extra_cols:Sequence[str]=(),
                  verbose:bool=True) -> Catalog:
-    "A `Catalog` from a CSV/parquet table (or DataFrame) of items with images under `image_root`; a seeded group-aware split is drawn if it has none."
-    if isinstance(table, pd.DataFrame): df, src = table.reset_index(drop=True), 'table'; _refuse_duplicate_columns(df.columns, src)
+    ("A `Catalog` from a CSV/parquet table (or DataFrame) of items with images under `image_root`; a seeded "
+     "group-aware split is drawn if it has none.")
+    if isinstance(table, pd.DataFrame):
+        df, src = table.reset_index(drop=True), 'table'; _refuse_duplicate_columns(df.columns, src)
     else: df, src = read_table(table, sep=sep, encoding=encoding), Path(table).name
     label_cols = [label_cols] if isinstance(label_cols, str) else list(label_cols)
     if split_col is None and 'split' in df.columns: split_col = 'split'   # a column named split is the split
@@ -380,17 +408,20 @@ def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Se
     if text_col: out['title'] = df[text_col].fillna('').astype(str)
     if instance_col: out['instance_id'] = _canon_col(df[instance_col])
     for c in extra_cols:   # other columns you want to keep alongside (as they are)
-        if c in out: raise ValueError(f'extra_cols: {c!r} is already a column of the catalog; keep it under another name')
+        if c in out: raise ValueError(f'extra_cols: {c!r} is already a column of the catalog; keep it under another '
+                                      'name')
         out[c] = df[c].to_numpy()
     if split_col:
         out['split'] = check_splits(df[split_col], src, split_map).astype(object)
-        split_info = dict(source=f'column {split_col!r}', counts={k: int(v) for k, v in out['split'].value_counts().items()})
+        split_info = dict(source=f'column {split_col!r}',
+                          counts={k: int(v) for k, v in out['split'].value_counts().items()})
     else:
         if stratify is None:   # the key task: fine_category if there is one, else the label with the most classes
             stratify = 'fine_category' if 'fine_category' in label_cols else max(label_cols, key=lambda c: out[c].nunique())
         split, split_info = draw_split(out, valid_frac, test_frac, seed, 'instance_id', stratify)
         out['split'] = pd.Series(split, dtype=object)
-    cat = Catalog(out, FileImageStore(image_root, allow_outside_root), label_cols, name=name or src, split_info=split_info)
+    cat = Catalog(out, FileImageStore(image_root, allow_outside_root), label_cols, name=name or src,
+                  split_info=split_info)
     return validate_catalog(cat, splits=splits, out_dir=out_dir, verbose=verbose) if validate else cat
 
 
@@ -410,7 +441,8 @@ def _thumbnail(store, ref, size:int) -> np.ndarray:
     return np.asarray(store.open(ref, size=size).resize((size, size), Image.BILINEAR))
 
 def thumbnail_cache(cat:Catalog, size:int, folder:str|Path|None=None, progress:bool=True, verbose:bool=True) -> Catalog:
-    "`cat` with its images decoded once at `size`×`size` into a memory-mapped uint8 file, reused while the images are unchanged."
+    ("`cat` with its images decoded once at `size`×`size` into a memory-mapped uint8 file, reused while the images are "
+     "unchanged.")
     if isinstance(cat.images, ArrayImageStore): return cat   # already in memory: nothing to decode
     size = int(size)
     refs = pd.unique(cat.items['image'].astype(str))   # one thumbnail per image file, however many rows share it
@@ -422,13 +454,15 @@ def thumbnail_cache(cat:Catalog, size:int, folder:str|Path|None=None, progress:b
     if path.exists():
         arr = np.load(path, mmap_mode='r')
         if arr.shape != (len(refs), size, size, 3): raise ValueError(f'thumbnail cache {path} has shape {arr.shape}, '
-                                                                      f'expected {(len(refs), size, size, 3)}: delete it')
+                                                                      f'expected {(len(refs), size, size, 3)}: delete '
+                                                                      'it')
         how = 'reused'
     else:
         t0 = time.perf_counter(); tmp = path.with_name(f'{path.stem}.tmp-{os.getpid()}.npy')
         arr = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(len(refs), size, size, 3))
         try:
-            it = pbar(range(len(refs)), f'thumbnails at {size} px', total=len(refs)) if progress and len(refs) else range(len(refs))
+            it = pbar(range(len(refs)), f'thumbnails at {size} px',
+                      total=len(refs)) if progress and len(refs) else range(len(refs))
             for r in it:
                 try: arr[r] = _thumbnail(cat.images, refs[r], size)
                 except Exception as e:

@@ -90,7 +90,8 @@ def fashion_mnist_catalog(n_train:int=4000, n_test:int=1000, size:int=64, seed:i
     items = pd.DataFrame(rows)
     cat = Catalog(items, ArrayImageStore(np.stack(imgs)), ['category', 'fine_category', 'colour'], name='fashion-mnist')
     if verbose:
-        print(repr(cat)); print(cat.label_counts().pivot_table(index='label', columns='task', values='count').fillna(0).astype(int))
+        print(repr(cat))
+        print(cat.label_counts().pivot_table(index='label', columns='task', values='count').fillna(0).astype(int))
     return cat
 
 # %% ../nbs/02_datasets.ipynb
@@ -132,10 +133,12 @@ def buyer_photo(img:Image.Image, seed:int=0, strength:float=1.0) -> Image.Image:
 
 def buyer_photo_views(cat:Catalog, n_views:int=1, seed:int=0, strength:float=1.0, name:str|None=None,
                       size:int|None=None) -> Catalog:
-    "A query catalog of `n_views` buyer photos per item of `cat` (`instance_id` = the item's `instance_id` if `cat` has one, else its `item_id`); `size`: square side of the views (needed when the catalog's images differ in size)."
+    ("A query catalog of `n_views` buyer photos per item of `cat` (`instance_id` = the item's `instance_id` if `cat` "
+     "has one, else its `item_id`); `size`: square side of the views (needed when the catalog's images differ in size).")
     from fastprogress.fastprogress import progress_bar
     rows, imgs = [], []
-    inst = 'instance_id' if 'instance_id' in cat.items else 'item_id'   # a view shows the item's product: search matches by it
+    # a view shows the item's product: search matches by it
+    inst = 'instance_id' if 'instance_id' in cat.items else 'item_id'
     it = range(len(cat))
     for i in (progress_bar(it, leave=False) if len(cat) > 5000 else it):
         src = cat.image(i, size); row = cat.items.iloc[i]
@@ -149,12 +152,15 @@ def buyer_photo_views(cat:Catalog, n_views:int=1, seed:int=0, strength:float=1.0
             rows.append(r)
     items = pd.DataFrame(rows)
     if len({a.shape for a in imgs}) > 1:
-        raise ValueError(f'{cat.name}: images differ in size ({sorted({a.shape[:2] for a in imgs})[:3]} ...); pass size= for square views')
+        raise ValueError(f'{cat.name}: images differ in size ({sorted({a.shape[:2] for a in imgs})[:3]} ...); pass '
+                         'size= for square views')
     return Catalog(items, ArrayImageStore(np.stack(imgs)), cat.tasks, cat.vocab, name or f'{cat.name}-buyer-photos')
 
 # %% ../nbs/02_datasets.ipynb
-def jpeg_folder(cat:Catalog, root:str|Path, px:int=800, quality:int=90, overwrite:bool=False, progress:bool=True) -> Catalog:
-    "`cat` with its images written as `px`×`px` JPEG files (q`quality`) under `root`: real pixels at a real catalog's size."
+def jpeg_folder(cat:Catalog, root:str|Path, px:int=800, quality:int=90, overwrite:bool=False,
+                progress:bool=True) -> Catalog:
+    ("`cat` with its images written as `px`×`px` JPEG files (q`quality`) under `root`: real pixels at a real catalog's "
+     "size.")
     root = Path(root); root.mkdir(parents=True, exist_ok=True)
     want = dict(source=images_fingerprint(cat), n=len(cat), px=int(px), quality=int(quality))
     mf = root/'manifest.json'; names = [f'{i:06d}.jpg' for i in range(len(cat))]
@@ -165,19 +171,22 @@ def jpeg_folder(cat:Catalog, root:str|Path, px:int=800, quality:int=90, overwrit
                              'pass overwrite=True to rewrite it, or use another root')
     if not mf.exists() or overwrite or not all((root/n).exists() for n in names):
         mf.unlink(missing_ok=True)   # written last: a folder without it is incomplete
-        it = pbar(range(len(cat)), f'writing {px}px JPEGs', total=len(cat)) if progress and len(cat) else range(len(cat))
+        it = pbar(range(len(cat)), f'writing {px}px JPEGs',
+                  total=len(cat)) if progress and len(cat) else range(len(cat))
         for i in it: cat.image(i).resize((px, px), Image.BICUBIC).save(root/names[i], quality=quality)
         mf.write_text(json.dumps(want))
     return Catalog(cat.items.assign(image=names), FileImageStore(root), cat.tasks, cat.vocab, f'{cat.name}-jpeg{px}',
                    cat.quarantine, cat.split_info)
 
 # %% ../nbs/02_datasets.ipynb
-_FPI_COLS = ['id', 'gender', 'masterCategory', 'subCategory', 'articleType', 'baseColour', 'season', 'year', 'usage', 'productDisplayName']
+_FPI_COLS = ['id', 'gender', 'masterCategory', 'subCategory', 'articleType', 'baseColour', 'season', 'year', 'usage',
+             'productDisplayName']
 
 def fashion_product_images(root, validate:bool=True, out_dir=None, verbose:bool=True) -> Catalog:
     "Fashion Product Images (Kaggle layout: `styles.csv`, `images/{id}.jpg`) as a `Catalog`."
     root = Path(root); f = root/'styles.csv'
-    if not f.exists(): raise FileNotFoundError(f'{f} not found: point root at the folder holding styles.csv and images/')
+    if not f.exists():
+        raise FileNotFoundError(f'{f} not found: point root at the folder holding styles.csv and images/')
     rows, bad = [], []
     with open(f, newline='', encoding='utf-8') as fh:
         r = csv.reader(fh); header = next(r)
@@ -186,7 +195,9 @@ def fashion_product_images(root, validate:bool=True, out_dir=None, verbose:bool=
         n = len(header); name_at = header.index('productDisplayName')
         for ln, rec in enumerate(r, start=2):
             if len(rec) > n and name_at == n - 1: rec = rec[:n - 1] + [','.join(rec[n - 1:])]
-            if len(rec) != n: bad.append(dict(row=ln, item_id=rec[0] if rec else '', reason=f'line {ln} of styles.csv has {len(rec)} fields, expected {n}')); continue
+            if len(rec) != n: bad.append(dict(row=ln, item_id=rec[0] if rec else '', reason=f'line {ln} of styles.csv '
+                                                                                            f'has {len(rec)} fields, '
+                                                                                            f'expected {n}')); continue
             rows.append(dict(zip(header, rec)))
     df = pd.DataFrame(rows)
     items = pd.DataFrame(dict(item_id=df['id'].astype(str), image='images/' + df['id'].astype(str) + '.jpg',
@@ -204,10 +215,12 @@ def fashion_product_images(root, validate:bool=True, out_dir=None, verbose:bool=
 def stanford_online_products(root, split:str='test', validate:bool=True, out_dir=None, verbose:bool=True) -> Catalog:
     "Stanford Online Products (`Ebay_{split}.txt`) as a `Catalog`; `instance_id` = product `class_id`."
     root = Path(root); f = root/f'Ebay_{split}.txt'
-    if not f.exists(): raise FileNotFoundError(f'{f} not found: root must hold Ebay_train.txt / Ebay_test.txt and the image folders')
+    if not f.exists(): raise FileNotFoundError(f'{f} not found: root must hold Ebay_train.txt / Ebay_test.txt and the '
+                                               'image folders')
     df = pd.read_csv(f, sep=r'\s+')
     need = ['image_id', 'class_id', 'super_class_id', 'path']
-    if [c for c in need if c not in df.columns]: raise KeyError(f'{f}: expected columns {need}, found {list(df.columns)}')
+    if [c for c in need if c not in df.columns]: raise KeyError(f'{f}: expected columns {need}, found '
+                                                                f'{list(df.columns)}')
     items = pd.DataFrame(dict(item_id='sop-' + df['image_id'].astype(str), image=df['path'],
                               super_category=df['path'].str.split('/').str[0].str.replace('_final', '', regex=False),
                               instance_id=df['class_id'].astype(str), split=split))
@@ -222,16 +235,19 @@ def deepfashion_inshop(root, validate:bool=True, out_dir=None, verbose:bool=True
     if not f.exists(): raise FileNotFoundError(f'list_eval_partition.txt not found in {root} or {root}/Eval')
     lines = f.read_text().splitlines()
     try: n = int(lines[0].strip())
-    except ValueError: raise ValueError(f'{f}: the first line should be the number of images, got {lines[0]!r}') from None
+    except ValueError:
+        raise ValueError(f'{f}: the first line should be the number of images, got {lines[0]!r}') from None
     recs = [l.split() for l in lines[2:] if l.strip()]
     if len(recs) != n: raise ValueError(f'{f}: header says {n} images, found {len(recs)} rows')
     bad = [i for i, r in enumerate(recs) if len(r) != 3]
-    if bad: raise ValueError(f'{f}: rows {[b + 3 for b in bad[:5]]} do not have 3 fields (image_name item_id evaluation_status)')
+    if bad: raise ValueError(f'{f}: rows {[b + 3 for b in bad[:5]]} do not have 3 fields (image_name item_id '
+                             'evaluation_status)')
     df = pd.DataFrame(recs, columns=['image_name', 'item_id', 'evaluation_status'])
     parts = df['image_name'].str.split('/')
     root_img = root if (root/df['image_name'].iat[0]).exists() or not (root/'Img').exists() else root/'Img'
     items = pd.DataFrame(dict(item_id=df['image_name'].str.replace('/', '_', regex=False).str.replace('.jpg', '', regex=False),
-                              image=df['image_name'], gender=parts.str[1].str.lower(), clothing_type=parts.str[2].str.lower(),
+                              image=df['image_name'], gender=parts.str[1].str.lower(),
+                              clothing_type=parts.str[2].str.lower(),
                               instance_id=df['item_id'], split=df['evaluation_status']))
     cat = Catalog(items, FileImageStore(root_img), ['gender', 'clothing_type'], name='deepfashion-inshop')
     return validate_catalog(cat, out_dir=out_dir, verbose=verbose) if validate else cat
@@ -239,19 +255,23 @@ def deepfashion_inshop(root, validate:bool=True, out_dir=None, verbose:bool=True
 # %% ../nbs/02_datasets.ipynb
 ICON_THEMES = {   # freedesktop icon themes that ship PNG rasters (Debian packages); licences from their copyright files
     'oxygen': dict(folder='oxygen/base/128x128', size=128, package='oxygen-icon-theme', license='LGPL-3+'),
-    'gnome': dict(folder='gnome/256x256', size=256, package='gnome-icon-theme', license='GPL-2+ (some icons GPL-3+; see /usr/share/doc/gnome-icon-theme/copyright)'),
+    'gnome': dict(folder='gnome/256x256', size=256, package='gnome-icon-theme',
+                  license='GPL-2+ (some icons GPL-3+; see /usr/share/doc/gnome-icon-theme/copyright)'),
 }
 _ICON_PREFIXES = ('gnome-mime-', 'gnome-', 'gtk-', 'xfce-', 'kde-')
-_HUES = [(15, 'red'), (45, 'orange'), (70, 'yellow'), (165, 'green'), (195, 'cyan'), (255, 'blue'), (290, 'purple'), (345, 'pink'), (360, 'red')]
+_HUES = [(15, 'red'), (45, 'orange'), (70, 'yellow'), (165, 'green'), (195, 'cyan'), (255, 'blue'), (290, 'purple'),
+         (345, 'pink'), (360, 'red')]
 
 def icon_stem(name:str) -> str:
-    "The product word of an icon name: its first token once toolkit prefixes are dropped (`gnome-mime-text-x-python` -> `text`)."
+    ("The product word of an icon name: its first token once toolkit prefixes are dropped (`gnome-mime-text-x-python` "
+     "-> `text`).")
     for p in _ICON_PREFIXES:
         if name.startswith(p) and len(name) > len(p): name = name[len(p):]; break
     return name.replace('.', '-').replace('_', '-').split('-')[0].lower()
 
 def dominant_colour(img:Image.Image) -> str:
-    "A colour name for an RGBA icon: the most common hue of its saturated opaque pixels, else black / grey / white by brightness."
+    ("A colour name for an RGBA icon: the most common hue of its saturated opaque pixels, else black / grey / white by "
+     "brightness.")
     a = np.asarray(img.convert('RGBA').resize((64, 64), Image.BILINEAR), dtype=np.float32) / 255
     px = a[a[..., 3] > 0.5][:, :3]
     if len(px) == 0: return 'white'
@@ -271,22 +291,24 @@ def _icon_rows(root:Path, themes) -> pd.DataFrame:
     for t in themes:
         spec = ICON_THEMES[t]; d = root/spec['folder']
         if not d.is_dir():
-            raise FileNotFoundError(f"icon theme {t!r} not found in {d}: install it with `sudo apt-get install -y {spec['package']}` "
-                                    "(make setup does), or pass root= where its folders are")
+            raise FileNotFoundError(f"icon theme {t!r} not found in {d}: install it with `sudo apt-get install -y "
+                                    f"{spec['package']}` (make setup does), or pass root= where its folders are")
         for f in sorted(d.glob('*/*.png')):
             rows.append(dict(theme=t, context=f.parent.name, name=f.stem, image=str(f.relative_to(root))))
     return pd.DataFrame(rows)
 
 def icon_catalog(root:str|Path='/usr/share/icons', themes=('oxygen', 'gnome'), min_stem:int=4, seed:int=0,
                  out_dir=None, verbose:bool=True) -> Catalog:
-    "A second real catalog: freedesktop icons (designed product-like images) with category = context folder, fine category = name stem, colour = dominant colour; `instance_id` = icon name, so the themes' drawings of one icon are two photos of one product."
+    ("A second real catalog: freedesktop icons (designed product-like images) with category = context folder, fine "
+     "category = name stem, colour = dominant colour; `instance_id` = icon name, so the themes' drawings of one icon "
+     "are two photos of one product.")
     root = Path(root); df = _icon_rows(root, themes)
     key = fingerprint(df, [(root/p).stat().st_size for p in df['image']])
     cache = cache_dir('icons')/f'colours-{key}.parquet'
     if cache.exists(): colours = pd.read_parquet(cache)['colour'].tolist()
     else:
-        colours = [dominant_colour(Image.open(root/p)) for p in pbar(df['image'], 'icon colours', total=len(df))] if verbose else \
-                  [dominant_colour(Image.open(root/p)) for p in df['image']]
+        files = pbar(df['image'], 'icon colours', total=len(df)) if verbose else df['image']
+        colours = [dominant_colour(Image.open(root/p)) for p in files]
         pd.DataFrame(dict(colour=colours)).to_parquet(cache)
     stems = df['name'].map(icon_stem); keep = stems.map(stems.value_counts()) >= min_stem
     items = pd.DataFrame(dict(item_id=df['theme'] + '/' + df['context'] + '/' + df['name'], image=df['image'],
@@ -294,5 +316,6 @@ def icon_catalog(root:str|Path='/usr/share/icons', themes=('oxygen', 'gnome'), m
                               instance_id=df['name'], theme=df['theme'],
                               title=df['name'].str.replace('-', ' ') + ' (' + df['context'] + ')'))
     return read_catalog(items, root, ['category', 'fine_category', 'colour'], text_col='title', id_col='item_id',
-                        instance_col='instance_id', extra_cols=['theme'], name='icons', out_dir=out_dir, seed=seed, verbose=verbose)
+                        instance_col='instance_id', extra_cols=['theme'], name='icons', out_dir=out_dir, seed=seed,
+                        verbose=verbose)
 

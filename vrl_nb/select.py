@@ -24,13 +24,16 @@ __all__ = ['interpolate_trunk', 'Selection', 'select_embedder', 'selection_candi
 
 # %% ../nbs/09_select.ipynb
 def interpolate_trunk(pretrained:nn.Module, finetuned:nn.Module, alpha:float) -> nn.Module:
-    "WiSE-FT: a copy of the trunk whose floating weights are `(1 - alpha) * pretrained + alpha * fine-tuned` (no training)."
+    ("WiSE-FT: a copy of the trunk whose floating weights are `(1 - alpha) * pretrained + alpha * fine-tuned` (no "
+     "training).")
     import copy
     a, b = pretrained.state_dict(), finetuned.state_dict()
     if list(a) != list(b) or any(a[k].shape != b[k].shape for k in a):
-        raise ValueError('the two trunks differ in architecture: interpolation needs the same model with two sets of weights')
+        raise ValueError('the two trunks differ in architecture: interpolation needs the same model with two sets of '
+                         'weights')
     out = copy.deepcopy(finetuned)
-    out.load_state_dict({k: torch.lerp(a[k].float(), b[k].float(), float(alpha)).to(b[k].dtype) if b[k].is_floating_point() else b[k]
+    lerp = lambda k: torch.lerp(a[k].float(), b[k].float(), float(alpha)).to(b[k].dtype)
+    out.load_state_dict({k: lerp(k) if b[k].is_floating_point() else b[k]
                          for k in b})
     return out.eval()
 
@@ -44,7 +47,8 @@ class Selection:
     def __repr__(self): return f'Selection({self.name!r}: {self.why})'
 
 def _task_scores(r:dict, k:int) -> dict:
-    "The validation objective's parts from an `evaluate_retrieval` dict, each (value, lo, hi), named by `result_column`."
+    ("The validation objective's parts from an `evaluate_retrieval` dict, each (value, lo, hi), named by "
+     "`result_column`.")
     recs = {(x['task'], x['metric'], x['k'], x['label_task']): x for x in records_from_flat(r)}
     parts = [('similar_items', 'P', k, None), ('search_by_image', 'R', 1, None)]
     parts += [p for p in recs if p[0] == 'attribute' and p[1:3] == ('P', k)]
@@ -54,9 +58,11 @@ def _task_scores(r:dict, k:int) -> dict:
 
 def select_embedder(candidates:dict, catalog:Catalog, split:str='valid', queries:Catalog|None=None, k:int=10, size=None,
                     baseline:str='off-the-shelf', verbose:bool=True) -> Selection:
-    "Score each candidate embedder on `split` (similar items, attribute agreement per label task, search by `queries`); the best mean that is below `baseline` on no task beyond its 95% interval wins."
+    ("Score each candidate embedder on `split` (similar items, attribute agreement per label task, search by "
+     "`queries`); the best mean that is below `baseline` on no task beyond its 95% interval wins.")
     from vrl_nb.retrieval import evaluate_retrieval
-    if baseline not in candidates: raise KeyError(f'baseline {baseline!r} is not among the candidates {list(candidates)}')
+    if baseline not in candidates: raise KeyError(f'baseline {baseline!r} is not among the candidates '
+                                                  f'{list(candidates)}')
     gallery = catalog.split_(split); rows, parts = [], {}
     for name, emb in candidates.items():
         t0 = time.perf_counter()
@@ -74,8 +80,8 @@ def select_embedder(candidates:dict, catalog:Catalog, split:str='valid', queries
     best = df[df['eligible']].sort_values('objective', ascending=False, kind='stable').iloc[0]
     b = df.set_index('candidate').loc[baseline]
     excluded = df.loc[~df['eligible'] & (df['objective'] > best['objective']), 'candidate'].tolist()
-    why = (f"best validation objective {best['objective']:.3f} (mean of {', '.join(parts[best['candidate']])} on {len(gallery)} "
-           f"'{split}' items) vs {baseline} {b['objective']:.3f}"
+    why = (f"best validation objective {best['objective']:.3f} (mean of {', '.join(parts[best['candidate']])} on "
+           f"{len(gallery)} '{split}' items) vs {baseline} {b['objective']:.3f}"
            + (f"; higher but below {baseline} on a task beyond its interval: {excluded}" if excluded else ''))
     if verbose: print(f"selected {best['candidate']!r}: {why}")
     return Selection(candidates[best['candidate']], best['candidate'], df, why)
@@ -83,19 +89,24 @@ def select_embedder(candidates:dict, catalog:Catalog, split:str='valid', queries
 # %% ../nbs/09_select.ipynb
 def selection_candidates(finetuned:TrainResult, cached:TrainResult|None=None, alphas=(0.25, 0.5, 0.75),
                          concat:bool=True) -> dict:
-    "The candidates of `select_embedder` from a fine-tuning run (and optionally a cached-features run): off-the-shelf, cached, fine-tuned, WiSE-FT α, joined."
+    ("The candidates of `select_embedder` from a fine-tuning run (and optionally a cached-features run): "
+     "off-the-shelf, cached, fine-tuned, WiSE-FT α, joined.")
     from vrl_nb.multitask import embedder_from_backbone
     cfg = finetuned.config
     if cfg.get('weights') in (None, 'from scratch'):
-        raise ValueError('model selection compares against the pretrained trunk, but this run started from scratch (weights=None)')
-    bb = create_backbone(cfg['backbone'], weights=cfg.get('weights_spec', 'offline'), img_size=cfg['size'], **cfg.get('backbone_kwargs', {}))
+        raise ValueError('model selection compares against the pretrained trunk, but this run started from scratch '
+                         '(weights=None)')
+    bb = create_backbone(cfg['backbone'], weights=cfg.get('weights_spec', 'offline'), img_size=cfg['size'],
+                         **cfg.get('backbone_kwargs', {}))
     ots = embedder_from_backbone(bb)
     cands = {'off-the-shelf': ots}
     if cached is not None: cands['cached features'] = cached.embedder
     cands['fine-tuned'] = finetuned.embedder
     for a in alphas:
-        cands[f'WiSE-FT α={a:g}'] = Embedder(interpolate_trunk(bb.model, finetuned.model.trunk, a), None, bb.data_config,
-                                             bb.num_features, meta=dict(backbone=cfg['backbone'], backbone_kwargs=dict(bb.kwargs),
+        cands[f'WiSE-FT α={a:g}'] = Embedder(interpolate_trunk(bb.model, finetuned.model.trunk, a), None,
+                                             bb.data_config,
+                                             bb.num_features,
+                                             meta=dict(backbone=cfg['backbone'], backbone_kwargs=dict(bb.kwargs),
                                                        weights=bb.weights, kind='wise-ft', alpha=a)).eval()
     if concat: cands['off-the-shelf + fine-tuned'] = ConcatEmbedder(ots, finetuned.embedder).eval()
     return cands
@@ -103,7 +114,8 @@ def selection_candidates(finetuned:TrainResult, cached:TrainResult|None=None, al
 def train_and_select(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weights='offline', alphas=(0.25, 0.5, 0.75),
                      cached:bool=True, concat:bool=True, k:int=10, valid:str='valid', out_dir=None, seed:int=0,
                      verbose:bool=True, **train_kw) -> TrainResult:
-    "`train_multitask`, then the embedder chosen on the validation split (`select_embedder`): `.embedder` is the winner, `.selection` says why."
+    ("`train_multitask`, then the embedder chosen on the validation split (`select_embedder`): `.embedder` is the "
+     "winner, `.selection` says why.")
     from vrl_nb.datasets import buyer_photo_views
     res = train_multitask(catalog, backbone, weights, out_dir=out_dir, seed=seed, valid=valid, **train_kw)
     cres = None
@@ -112,10 +124,13 @@ def train_and_select(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weig
         cres = train_multitask(catalog, backbone, weights, cached_features=True, seed=seed, valid=valid, **ckw)
     size = res.config['size']
     queries = buyer_photo_views(catalog.split_(valid), seed=seed, size=size)
-    sel = select_embedder(selection_candidates(res, cres, alphas, concat), catalog, valid, queries, k=k, size=size, verbose=verbose)
+    sel = select_embedder(selection_candidates(res, cres, alphas, concat), catalog, valid, queries, k=k, size=size,
+                          verbose=verbose)
     res.selection, res.embedder = sel, sel.embedder
-    if out_dir is not None:   # the winner as a folder of its own: load_embedder(out_dir) gives it (selected=False: the fine-tuned one)
+    # the winner as a folder of its own: load_embedder(out_dir) gives it (selected=False: the fine-tuned one)
+    if out_dir is not None:
         save_embedder(sel.embedder, Path(out_dir)/'selected', extra=dict(name=sel.name, why=sel.why))
-        save_json(dict(chosen=sel.name, why=sel.why, folder='selected', scores=sel.scores.to_dict('records')), Path(out_dir)/'selection.json')
+        save_json(dict(chosen=sel.name, why=sel.why, folder='selected', scores=sel.scores.to_dict('records')),
+                  Path(out_dir)/'selection.json')
     return res
 

@@ -34,7 +34,8 @@ def plot_retrieval_gallery(queries, gallery, nbrs, hits, rows=None, k:int|None=N
     if nbrs.shape != hits.shape: raise ValueError(f"nbrs {nbrs.shape} and hits {hits.shape} must have the same shape")
     rows = np.arange(min(len(nbrs), 6)) if rows is None else np.asarray(rows)
     k = min(k or nbrs.shape[1], nbrs.shape[1])
-    fig, axs = plt.subplots(len(rows), k + 1, figsize=(figsize_per * (k + 1), figsize_per * len(rows) * (1.25 if titles else 1)),
+    fig, axs = plt.subplots(len(rows), k + 1,
+                            figsize=(figsize_per * (k + 1), figsize_per * len(rows) * (1.25 if titles else 1)),
                             squeeze=False)
     qt, gt = getattr(queries, 'titles', []), getattr(gallery, 'titles', [])
     for r, q in enumerate(rows):
@@ -61,14 +62,16 @@ def recall_curve(hits, n_rel=None, max_k:int|None=None) -> pd.DataFrame:
     return pd.DataFrame(dict(k=ks, recall=vals))
 
 def _curve_table(c) -> pd.DataFrame:
-    "A `recall_curve` table from a hits matrix, a table already, or a `{k: recall}` dict (keys may be strings, as in JSON)."
+    ("A `recall_curve` table from a hits matrix, a table already, or a `{k: recall}` dict (keys may be strings, as in "
+     "JSON).")
     if isinstance(c, pd.DataFrame): return c
     if isinstance(c, dict):
         ks = sorted(c, key=int); return pd.DataFrame(dict(k=[int(k) for k in ks], recall=[c[k] for k in ks]))
     return recall_curve(c)
 
 def plot_recall_curves(curves:dict, ax=None, title:str='Recall@k', logx:bool=False):
-    "One line per model: `{name: hits matrix, recall_curve table or {k: recall}}`; names `run/model` share a line style per run."
+    ("One line per model: `{name: hits matrix, recall_curve table or {k: recall}}`; names `run/model` share a line "
+     "style per run.")
     if ax is None: _, ax = plt.subplots(figsize=(6 + 3 * (len(curves) > 6), 4))
     runs = list(dict.fromkeys(n.split('/')[0] if '/' in n else '' for n in curves))   # one line style per run
     styles, markers = ['-', '--', ':', '-.'], ['o', 's', '^', 'D']
@@ -76,7 +79,8 @@ def plot_recall_curves(curves:dict, ax=None, title:str='Recall@k', logx:bool=Fal
     for i, (name, c) in enumerate(curves.items()):
         r = runs.index(name.split('/')[0] if '/' in name else '') % 4
         t = _curve_table(c)
-        ax.plot(t['k'].to_numpy(), t['recall'].to_numpy(), marker=markers[r], ls=styles[r], color=colours[i], label=name)
+        ax.plot(t['k'].to_numpy(), t['recall'].to_numpy(), marker=markers[r], ls=styles[r], color=colours[i],
+                label=name)
     if logx: ax.set_xscale('log')
     ax.set_xlabel('k'); ax.set_ylabel('recall@k'); ax.set_ylim(0, 1.02); ax.set_title(title); ax.grid(alpha=0.3)
     if len(curves) > 6: ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1), frameon=False)
@@ -89,7 +93,8 @@ def embedding_map(emb, catalog, task:str='fine_category', n:int=2000, perplexity
                   ax=None, title:str|None=None):
     "t-SNE map of (up to `n` sampled) embeddings coloured by `task`: (figure, DataFrame of x, y, label)."
     from sklearn.manifold import TSNE
-    if task not in catalog.tasks: raise KeyError(f"{task!r} is not a label task of {catalog.name}; tasks: {catalog.tasks}")
+    if task not in catalog.tasks: raise KeyError(f"{task!r} is not a label task of {catalog.name}; tasks: "
+                                                 f"{catalog.tasks}")
     if len(emb) != len(catalog): raise ValueError(f"{len(emb)} embeddings for {len(catalog)} catalog items")
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(emb), size=min(n, len(emb)), replace=False))
@@ -109,12 +114,14 @@ def embedding_map(emb, catalog, task:str='fine_category', n:int=2000, perplexity
     return ax.figure, df
 
 # %% ../nbs/09_viz.ipynb
-KEY_RESULT_COLS = ('run', 'model', 'weights', result_column('accuracy', label_task='fine_category'), result_column('similar_items', 'P', 10),
+KEY_RESULT_COLS = ('run', 'model', 'weights', result_column('accuracy', label_task='fine_category'),
+                   result_column('similar_items', 'P', 10),
                    result_column('search_by_image', 'R', 1), result_column('generative', 'P', 10), 'train_s')
 
 def results_markdown(df:pd.DataFrame, key=KEY_RESULT_COLS, ids=('run', 'model'), max_cols:int=7, digits:int=3,
                      missing:str='—') -> list[str]:
-    "Markdown tables of `df`: its `key` columns first, the others in tables of at most `max_cols` (with the `ids`); NaN as `missing`; a `<c>_lo`/`<c>_hi` pair shown as `c`'s interval."
+    ("Markdown tables of `df`: its `key` columns first, the others in tables of at most `max_cols` (with the `ids`); "
+     "NaN as `missing`; a `<c>_lo`/`<c>_hi` pair shown as `c`'s interval.")
     if not len(df): return ['(no results)']
     ci = [c for c in df.columns if f'{c}_lo' in df.columns and f'{c}_hi' in df.columns]
     if ci:   # '0.530 [0.49, 0.57]': the value with its interval, in one cell
@@ -127,7 +134,8 @@ def results_markdown(df:pd.DataFrame, key=KEY_RESULT_COLS, ids=('run', 'model'),
     key = [c for c in key if c in df.columns]
     ids = [c for c in ids if c in df.columns]
     rest = [c for c in df.columns if c not in key and c not in ids]
-    fmt = lambda v: missing if v is None or (isinstance(v, float) and np.isnan(v)) else (f'{v:.{digits}f}' if isinstance(v, float) else v)
+    isnum = lambda v: isinstance(v, float)
+    fmt = lambda v: missing if v is None or (isnum(v) and np.isnan(v)) else (f'{v:.{digits}f}' if isnum(v) else v)
     align = lambda c: 'right' if df[c].dtype.kind in 'fiu' or c in ci else 'left'
     table = lambda cols: df[cols].astype(object).map(fmt).to_markdown(index=False, disable_numparse=True,
                                                                       colalign=[align(c) for c in cols])
@@ -137,5 +145,6 @@ def show_results(df:pd.DataFrame, **kwargs) -> list[str]:
     "Display `results_markdown(df, **kwargs)` in a notebook: the key table, then the others; returns the markdown."
     from IPython.display import display, Markdown
     mds = results_markdown(df, **kwargs)
-    for i, md in enumerate(mds): display(Markdown(md if i == 0 else f'<small>more columns ({i}/{len(mds) - 1})</small>\n\n' + md))
+    for i, md in enumerate(mds): display(Markdown(md if i == 0 else '<small>more columns '
+                                                                    f'({i}/{len(mds) - 1})</small>\n\n' + md))
     return mds

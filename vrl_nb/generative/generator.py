@@ -27,7 +27,8 @@ def split_part(catalog, splits):
     return catalog.subset(np.flatnonzero(mask))
 
 def caption_table(catalog, languages=LANGUAGES, translate=None) -> pd.DataFrame:
-    "One row per (catalog position, language): the item's title translated into `language` (`caption`) by `translate` (default: `title_translator`)."
+    ("One row per (catalog position, language): the item's title translated into `language` (`caption`) by `translate` "
+     "(default: `title_translator`).")
     titles = catalog.titles
     if not titles: raise ValueError(f"{catalog.name} has no 'title' column to caption its images with")
     translate = translate or title_translator(titles)
@@ -58,7 +59,8 @@ def train_text_to_image(catalog, size:int=32, epochs:int=4, bs:int=64, lr:float=
                         max_items:int|None=None, max_steps:int|None=None, sample_prompts=None, sample_steps:int=10,
                         show:bool=True, text_encoder=None, progress:bool=True, translate=None,
                         word_table:dict|None=None) -> TinyTextToImagePipeline:
-    "Train a `TinyTextToImagePipeline` on the (image, multilingual title) pairs of `catalog` (titles translated by `translate` or `word_table`); returns the EMA pipeline."
+    ("Train a `TinyTextToImagePipeline` on the (image, multilingual title) pairs of `catalog` (titles translated by "
+     "`translate` or `word_table`); returns the EMA pipeline.")
     from fastprogress.fastprogress import master_bar, progress_bar
     set_seed(seed)
     cat = split_part(catalog, splits)
@@ -84,7 +86,8 @@ def train_text_to_image(catalog, size:int=32, epochs:int=4, bs:int=64, lr:float=
         sp = caps.drop_duplicates('caption').sample(min(8, caps['caption'].nunique()), random_state=seed)
         sample_prompts = sp['caption'].tolist()
     view = TinyTextToImagePipeline(unet=ema_unet, scheduler=sched, text_encoder=pipe.text_encoder,
-                                   tokenizer=pipe.tokenizer, guidance_scale=guidance_scale, max_length=pipe.config.max_length)
+                                   tokenizer=pipe.tokenizer, guidance_scale=guidance_scale,
+                                   max_length=pipe.config.max_length)
     losses, epoch_losses, step, t0 = [], [], 0, time.perf_counter()
     mb = master_bar(range(epochs)) if progress else range(epochs)
     for ep in mb:
@@ -108,10 +111,12 @@ def train_text_to_image(catalog, size:int=32, epochs:int=4, bs:int=64, lr:float=
             lv = float(loss.detach()); losses.append(lv); el.append(lv); step += 1
             if progress: mb.child.comment = f'loss {np.mean(el[-20:]):.4f}'
         epoch_losses.append(float(np.mean(el)) if el else float('nan'))
-        if progress: mb.write(f'epoch {ep + 1}/{epochs}: loss {epoch_losses[-1]:.4f}  ({time.perf_counter() - t0:.0f} s)')
+        if progress: mb.write(f'epoch {ep + 1}/{epochs}: loss {epoch_losses[-1]:.4f}  ({time.perf_counter() - t0:.0f} '
+                              's)')
         if show: show_samples(view, sample_prompts, seed=seed, steps=sample_steps, title=f'epoch {ep + 1}')
     secs = time.perf_counter() - t0
-    out = TinyTextToImagePipeline(unet=ema_unet, scheduler=sched, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer,
+    out = TinyTextToImagePipeline(unet=ema_unet, scheduler=sched, text_encoder=pipe.text_encoder,
+                                  tokenizer=pipe.tokenizer,
                                   guidance_scale=guidance_scale, max_length=pipe.config.max_length)
     out.training_log = dict(losses=losses, epoch_losses=epoch_losses, steps=step, seconds=secs, n_images=len(X),
                             n_captions=len(uniq) - 1, languages=list(languages), bs=bs, lr=lr, seed=seed)
@@ -123,6 +128,7 @@ def plot_loss(log:dict, window:int=20):
     import matplotlib.pyplot as plt
     l = np.asarray(log['losses']); fig, ax = plt.subplots(figsize=(5, 2.5))
     ax.plot(l, alpha=.3, label='step')
-    if len(l) >= window: ax.plot(np.arange(window - 1, len(l)), np.convolve(l, np.ones(window) / window, 'valid'), label=f'mean of {window}')
+    if len(l) >= window: ax.plot(np.arange(window - 1, len(l)), np.convolve(l, np.ones(window) / window, 'valid'),
+                                 label=f'mean of {window}')
     ax.set_xlabel('step'); ax.set_ylabel('loss'); ax.legend(); plt.tight_layout()
     return fig

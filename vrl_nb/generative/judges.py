@@ -25,13 +25,15 @@ class AttributeClassifier(nn.Module):
     def __init__(self, vocab:dict, size:int=32, width:int=32):
         super().__init__()
         self.vocab, self.size = {t: list(v) for t, v in vocab.items()}, size
-        def blk(i, o): return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2))
+        def blk(i, o): return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(),
+                                            nn.MaxPool2d(2))
         self.body = nn.Sequential(blk(3, width), blk(width, 2 * width), blk(2 * width, 2 * width),
                                   nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.heads = nn.ModuleDict({t: nn.Linear(2 * width, len(v)) for t, v in self.vocab.items()})
     def prepare(self, imgs) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(imgs)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-        return F.interpolate(x, size=(self.size, self.size), mode='bilinear', antialias=True) if x.shape[-1] != self.size else x
+        return F.interpolate(x, size=(self.size, self.size), mode='bilinear',
+                             antialias=True) if x.shape[-1] != self.size else x
     def forward(self, x): f = self.body(x); return {t: h(f) for t, h in self.heads.items()}
     @torch.no_grad()
     def __call__(self, imgs, bs:int=256):
@@ -43,7 +45,8 @@ class AttributeClassifier(nn.Module):
 
 def train_attribute_classifier(catalog, tasks=None, size:int=32, epochs:int=3,
                                bs:int=64, lr:float=3e-3, splits=('train',), seed:int=0):
-    "Train an `AttributeClassifier` on `catalog`'s real images (split `splits`) for `tasks` (default: all its label tasks); `.valid_acc` holds per-task accuracy."
+    ("Train an `AttributeClassifier` on `catalog`'s real images (split `splits`) for `tasks` (default: all its label "
+     "tasks); `.valid_acc` holds per-task accuracy.")
     set_seed(seed)
     if tasks is None: tasks = [t for t in ('category', 'colour', 'fine_category') if t in catalog.tasks] + \
                               [t for t in catalog.tasks if t not in ('category', 'colour', 'fine_category')]
@@ -68,7 +71,8 @@ def train_attribute_classifier(catalog, tasks=None, size:int=32, epochs:int=3,
 # %% ../../nbs/08e_judges.ipynb
 def faithfulness(classifier, images:np.ndarray, queries:pd.DataFrame, tasks=None,
                  threshold:float=0.6, n_boot:int=1000, seed:int=0, warn:bool=True) -> pd.DataFrame:
-    "Per language × task (default: every label column of `queries` the judge predicts): share of generated images classified to the prompt's label (+ CI, `flagged` below threshold)."
+    ("Per language × task (default: every label column of `queries` the judge predicts): share of generated images "
+     "classified to the prompt's label (+ CI, `flagged` below threshold).")
     q = queries.reset_index(drop=True)
     nq, n = images.shape[:2]
     if nq != len(q): raise ValueError(f"{nq} image rows for {len(q)} queries")
@@ -81,7 +85,8 @@ def faithfulness(classifier, images:np.ndarray, queries:pd.DataFrame, tasks=None
         match[q[t].isna().to_numpy()] = np.nan
         for lang, idx in [('all', q.index)] + list(q.groupby('language').groups.items()):
             m, lo, hi = bootstrap_ci(match[np.asarray(idx)], n_boot=n_boot, seed=seed)
-            rows.append(dict(language=lang, task=t, match=m, lo=lo, hi=hi, n_queries=int(np.isfinite(match[np.asarray(idx)]).sum()),
+            rows.append(dict(language=lang, task=t, match=m, lo=lo, hi=hi,
+                             n_queries=int(np.isfinite(match[np.asarray(idx)]).sum()),
                              threshold=threshold, flagged=bool(m < threshold)))
     df = pd.DataFrame(rows)
     if warn and df['flagged'].any():
@@ -100,6 +105,8 @@ def multitask_judge(model, bs:int=64):
         out = {t: [] for t in model.tasks}
         with eval_mode(model):
             for s in range(0, len(imgs), bs):
-                for t, lo in zip(model.tasks, model(prepare_batch(imgs[s:s + bs], hw, mean, std))): out[t].append(lo.argmax(1).cpu().numpy())
+                for t, lo in zip(model.tasks,
+                                 model(prepare_batch(imgs[s:s + bs], hw, mean, std))):
+                                     out[t].append(lo.argmax(1).cpu().numpy())
         return {t: np.asarray(model.config['vocab'][t], dtype=object)[np.concatenate(v)] for t, v in out.items()}
     return judge

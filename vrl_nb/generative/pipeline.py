@@ -34,19 +34,21 @@ def load_text_encoder(path=None):
     except ValueError as e:
         if 'trust_remote_code' not in str(e): raise
         raise ValueError(f"the text encoder folder {path} needs its own Python code to load (config.json auto_map / an "
-                         "unknown model_type); vrl_nb never runs a folder's code. Use a folder of a standard transformers "
-                         "architecture (e.g. BERT / MiniLM saved with save_pretrained).") from None
+                         "unknown model_type); vrl_nb never runs a folder's code. Use a folder of a standard "
+                         "transformers architecture (e.g. BERT / MiniLM saved with save_pretrained).") from None
     for p in enc.parameters(): p.requires_grad_(False)
     return tok, enc
 
 @torch.no_grad()
-def encode_prompts(tokenizer, text_encoder, prompts, max_length:int=16, bs:int=256) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_prompts(tokenizer, text_encoder, prompts, max_length:int=16,
+                   bs:int=256) -> tuple[torch.Tensor, torch.Tensor]:
     "(token states B×L×D float32, attention mask B×L) for `prompts`, padded to `max_length` tokens."
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     dev = next(text_encoder.parameters()).device
     hs, ms = [], []
     for s in range(0, len(prompts), bs):
-        t = tokenizer(prompts[s:s + bs], padding='max_length', max_length=max_length, truncation=True, return_tensors='pt')
+        t = tokenizer(prompts[s:s + bs], padding='max_length', max_length=max_length, truncation=True,
+                      return_tensors='pt')
         out = text_encoder(input_ids=t['input_ids'].to(dev), attention_mask=t['attention_mask'].to(dev))
         hs.append(out.last_hidden_state.float().cpu()); ms.append(t['attention_mask'])
     return torch.cat(hs), torch.cat(ms)
@@ -115,7 +117,8 @@ class TinyTextToImagePipeline(DiffusionPipeline):
 # %% ../../nbs/08b_pipeline.ipynb
 def tiny_text_to_image(unet_config:dict|None=None, prediction_type:str='v_prediction', guidance_scale:float=2.0,
                        max_length:int=16, seed:int=0, text_encoder=None) -> TinyTextToImagePipeline:
-    "An untrained `TinyTextToImagePipeline`: offline MiniLM text encoder, fresh UNet (`TINY_UNET` + `unet_config`), DDIM."
+    ("An untrained `TinyTextToImagePipeline`: offline MiniLM text encoder, fresh UNet (`TINY_UNET` + `unet_config`), "
+     "DDIM.")
     tok, enc = text_encoder or load_text_encoder()
     cfg = {**TINY_UNET, **(unet_config or {})}
     cfg['cross_attention_dim'] = enc.config.hidden_size
@@ -131,7 +134,8 @@ def tiny_text_to_image(unet_config:dict|None=None, prediction_type:str='v_predic
 # %% ../../nbs/08b_pipeline.ipynb
 def load_text_to_image(name_or_path, device=None, dtype=None, guidance_scale:float|None=None, **kwargs):
     "Any diffusers text-to-image pipeline from a local folder (or, online, a hub id), on `device` in `dtype`."
-    if kwargs.get('trust_remote_code'): raise ValueError("trust_remote_code=True: vrl_nb never runs a pipeline folder's own code")
+    if kwargs.get('trust_remote_code'): raise ValueError("trust_remote_code=True: vrl_nb never runs a pipeline "
+                                                         "folder's own code")
     kwargs['trust_remote_code'] = False
     p = Path(str(name_or_path)).expanduser()
     if p.is_dir():
@@ -145,12 +149,15 @@ def load_text_to_image(name_or_path, device=None, dtype=None, guidance_scale:flo
         looks_local = str(name_or_path).startswith(('.', '/', '~')) or os.sep in str(name_or_path).strip('/').replace('/', '', 1)
         if looks_local: raise FileNotFoundError(f"No pipeline folder at {p}")
         if is_offline():
-            raise RuntimeError(f"{name_or_path!r} looks like a hub id, but vrl_nb is offline (its default). Download the "
-                               "pipeline elsewhere (e.g. `DiffusionPipeline.from_pretrained(id).save_pretrained(folder)`) and "
-                               "pass that local folder, or set VRL_NB_ONLINE=1 before importing vrl_nb to use the hub.")
-        pipe = DiffusionPipeline.from_pretrained(str(name_or_path), **({'torch_dtype': dtype} if dtype is not None else {}), **kwargs)
+            raise RuntimeError(f"{name_or_path!r} looks like a hub id, but vrl_nb is offline (its default). Download "
+                               "the pipeline elsewhere (e.g. "
+                               "`DiffusionPipeline.from_pretrained(id).save_pretrained(folder)`) and pass that local "
+                               "folder, or set VRL_NB_ONLINE=1 before importing vrl_nb to use the hub.")
+        pipe = DiffusionPipeline.from_pretrained(str(name_or_path),
+                                                 **({'torch_dtype': dtype} if dtype is not None else {}), **kwargs)
     if device is not None: pipe = pipe.to(device)
-    if guidance_scale is not None and 'guidance_scale' in pipe.config: pipe.register_to_config(guidance_scale=float(guidance_scale))
+    if guidance_scale is not None and 'guidance_scale' in pipe.config:
+        pipe.register_to_config(guidance_scale=float(guidance_scale))
     pipe.set_progress_bar_config(disable=True)
     pipe._vrl_source = str(name_or_path)
     return pipe
