@@ -4,27 +4,39 @@
 
 # %% ../nbs/12_benchmarks.ipynb 3
 from __future__ import annotations
-import os, io, re, copy, time, ctypes, tempfile, warnings
+import os, re, copy, json, time, ctypes, shutil, tempfile, threading, warnings
 from collections import Counter
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import machine_info, machine_line, bf16_native, bf16_skip_reason
-from .backbones import prepare_batch, embed_tensor, eval_mode
-from .catalog import load_image
-from .retrieval import (synthetic_embeddings, _synthetic_basis, build_index, search, set_search_params,
-                              PeakRSS, rss_bytes, encode_labels, count_relevant, chunked_metrics)
+from .core import (machine_info, machine_line, bf16_native, bf16_skip_reason, check_bf16, drop_bf16, default_device,
+                         set_seed, save_json, cache_dir)
+from .catalog import Catalog, ArrayImageStore, FileImageStore, thumbnail_cache
+from .datasets import fashion_mnist_catalog, jpeg_folder
+from .backbones import create_backbone, prepare_batch, input_size, embed_tensor, eval_mode
+from .multitask import create_multitask, embedder_from_backbone, MultitaskLoss
+from .train import train_multitask
+from .embed import image_batch, auto_channels_last, embed_catalog, torch_threads
+from .retrieval import (l2_normalize, build_index, search, set_search_params, encode_labels, count_relevant,
+                              chunked_metrics)
+from .serve import serving_runtimes, ImageSearch, jpeg_bytes
+from .reports import save_metrics, save_timings
 
 # %% auto 0
-__all__ = ['NOT_NATIVE', 'PML_METRICS', 'bench_row', 'bench_table', 'not_native_row', 'bench_display', 'bench_markdown',
-           'latency_stats', 'best_time', 'matmul_peak_gflops', 'forward_flops', 'model_flops_utilisation',
-           'plain_train_epoch', 'fastai_train_epoch', 'fastai_vs_plain', 'cached_vs_finetune', 'onednn_kernels',
-           'precision_benchmark', 'serving_runtimes', 'serving_latency', 'ImageSearch', 'jpeg_bytes',
-           'end_to_end_latency', 'ann_compare', 'ann_rows', 'pml_data', 'pml_eval', 'exact_eval', 'blocked_matmul_s',
-           'eval_vs_pml']
+__all__ = ['NOT_NATIVE', 'ANN_COLUMNS', 'PML_METRICS', 'BENCH_SECTIONS', 'bench_row', 'bench_table', 'not_native_row',
+           'bench_display', 'bench_markdown', 'latency_stats', 'best_time', 'matmul_peak_gflops', 'forward_flops',
+           'model_flops_utilisation', 'embedding_benchmark', 'plain_embedding_script', 'file_embedding_benchmark',
+           'default_switches', 'benchmark_switches', 'file_training_benchmark', 'plain_train_epoch',
+           'fastai_train_epoch', 'fastai_vs_plain', 'cached_vs_finetune', 'onednn_kernels', 'precision_benchmark',
+           'serving_latency', 'end_to_end_latency', 'rss_bytes', 'PeakRSS', 'synthetic_embeddings', 'synthetic_gallery',
+           'faiss_threads', 'ann_compare', 'ann_table', 'ann_rows', 'pml_data', 'pml_eval', 'exact_eval',
+           'blocked_matmul_s', 'eval_vs_pml', 'BenchParams', 'BenchRun', 'bench_embedding', 'bench_fastai_vs_plain',
+           'bench_cached', 'bench_precision', 'ann_specs', 'bench_ann', 'bench_serving', 'e2e_index', 'bench_e2e',
+           'bench_mfu', 'bench_pml', 'bench_jpeg', 'run_bench', 'save_bench']
 
 # %% ../nbs/12_benchmarks.ipynb
 def bench_row(what:str, ours:float, reference:float, unit:str, goal:float|None=None, ratio:float|None=None,
@@ -109,6 +121,138 @@ def model_flops_utilisation(model:nn.Module, x:torch.Tensor, peak_gflops:float|N
                      gflop_per_img=round(flops / x.shape[0] / 1e9, 4), forward_s=round(t, 4))
 
 # %% ../nbs/12_benchmarks.ipynb
+def embedding_benchmark(embedder, catalog:Catalog, n:int|None=512, size=None, bs:int=64, repeats:int=1,
+                        **kw) -> dict:
+    "Images/s of the full `embed_catalog` pipeline vs the raw forward on pre-made tensors (same model, bs, size)."
+    check_bf16(kw.get('bf16', False), next(iter(embedder.parameters()), torch.empty(0)).device, caller='embedding_benchmark')
+    cat = catalog if n is None or n >= len(catalog) else catalog.subset(np.arange(n))
+    hw = input_size(embedder, size); dc = getattr(embedder, 'data_config', None) or {}
+    mean, std = dc.get('mean', (0.5,) * 3), dc.get('std', (0.5,) * 3)
+    xs = [prepare_batch(image_batch(cat, np.arange(b, min(b + bs, len(cat))), hw), hw, mean, std)
+          for b in range(0, len(cat), bs)]
+    bf16, cl, nt = kw.get('bf16', False), kw.get('channels_last'), kw.get('torch_threads')
+    if cl is None: cl = auto_channels_last(embedder)
+    kw = {**kw, 'channels_last': cl}   # the raw forward and the pipeline run with the same memory format
+    def raw():
+        with torch_threads(nt), eval_mode(embedder, bf16), torch.inference_mode():
+            embed_tensor(embedder, xs[0], bf16, cl, True)  # warm-up
+            t = time.perf_counter()
+            for x in xs: embed_tensor(embedder, x, bf16, cl, True).numpy()
+            return len(cat) / (time.perf_counter() - t)
+    def pipe():
+        with torch_threads(nt), eval_mode(embedder, bf16), torch.inference_mode(): embed_tensor(embedder, xs[0], bf16, cl, True)
+        d = tempfile.mkdtemp(prefix='vrl_nb-embed-bench-')
+        try:
+            t = time.perf_counter()
+            embed_catalog(embedder, cat, Path(d)/'e', size=hw, bs=bs, progress=False, **kw)
+            return len(cat) / (time.perf_counter() - t)
+        finally: shutil.rmtree(d, ignore_errors=True)
+    r, p = [], []
+    for _ in range(repeats): r.append(raw()); p.append(pipe())
+    pair = [b / a for a, b in zip(r, p)]   # each pipeline run over the raw run just before it: one machine state
+    res = dict(n_images=len(cat), bs=bs, input_size=list(hw), torch_threads=nt or torch.get_num_threads(),
+               raw_forward_img_s=max(r), pipeline_img_s=max(p), ratio=max(p) / max(r),
+               paired_median_ratio=float(np.median(pair)), pair_ratios=pair,
+               raw_runs=r, pipeline_runs=p, **{k: v for k, v in kw.items() if k in ('bf16', 'channels_last', 'dtype', 'num_workers')})
+    return res
+
+# %% ../nbs/12_benchmarks.ipynb
+def plain_embedding_script(model:torch.nn.Module, paths:list, size:int, bs:int=64, mean=(0.5,) * 3, std=(0.5,) * 3,
+                           num_workers:int|None=None) -> np.ndarray:
+    "The embedding script a user would write: torch DataLoader over image paths, PIL + torchvision transforms, forward, L2."
+    import torchvision.transforms as T
+    from PIL import Image
+    tf = T.Compose([T.Resize((size, size)), T.ToTensor(), T.Normalize(mean, std)])
+    class Files(torch.utils.data.Dataset):
+        def __len__(self): return len(paths)
+        def __getitem__(self, i):
+            with Image.open(paths[i]) as im: return tf(im.convert('RGB'))
+    dl = torch.utils.data.DataLoader(Files(), batch_size=bs, num_workers=os.cpu_count() if num_workers is None else num_workers)
+    model.eval(); out = []
+    with torch.inference_mode():
+        for x in dl: out.append(F.normalize(model(x), dim=-1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+# %% ../nbs/12_benchmarks.ipynb
+def file_embedding_benchmark(embedder, catalog:Catalog, size:int, bs:int=64, repeats:int=2, cache_folder=None,
+                             plain:bool=True) -> dict:
+    "Images/s on a file-backed catalog: raw forward, `embed_catalog` cold (files) and warm (thumbnail cache), the plain script."
+    if not isinstance(catalog.images, FileImageStore): raise ValueError('file_embedding_benchmark wants a file-backed catalog')
+    cold = embedding_benchmark(embedder, catalog, n=None, size=size, bs=bs, repeats=repeats)
+    d = Path(cache_folder or tempfile.mkdtemp(prefix='vrl_nb-thumbs-'))
+    try:
+        t = time.perf_counter(); cached = thumbnail_cache(catalog, size, folder=d, progress=False, verbose=False)
+        build_s = time.perf_counter() - t
+        warm = embedding_benchmark(embedder, cached, n=None, size=size, bs=bs, repeats=repeats)
+    finally:
+        if cache_folder is None: shutil.rmtree(d, ignore_errors=True)
+    res = dict(n_images=len(catalog), bs=bs, size=size, raw_forward_img_s=max(cold['raw_runs'] + warm['raw_runs']),
+               cold_img_s=cold['pipeline_img_s'], cold_ratio=cold['paired_median_ratio'], warm_img_s=warm['pipeline_img_s'],
+               warm_ratio=warm['paired_median_ratio'], cache_build_s=build_s, cache_build_img_s=len(catalog) / build_s,
+               cold_runs=cold['pipeline_runs'], warm_runs=warm['pipeline_runs'], raw_runs=cold['raw_runs'] + warm['raw_runs'])
+    if plain:
+        dc = getattr(embedder, 'data_config', None) or {}
+        paths = [catalog.images.path(r) for r in catalog.items['image']]
+        runs = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            plain_embedding_script(embedder, paths, size, bs, dc.get('mean', (0.5,) * 3), dc.get('std', (0.5,) * 3))
+            runs.append(len(paths) / (time.perf_counter() - t))
+        res.update(plain_img_s=max(runs), plain_runs=runs, cold_vs_plain=cold['pipeline_img_s'] / max(runs))
+    return res
+
+# %% ../nbs/12_benchmarks.ipynb
+def default_switches(size:int=64, bs:int=64, info:dict|None=None) -> dict:
+    "The low-resource switches compared by `benchmark_switches`: name -> `train_multitask` overrides (bf16 only where native)."
+    return drop_bf16({'baseline (fp32)': {}, 'bf16 autocast': dict(bf16=True), 'channels_last': dict(channels_last=True),
+                      f'progressive {size // 2}->{size}': dict(progressive=size // 2, epochs=2),
+                      f'grad accum 4 x bs {bs // 4}': dict(grad_accum=4, bs=bs // 4),
+                      'cached features': dict(cached_features=True)}, default_device(), info)
+
+def benchmark_switches(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weights='offline', size:int=64,
+                       epochs:int=1, switches:dict|None=None, bs:int=64, info:dict|None=None, **kwargs) -> pd.DataFrame:
+    "Train once per switch (same seed/data; bf16 switches skipped where bf16 is emulated); seconds per epoch, speed-up vs the first row, validation accuracies."
+    rows = []
+    switches = drop_bf16(switches, default_device(), info) if switches else default_switches(size, bs, info)
+    for name, sw in switches.items():
+        kw = dict(dict(size=size, epochs=epochs, freeze_epochs=0, bs=bs, eval_split=None, progress=False), **kwargs)
+        kw.update(sw)
+        r = train_multitask(catalog, backbone, weights, **kw)
+        rows.append(dict(switch=name, s_per_epoch=r.epoch_seconds(), cpu_s_per_epoch=r.epoch_seconds(col='train_cpu_s'),
+                         epochs=kw['epochs'], train_s=r.train_s,
+                         cache_s=r.config['cache_s'], **{k: v for k, v in r.metrics.items() if k.endswith('_acc')}))
+    df = pd.DataFrame(rows)
+    df.insert(2, 'speedup', df['s_per_epoch'].iloc[0] / df['s_per_epoch'])
+    df.insert(4, 'cpu_speedup', df['cpu_s_per_epoch'].iloc[0] / df['cpu_s_per_epoch'])
+    return df
+
+# %% ../nbs/12_benchmarks.ipynb
+def file_training_benchmark(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weights='offline', size:int=96,
+                            bs:int=32, epochs:int=2, repeats:int=1, cache_folder=None, **kwargs) -> pd.DataFrame:
+    "Seconds per training epoch on a file-backed catalog: in memory (reference), from its thumbnail cache, from the files."
+    if not isinstance(catalog.images, FileImageStore): raise ValueError('file_training_benchmark wants a file-backed catalog')
+    mem = Catalog(catalog.items.assign(image=np.arange(len(catalog))), ArrayImageStore(catalog.images_array(size=size)),
+                  catalog.tasks, catalog.vocab, catalog.name)
+    d = Path(cache_folder or tempfile.mkdtemp(prefix='vrl_nb-thumbs-'))
+    try:
+        t = time.perf_counter(); thumbnail_cache(catalog, size, folder=d, progress=False, verbose=False)
+        build_s = time.perf_counter() - t
+        ways = {'in memory': (mem, {}), 'files, thumbnail cache': (catalog, dict(image_cache=d)),
+                'files, decoded every epoch': (catalog, dict(image_cache=False))}
+        runs = {w: [] for w in ways}
+        for _ in range(repeats):
+            for w, (cat, extra) in ways.items():
+                kw = dict(dict(size=size, epochs=epochs, freeze_epochs=0, bs=bs, eval_split=None, progress=False), **kwargs, **extra)
+                runs[w].append(train_multitask(cat, backbone, weights, **kw).epoch_seconds())
+    finally:
+        if cache_folder is None: shutil.rmtree(d, ignore_errors=True)
+    df = pd.DataFrame([dict(way=w, s_per_epoch=float(np.median(r)), runs=r) for w, r in runs.items()])
+    df.insert(2, 'ratio', df['s_per_epoch'].iloc[0] / df['s_per_epoch'])
+    df['cache_build_s'] = [np.nan, build_s, np.nan]
+    df.attrs.update(n_images=len(catalog), size=size, bs=bs, epochs=epochs)
+    return df
+
+# %% ../nbs/12_benchmarks.ipynb
 class _TrainTimer:
     "fastai callback measuring the training phase only."
     order = 100
@@ -166,7 +310,6 @@ def fastai_vs_plain(model:nn.Module, batches, loss_func, lr:float=1e-3, repeats:
 def cached_vs_finetune(catalog, backbone:str='tf_efficientnet_lite0', weights='offline', size:int=64, bs:int=64,
                        epochs:int=1, **kwargs) -> dict:
     "Row: seconds per epoch of full fine-tuning vs training heads on cached frozen features (`train_multitask`)."
-    from vrl_nb.train import benchmark_switches
     df = benchmark_switches(catalog, backbone, weights, size=size, epochs=epochs, bs=bs,
                             switches={'full fine-tune': {}, 'cached features': dict(cached_features=True)}, **kwargs)
     full, cached = df.iloc[0], df.iloc[1]
@@ -236,31 +379,6 @@ def precision_benchmark(embedder:nn.Module, xs:list, repeats:int=2, name:str='',
     return rows, kernels
 
 # %% ../nbs/12_benchmarks.ipynb
-def serving_runtimes(embedder:nn.Module, size:int, work_dir:str|Path, runtimes=('eager', 'torchscript', 'onnxruntime')) -> dict:
-    "Callables `x (1×3×H×W float) -> np (1, D)` per runtime, all built from `embedder`; export checks included."
-    from vrl_nb.multitask import export_onnx, export_torchscript
-    work_dir = Path(work_dir); embedder = embedder.eval(); out = {}
-    for rt in runtimes:
-        if rt == 'eager':
-            def f(x, m=embedder):
-                with torch.inference_mode(): return m(x).numpy()
-        elif rt == 'torchscript':
-            info = export_torchscript(embedder, work_dir/'embedder.pt', size=size)
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore')
-                ts = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.load(info['path']).eval()))
-            def f(x, m=ts):
-                with torch.inference_mode(): return m(x).numpy()
-        elif rt == 'onnxruntime':
-            import onnxruntime as ort
-            info = export_onnx(embedder, work_dir/'embedder.onnx', size=size)
-            so = ort.SessionOptions(); so.intra_op_num_threads = torch.get_num_threads(); so.inter_op_num_threads = 1
-            sess = ort.InferenceSession(info['path'], so, providers=['CPUExecutionProvider'])
-            def f(x, s=sess): return s.run(None, {'images': x.numpy()})[0]
-        else: raise ValueError(f"unknown runtime {rt!r}; choose from 'eager', 'torchscript', 'onnxruntime'")
-        out[rt] = f
-    return out
-
 def serving_latency(runtimes:dict, x:torch.Tensor, n_calls:int=200, warmup:int=10, reference:str='eager') -> tuple[list, dict]:
     "Rows: batch-1 p50 latency of each runtime vs `reference` (ratio = speed-up), plus the raw stats and max |Δ| vs reference."
     if x.shape[0] != 1: raise ValueError(f'serving latency is measured at batch 1, got a batch of {x.shape[0]}')
@@ -274,30 +392,6 @@ def serving_latency(runtimes:dict, x:torch.Tensor, n_calls:int=200, warmup:int=1
     return rows, stats
 
 # %% ../nbs/12_benchmarks.ipynb
-class ImageSearch:
-    "Online query path: image bytes -> top-`k` item ids, timing each stage (`.last` seconds per stage)."
-    def __init__(self, embed_fn, index, ids, size:int, mean=(0.5,) * 3, std=(0.5,) * 3, k:int=10):
-        self.embed_fn, self.index, self.ids, self.size, self.mean, self.std, self.k = embed_fn, index, np.asarray(ids), size, mean, std, k
-        self.last = {}
-    def __call__(self, data:bytes, k:int|None=None) -> np.ndarray:
-        from PIL import Image
-        t0 = time.perf_counter()   # the catalog's own decoder and resize: the same pixels as embedding the file
-        img = np.asarray(load_image(data, self.size).resize((self.size, self.size), Image.BILINEAR))
-        t1 = time.perf_counter()
-        x = prepare_batch(img[None], self.size, self.mean, self.std)
-        t2 = time.perf_counter()
-        e = np.ascontiguousarray(self.embed_fn(x), dtype=np.float32)
-        t3 = time.perf_counter()
-        _, I = self.index.search(e, k or self.k)
-        t4 = time.perf_counter()
-        self.last = dict(decode=t1 - t0, transform=t2 - t1, embed=t3 - t2, search=t4 - t3)
-        return self.ids[I[0][I[0] >= 0]]
-
-def jpeg_bytes(img:np.ndarray, quality:int=90) -> bytes:
-    "Encode a uint8 H×W×3 image as JPEG bytes."
-    from PIL import Image
-    b = io.BytesIO(); Image.fromarray(img).save(b, format='JPEG', quality=quality); return b.getvalue()
-
 def end_to_end_latency(service:ImageSearch, images:list[bytes], n_calls:int=200, warmup:int=5,
                        omp_threads:int|None=None) -> tuple[dict, dict]:
     "Row: p50 of image bytes -> top-k ids (cycling over `images`) vs the embed stage alone; and per-stage medians (ms)."
@@ -317,49 +411,142 @@ def end_to_end_latency(service:ImageSearch, images:list[bytes], n_calls:int=200,
     return row, s
 
 # %% ../nbs/12_benchmarks.ipynb
+def rss_bytes() -> int:
+    "Resident set size of this process (Linux `/proc/self/statm`; `ru_maxrss` elsewhere)."
+    try:
+        with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    except OSError:
+        import resource; return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+class PeakRSS:
+    "Context manager sampling RSS in a thread: `.start`, `.peak` (bytes) and `.peak_over_start_gb`."
+    def __init__(self, interval:float=0.01): self.interval = interval
+    def __enter__(self):
+        self.start = self.peak = rss_bytes(); self._stop = threading.Event()
+        def run():
+            while not self._stop.wait(self.interval): self.peak = max(self.peak, rss_bytes())
+        self._t = threading.Thread(target=run, daemon=True); self._t.start(); return self
+    def __exit__(self, *a):
+        self._stop.set(); self._t.join(); self.peak = max(self.peak, rss_bytes())
+    @property
+    def peak_over_start_gb(self) -> float: return (self.peak - self.start) / 2**30
+
+# %% ../nbs/12_benchmarks.ipynb
+def _synthetic_basis(d, n_clusters, intrinsic_dim, seed):
+    rng = np.random.default_rng([seed, 7]); intrinsic_dim = min(intrinsic_dim, d)
+    W = np.linalg.qr(rng.normal(size=(d, intrinsic_dim)))[0].T.astype(np.float32)  # orthonormal rows
+    return rng.normal(size=(n_clusters, intrinsic_dim)).astype(np.float32) / np.sqrt(intrinsic_dim) * 3, W
+
+def synthetic_embeddings(n:int, d:int=256, n_clusters:int=1000, spread:float=0.5, intrinsic_dim:int=32,
+                         noise:float=0.05, seed:int=0, offset:int=0, basis=None, labels:bool=False):
+    "`n` unit vectors like an embedding: a Gaussian mixture in an `intrinsic_dim`-d subspace of R^d plus a little isotropic noise; rows `offset…` of a seeded stream. With `labels`: `(x, cluster ids)`."
+    if basis is None: basis = _synthetic_basis(d, n_clusters, intrinsic_dim, seed)
+    centers, W = basis
+    rng = np.random.default_rng([seed, offset, 1])
+    ids = rng.integers(0, len(centers), n)
+    z = centers[ids] + rng.normal(scale=spread, size=(n, W.shape[0])).astype(np.float32)
+    x = z @ W + rng.normal(scale=noise, size=(n, W.shape[1])).astype(np.float32)
+    return (l2_normalize(x), ids) if labels else l2_normalize(x)
+
+# %% ../nbs/12_benchmarks.ipynb
+def synthetic_gallery(n_gallery:int, n_queries:int|None=None, d:int=256, n_clusters:int=1000, intrinsic_dim:int=32,
+                      seed:int=0, chunk:int=100_000, labels:bool=False) -> tuple:
+    "`(gallery, queries)` from one basis: gallery rows `1…` made `chunk` at a time, queries from their own stream (None without `n_queries`); with `labels`: `(gallery, gallery_labels, queries, query_labels)`."
+    basis = _synthetic_basis(d, n_clusters, intrinsic_dim, seed)
+    gen = lambda n, off: synthetic_embeddings(n, d, seed=seed, offset=off, basis=basis, labels=labels)
+    parts = [gen(min(chunk, n_gallery - s), s + 1) for s in range(0, n_gallery, chunk)]
+    Q = gen(n_queries, 2**32 - 1) if n_queries else ((None, None) if labels else None)
+    if not labels: return np.concatenate(parts), Q
+    return (np.concatenate([x for x, _ in parts]), np.concatenate([l for _, l in parts])) + tuple(Q)
+
+# %% ../nbs/12_benchmarks.ipynb
+class faiss_threads:
+    "Context manager: faiss's OpenMP threads set to `n` inside (None: left as they are), restored on exit."
+    def __init__(self, n:int|None=None): self.n = n
+    def __enter__(self):
+        import faiss
+        self.old = faiss.omp_get_max_threads()
+        if self.n: faiss.omp_set_num_threads(int(self.n))
+        return self
+    def __exit__(self, *a):
+        import faiss; faiss.omp_set_num_threads(self.old)
+
+# %% ../nbs/12_benchmarks.ipynb
+def _exact_record(G, Q, nx:int, k:int) -> tuple[dict, np.ndarray]:
+    "Flat (exact) on `G`: its record (search time for all of `Q` extrapolated from the first `nx`) and the ground-truth ids."
+    import faiss
+    n_gallery, d = G.shape; n_queries = len(Q)
+    with PeakRSS() as m:
+        t0 = time.perf_counter(); flat = faiss.IndexFlatIP(d); flat.add(G); t1 = time.perf_counter()
+    with PeakRSS() as ms:
+        t2 = time.perf_counter(); _, E = search(flat, Q[:nx], k); t3 = time.perf_counter()
+    rec = dict(index='Flat', n_gallery=n_gallery, factory='Flat', build_s=t1 - t0, search_s=(t3 - t2) * n_queries / nx,
+               search_note=f'extrapolated from {nx} queries', recall=1.0, index_mb=flat.ntotal * d * 4 / 2**20,
+               build_rss_mb=(m.peak - m.start) / 2**20, n_queries=n_queries, exact_queries=nx,
+               train_s=0.0, add_s=t1 - t0, queries_per_s=nx / (t3 - t2), **{'recall@1': 1.0},
+               peak_rss_gb=max(m.peak, ms.peak) / 2**30, index_bytes=int(flat.ntotal * d * 4), faiss_threads=faiss.omp_get_max_threads())
+    return rec, E, flat
+
+def _timed_build(G, factory:str, train_size:int, seed:int) -> dict:
+    "`build_index(G, factory, train_size, seed=seed)` (the same training sample, added in chunks), its training and adding timed apart, under `PeakRSS`."
+    import faiss
+    n, d = G.shape
+    with PeakRSS() as m:
+        t0 = time.perf_counter()
+        index = faiss.index_factory(int(d), factory, faiss.METRIC_INNER_PRODUCT)
+        if not index.is_trained:
+            idx = np.sort(np.random.default_rng(seed).choice(n, size=min(n, train_size), replace=False))
+            index.train(l2_normalize(G[idx]))
+        t1 = time.perf_counter()
+        for s in range(0, n, 65_536): index.add(l2_normalize(G[s:s + 65_536]))
+        t2 = time.perf_counter()
+    return dict(factory=factory, index=index, train_s=t1 - t0, add_s=t2 - t1, build_s=t2 - t0,
+                build_rss_mb=(m.peak - m.start) / 2**20, peak=m.peak)
+
+# %% ../nbs/12_benchmarks.ipynb
 def ann_compare(n_gallery:int, specs:dict, n_queries:int=10_000, n_exact_queries:int=1000, d:int=256, k:int=10,
                 train_size:int=100_000, n_clusters:int=1000, intrinsic_dim:int=32, seed:int=0, keep=(),
-                progress:bool=False) -> tuple[list, dict]:
+                threads:int|None=None, progress:bool=False) -> tuple[list, dict]:
     "Flat (exact) vs each `specs[name] = dict(factory=, nprobe=, efSearch=, k_factor=)` on one synthetic gallery: `(records, kept indexes)`."
     import faiss
     from fastprogress.fastprogress import progress_bar
-    basis = _synthetic_basis(d, n_clusters, intrinsic_dim, seed)
-    G = np.concatenate([synthetic_embeddings(min(100_000, n_gallery - s), d, seed=seed, offset=s + 1, basis=basis)
-                        for s in range(0, n_gallery, 100_000)])
-    Q = synthetic_embeddings(n_queries, d, seed=seed, offset=2**32 - 1, basis=basis)
+    G, Q = synthetic_gallery(n_gallery, n_queries, d, n_clusters, intrinsic_dim, seed)
     nx = min(n_exact_queries, n_queries)
-    with PeakRSS() as m:
-        t0 = time.perf_counter(); flat = faiss.IndexFlatIP(d); flat.add(G); t1 = time.perf_counter()
-    t2 = time.perf_counter(); _, E = search(flat, Q[:nx], k); t3 = time.perf_counter()
-    flat_search = (t3 - t2) * n_queries / nx
-    recs = [dict(index='Flat', n_gallery=n_gallery, factory='Flat', build_s=t1 - t0, search_s=flat_search,
-                 search_note=f'extrapolated from {nx} queries', recall=1.0, index_mb=flat.ntotal * d * 4 / 2**20,
-                 build_rss_mb=(m.peak - m.start) / 2**20, n_queries=n_queries, exact_queries=nx)]
-    kept = {'Flat': flat} if 'Flat' in keep else {}
-    del flat
-    last = None
-    for name, sp in (progress_bar(specs.items()) if progress else specs.items()):
-        if last is None or last[0] != sp['factory']:  # consecutive specs with one factory share the build
-            last = None
-            with PeakRSS() as m:
-                t0 = time.perf_counter()
-                index = build_index(G, sp['factory'], train_size=train_size, seed=seed)
-                t1 = time.perf_counter()
-            last = (sp['factory'], index, t1 - t0, (m.peak - m.start) / 2**20)
-        _, index, build_s, build_mb = last
-        set_search_params(index, sp.get('nprobe'), sp.get('efSearch'), sp.get('k_factor'))
-        t2 = time.perf_counter(); _, I = search(index, Q, k); t3 = time.perf_counter()
-        rec = float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(I[:nx], E)])) / k
-        recs.append(dict(index=name, n_gallery=n_gallery, factory=sp['factory'], nprobe=sp.get('nprobe'),
-                         efSearch=sp.get('efSearch'), k_factor=sp.get('k_factor'), build_s=build_s, search_s=t3 - t2,
-                         search_note=f'{n_queries} queries', recall=rec,
-                         index_mb=int(faiss.serialize_index(index).size) / 2**20,
-                         build_rss_mb=build_mb, n_queries=n_queries, exact_queries=nx))
-        if name in keep: kept[name] = index
-        del index
-    del last
+    with faiss_threads(threads):
+        flat_rec, E, flat = _exact_record(G, Q, nx, k)
+        recs, kept = [flat_rec], ({'Flat': flat} if 'Flat' in keep else {})
+        del flat
+        b = None
+        for name, sp in (progress_bar(specs.items()) if progress else specs.items()):
+            if b is None or b['factory'] != sp['factory']:  # consecutive specs with one factory share the build
+                b = None; b = _timed_build(G, sp['factory'], train_size, seed)
+            index = set_search_params(b['index'], sp.get('nprobe'), sp.get('efSearch'), sp.get('k_factor'))
+            with PeakRSS() as ms:
+                t2 = time.perf_counter(); _, I = search(index, Q, k); t3 = time.perf_counter()
+            nbytes = int(faiss.serialize_index(index).size)
+            recs.append(dict(index=name, n_gallery=n_gallery, factory=sp['factory'], nprobe=sp.get('nprobe'),
+                             efSearch=sp.get('efSearch'), k_factor=sp.get('k_factor'), build_s=b['build_s'], search_s=t3 - t2,
+                             search_note=f'{n_queries} queries',
+                             recall=float(np.mean([len(np.intersect1d(a, e)) for a, e in zip(I[:nx], E)])) / k,
+                             index_mb=nbytes / 2**20, build_rss_mb=b['build_rss_mb'],
+                             n_queries=n_queries, exact_queries=nx, train_s=b['train_s'], add_s=b['add_s'],
+                             queries_per_s=n_queries / (t3 - t2), **{'recall@1': float(np.mean(I[:nx, 0] == E[:, 0]))},
+                             peak_rss_gb=max(b['peak'], ms.peak) / 2**30, index_bytes=nbytes,
+                             faiss_threads=faiss.omp_get_max_threads()))
+            if name in keep: kept[name] = index
+            del index
+        del b
     return recs, kept
 
+ANN_COLUMNS = ('index', 'n_gallery', 'factory', 'build_s', 'search_s', 'search_note', 'recall', 'index_mb', 'build_rss_mb',
+               'n_queries', 'exact_queries', 'nprobe', 'efSearch', 'k_factor', 'train_s', 'add_s', 'queries_per_s', 'recall@1',
+               'peak_rss_gb', 'index_bytes', 'faiss_threads')
+
+def ann_table(recs:list) -> pd.DataFrame:
+    "`ann_compare` records as a table (`ann.csv`), one row per index, columns in `ANN_COLUMNS` order."
+    return pd.DataFrame(recs, columns=list(ANN_COLUMNS))
+
+# %% ../nbs/12_benchmarks.ipynb
 def ann_rows(recs:list, k:int=10, recall_goal:float=0.95, speed_goal:float=20) -> list:
     "Bench rows from `ann_compare` records: per index, recall@k vs exact and search speed-up vs Flat; per gallery size, the goal row of IVF-PQ."
     flats = {r['n_gallery']: r for r in recs if r['index'] == 'Flat'}; rows = []
@@ -393,13 +580,7 @@ _OUR_NAMES = {'P@1': 'precision_at_1', 'RP': 'r_precision', 'MAP@R': 'mean_avera
 
 def pml_data(n_gallery:int, n_queries:int|None=None, d:int=256, n_clusters:int=1000, seed:int=0, chunk:int=100_000):
     "`(gallery, gallery_labels, queries, query_labels)`: synthetic unit vectors labelled by cluster; queries None for leave-one-out."
-    basis = _synthetic_basis(d, n_clusters, 32, seed)
-    parts = [synthetic_embeddings(min(chunk, n_gallery - s), d, seed=seed, offset=s + 1, basis=basis, labels=True)
-             for s in range(0, n_gallery, chunk)]
-    G, gl = np.concatenate([x for x, _ in parts]), np.concatenate([l for _, l in parts])
-    if not n_queries: return G, gl, None, None
-    Q, ql = synthetic_embeddings(n_queries, d, seed=seed, offset=2**32 - 1, basis=basis, labels=True)
-    return G, gl, Q, ql
+    return synthetic_gallery(n_gallery, n_queries, d, n_clusters, 32, seed, chunk, labels=True)
 
 def pml_eval(gallery, gallery_labels, queries=None, query_labels=None, k='max_bin_count') -> dict:
     "pytorch-metric-learning's `AccuracyCalculator` (P@1, R-precision, MAP@R); `queries=None`: leave-one-out over the gallery."
@@ -496,3 +677,256 @@ def eval_vs_pml(n_gallery:int, n_queries:int|None=None, d:int=256, n_clusters:in
                       goal=1 / 1.5 if goals else None, lower_is_better=True,   # within 1.5x of the matmul (unrounded)
                       **dict(p, slowdown=round(ours['seconds'] / mm['seconds'], 3)))]
     return rows, res
+
+# %% ../nbs/12_benchmarks.ipynb
+@dataclass
+class BenchParams:
+    "The bench report's parameters; the defaults are the report's parameters cell (tested)."
+    out_dir:str|None = None
+    n_items:int = 1000
+    size:int = 64
+    bs:int = 32
+    embed_bs:int = 64
+    train_steps:int = 8
+    precision_size:int = 128
+    precision_batches:int = 4
+    ann_sizes:list = field(default_factory=lambda: [100_000, 1_000_000])
+    n_queries:int = 10_000
+    n_exact_queries:int = 1000
+    ivfpq:dict = field(default_factory=lambda: {'100000': 'IVF1024,PQ64x4fs,Refine(SQ8)', '1000000': 'IVF1024,PQ64x4fs,Refine(SQ8)'})
+    nprobes:list = field(default_factory=lambda: [16, 32, 48])
+    k_factor:dict|float = field(default_factory=lambda: {'100000': 8, '1000000': 16})
+    ivfpq_plain:bool = False
+    e2e_nprobe:int = 32
+    hnsw_max_n:int = 100_000
+    train_size:int = 50_000
+    serve_size:int = 224
+    n_calls:int = 200
+    e2e_gallery:int = 1_000_000
+    mfu_size:int = 224
+    mfu_bs:int = 8
+    jpeg_items:int = 512
+    jpeg_px:int = 800
+    jpeg_sizes:list = field(default_factory=lambda: [96, 224])
+    jpeg_train_size:int = 96
+    jpeg_train_epochs:int = 2
+    repeats:int = 2
+    threads:int|None = None
+    seed:int = 0
+    pml_sizes:list = field(default_factory=lambda: [100_000, 1_000_000])
+    pml_queries:int = 10_000
+    sections:list|None = None
+
+    @classmethod
+    def from_namespace(cls, ns:dict) -> 'BenchParams':
+        "The parameters found in `ns` (a notebook's `globals()`), the defaults for the others."
+        return cls(**{f.name: ns[f.name] for f in fields(cls) if f.name in ns})
+
+# %% ../nbs/12_benchmarks.ipynb
+class BenchRun:
+    "One bench run: parameters `p`, `rows`, cumulative `timings`, display tables in `extras`, shared state; `show` displays each section's rows."
+    def __init__(self, p:BenchParams, out:str|Path|None=None, show=None):
+        import faiss
+        set_seed(p.seed)
+        if p.threads is None: p = replace(p, threads=1 if os.getloadavg()[0] > (os.cpu_count() or 1) else (os.cpu_count() or 1))
+        torch.set_num_threads(int(p.threads)); faiss.omp_set_num_threads(int(p.threads))
+        self.p, self.out, self.show = p, None if out is None else Path(out), show or (lambda o: None)
+        self.ivfpq = {int(k): v for k, v in p.ivfpq.items()}
+        self.k_factor = {int(k): v for k, v in p.k_factor.items()} if isinstance(p.k_factor, dict) else {n: p.k_factor for n in self.ivfpq}
+        self.t_start = time.perf_counter(); self.rows, self.timings, self.extras, self.state = [], {}, {}, {}
+        self.machine = dict(machine_info(), load_start=os.getloadavg(), torch=torch.__version__)
+
+    def elapsed(self) -> float: return round(time.perf_counter() - self.t_start, 1)
+
+    @property
+    def catalog(self):
+        "The Fashion-MNIST catalog of rows 1-4, 6 and 9 (made once)."
+        if 'catalog' not in self.state:
+            p = self.p
+            self.state['catalog'] = fashion_mnist_catalog(n_train=p.n_items, n_test=max(100, p.n_items // 5), size=28, seed=p.seed)
+        return self.state['catalog']
+
+    @property
+    def vocab(self) -> dict: return {t: self.catalog.vocab[t] for t in self.catalog.tasks}
+
+    def add(self, new, label:str) -> list:
+        "Add a row or rows, record the time since the start under `label`, show them."
+        new = new if isinstance(new, list) else [new]
+        self.rows += new; self.timings[label] = self.elapsed()
+        self.show(bench_table(new))
+        return new
+
+    def section(self, name:str) -> list:
+        "Run section `name` if the parameters select it (else nothing): its rows, added and shown, then the tables it left for display."
+        if name not in BENCH_SECTIONS: raise ValueError(f'unknown bench section {name!r}; the sections are {list(BENCH_SECTIONS)}')
+        if self.p.sections is not None and name not in self.p.sections: return []
+        rows = self.add(BENCH_SECTIONS[name](self), name)
+        for v in (self.extras.get(name) or {}).values(): self.show(v.round(3) if isinstance(v, pd.DataFrame) else v)
+        return rows
+
+# %% ../nbs/12_benchmarks.ipynb
+def bench_embedding(run:BenchRun) -> list:
+    "Row 1: `embed_catalog` vs the raw forward on pre-made tensors; ratio = median over 2 × `repeats` interleaved pairs (best/best in params)."
+    p, cat = run.p, run.catalog
+    emb = embedder_from_backbone(create_backbone('tf_efficientnet_lite0', weights='offline', img_size=p.size))
+    r = embedding_benchmark(emb, cat, n=min(1024, len(cat)), size=p.size, bs=p.embed_bs, repeats=2 * p.repeats)
+    return [bench_row('embedding pipeline vs raw forward', r['pipeline_img_s'], r['raw_forward_img_s'], 'img/s', goal=0.95,
+                      ratio=r['paired_median_ratio'], ratio_estimator='median of interleaved pairs', best_over_best=round(r['ratio'], 3),
+                      bs=p.embed_bs, res=p.size, n_images=r['n_images'], raw_runs=[round(v, 1) for v in r['raw_runs']],
+                      pipeline_runs=[round(v, 1) for v in r['pipeline_runs']])]
+
+def bench_fastai_vs_plain(run:BenchRun) -> list:
+    "Row 2: fastai vs a plain PyTorch loop on the multitask model (Lite0 trunk, projection, heads), pre-made batches of the catalog."
+    p, cat = run.p, run.catalog
+    train = cat.split_('train')
+    model = create_multitask(create_backbone('tf_efficientnet_lite0', weights='offline', img_size=p.size), run.vocab)
+    idx = np.arange(min(len(train), p.train_steps * p.bs))
+    batches = [(prepare_batch(train.images_array(idx[b:b + p.bs]), p.size),
+                *[torch.as_tensor(train.targets(t)[idx[b:b + p.bs]]) for t in cat.tasks])
+               for b in range(0, len(idx) - p.bs + 1, p.bs)]
+    return [fastai_vs_plain(model, batches, MultitaskLoss(cat.tasks), lr=1e-3, repeats=p.repeats)]
+
+def bench_cached(run:BenchRun) -> list:
+    "Row 3: heads on cached frozen features vs full fine-tuning, per epoch."
+    return [cached_vs_finetune(run.catalog, 'tf_efficientnet_lite0', 'offline', size=run.p.size, bs=run.p.bs, epochs=1)]
+
+def bench_precision(run:BenchRun) -> list:
+    "Row 4: bf16 / channels_last rows of Lite0 at `precision_size`; the oneDNN kernels that ran go to `onednn_kernels.json` and `extras`."
+    p, cat = run.p, run.catalog
+    emb_p = embedder_from_backbone(create_backbone('tf_efficientnet_lite0', weights='offline', img_size=p.precision_size))
+    xs = [prepare_batch(cat.images_array(np.arange(b, b + p.bs)), p.precision_size) for b in range(0, p.precision_batches * p.bs, p.bs)]
+    rows, kernels = precision_benchmark(emb_p, xs, repeats=p.repeats, name='Lite0')
+    if run.out is not None: save_json(kernels, run.out/'onednn_kernels.json')
+    run.extras['precision'] = {'kernels': pd.DataFrame([(m, k, n) for m, ks in kernels.items() for k, n in ks.items()],
+                                                       columns=['mode', 'primitive:implementation', 'calls']
+                                                       ).pivot_table(index='primitive:implementation', columns='mode', values='calls', fill_value=0)}
+    return rows
+
+# %% ../nbs/12_benchmarks.ipynb
+def ann_specs(run:BenchRun, n:int) -> dict:
+    "The indexes of row 5 at gallery size `n`: IVF-PQ + refine per `nprobes` (and without refine if `ivfpq_plain`), HNSW32 up to `hnsw_max_n`."
+    p = run.p
+    specs = {f'IVF-PQ+refine np{q}': dict(factory=run.ivfpq[n], nprobe=q, k_factor=run.k_factor[n]) for q in p.nprobes}
+    if p.ivfpq_plain: specs.update({f'IVF-PQ np{q}': dict(factory=re.sub(r',(RFlat|Refine\(.*\))$', '', run.ivfpq[n]), nprobe=q)
+                                    for q in p.nprobes})
+    if n <= p.hnsw_max_n: specs['HNSW32'] = dict(factory='HNSW32', efSearch=64)
+    return specs
+
+def bench_ann(run:BenchRun) -> list:
+    "Row 5: Flat vs IVF-PQ vs HNSW per gallery size (`ann_compare`); keeps the `e2e_gallery` IVF-PQ index for the end-to-end row."
+    p = run.p; recs = []
+    for n in p.ann_sizes:
+        name = f'IVF-PQ+refine np{p.nprobes[0]}'
+        r, kept = ann_compare(n, ann_specs(run, n), n_queries=p.n_queries, n_exact_queries=p.n_exact_queries, train_size=p.train_size,
+                              seed=p.seed, keep=(name,) if n == p.e2e_gallery else ())
+        recs += r
+        if n == p.e2e_gallery: run.state['e2e_index'] = set_search_params(kept[name], nprobe=p.e2e_nprobe)
+        run.timings[f'ann_{n}'] = run.elapsed()
+    run.extras['ann'] = {'table': ann_table(recs)}
+    return ann_rows(recs)
+
+def bench_serving(run:BenchRun) -> list:
+    "Row 6a: batch-1 latency per runtime of the deployable embedder (Lite0 trunk + 256-d projection) at `serve_size`."
+    p = run.p
+    serve_emb = create_multitask(create_backbone('tf_efficientnet_lite0', weights='offline', img_size=p.serve_size), run.vocab,
+                                 embed_dim=256).embedder().eval()
+    rts = serving_runtimes(serve_emb, p.serve_size, Path(tempfile.mkdtemp(prefix='vrl_nb-bench-')))
+    rows, stats = serving_latency(rts, prepare_batch(run.catalog.images_array([0]), p.serve_size), n_calls=p.n_calls)
+    run.state.update(runtimes=rts, serving_stats=stats)
+    run.extras['serving'] = {'stats': pd.DataFrame(stats).T}
+    return rows
+
+def e2e_index(run:BenchRun):
+    "The index the end-to-end row queries: the ANN section's `e2e_gallery` IVF-PQ index, else one built on ≤ 100k synthetic vectors."
+    if 'e2e_index' not in run.state:
+        p, n = run.p, min(run.ivfpq)
+        run.state['e2e_index'] = set_search_params(build_index(synthetic_embeddings(min(p.e2e_gallery, 100_000)), run.ivfpq[n],
+                                                               train_size=p.train_size), nprobe=p.e2e_nprobe, k_factor=run.k_factor[n])
+    return run.state['e2e_index']
+
+def bench_e2e(run:BenchRun) -> list:
+    "Row 6b: JPEG bytes -> top-10 ids with the fastest runtime of row 6a (ONNX Runtime: 1 OpenMP thread) vs its embed stage."
+    if 'serving_stats' not in run.state: raise ValueError("bench section 'e2e' uses the fastest runtime of 'serving': run 'serving' first")
+    p, stats, rts = run.p, run.state['serving_stats'], run.state['runtimes']
+    index = e2e_index(run)
+    fastest = min((s['p50_ms'], n) for n, s in stats.items())[1]
+    from PIL import Image
+    big = np.stack([np.asarray(Image.fromarray(im).resize((256, 256))) for im in run.catalog.images_array(np.arange(20))])
+    jpegs = [jpeg_bytes(im) for im in big]
+    svc = ImageSearch(rts[fastest], index, np.array([f'item-{i:07d}' for i in range(index.ntotal)]), size=p.serve_size, k=10)
+    # ONNX Runtime has its own thread pool: PyTorch's and faiss's OpenMP threads (transform, search) get one thread
+    row, _ = end_to_end_latency(svc, jpegs, n_calls=p.n_calls, omp_threads=1 if fastest == 'onnxruntime' else None)
+    row['params']['runtime'] = fastest
+    run.extras['e2e'] = {'top-10 ids of one query': svc(jpegs[0])}
+    return [row]
+
+# %% ../nbs/12_benchmarks.ipynb
+def bench_mfu(run:BenchRun) -> list:
+    "Row 7: forward GFLOP/s of Lite0 and vit_tiny at `mfu_size` vs the fp32 matmul peak (best of two) measured now."
+    p = run.p
+    peak = max(matmul_peak_gflops(2048) for _ in range(2))
+    return [model_flops_utilisation(bb.model, torch.randn(p.mfu_bs, 3, p.mfu_size, p.mfu_size), peak, repeats=p.repeats + 1, name=name)
+            for name, bb in [('Lite0', create_backbone('tf_efficientnet_lite0', weights='offline', img_size=p.mfu_size)),
+                             ('vit_tiny', create_backbone('vit_tiny_patch16_224', weights=None, img_size=p.mfu_size))]]
+
+def bench_pml(run:BenchRun) -> list:
+    "Row 8: exact evaluation vs pytorch-metric-learning: the first of `pml_sizes` leave-one-out, the others against `pml_queries` queries."
+    p = run.p
+    return [r for i, n in enumerate(p.pml_sizes)
+            for r in eval_vs_pml(n, None if i == 0 else p.pml_queries, threads=p.threads, seed=p.seed)[0]]
+
+def bench_jpeg(run:BenchRun) -> list:
+    "Row 9: `embed_catalog` on real-size JPEG files (cold, warm) vs the raw forward and the plain script; training from them vs memory."
+    p, cat = run.p, run.catalog
+    jcat = jpeg_folder(cat.subset(np.arange(min(p.jpeg_items, len(cat)))), cache_dir('bench', f'fmnist-jpeg{p.jpeg_px}-q90'),
+                       px=p.jpeg_px, quality=90)
+    rows, recs = [], []
+    for s in p.jpeg_sizes:
+        e_s = embedder_from_backbone(create_backbone('tf_efficientnet_lite0', weights='offline', img_size=s))
+        fb = file_embedding_benchmark(e_s, jcat, size=s, bs=p.embed_bs, repeats=2 * p.repeats)
+        recs.append(dict(fb, size=s))
+        common = dict(bs=p.embed_bs, res=s, n_images=fb['n_images'], files=f'{p.jpeg_px}x{p.jpeg_px} JPEG q90')
+        rows += [bench_row(f'embed_catalog on JPEG files vs raw forward, cold (decoded in workers), {s} px', fb['cold_img_s'],
+                           fb['raw_forward_img_s'], 'img/s', goal=0.90, ratio=fb['cold_ratio'], ratio_estimator='median of interleaved pairs', **common),
+                 bench_row(f'embed_catalog on JPEG files vs raw forward, warm (thumbnail cache), {s} px', fb['warm_img_s'],
+                           fb['raw_forward_img_s'], 'img/s', goal=0.90, ratio=fb['warm_ratio'], ratio_estimator='median of interleaved pairs',
+                           cache_build_s=round(fb['cache_build_s'], 2), **common),
+                 bench_row(f'embed_catalog (cold) vs the plain user script, {s} px', fb['cold_img_s'], fb['plain_img_s'], 'img/s',
+                           goal=1.0, plain='timm model + torch DataLoader(num_workers=os.cpu_count()) + PIL + torchvision transforms', **common)]
+    ft = file_training_benchmark(jcat, 'tf_efficientnet_lite0', 'offline', size=p.jpeg_train_size, bs=p.bs, epochs=p.jpeg_train_epochs,
+                                 repeats=p.repeats)
+    mem_s = ft['s_per_epoch'].iloc[0]
+    for _, r in ft.iloc[1:].iterrows():
+        rows.append(bench_row(f'training epoch: {r["way"]} vs in memory ({p.jpeg_train_size} px)', r['s_per_epoch'], mem_s, 's/epoch',
+                              goal=0.90 if 'cache' in r['way'] else None, lower_is_better=True, bs=p.bs, n_images=ft.attrs['n_images'],
+                              epochs=p.jpeg_train_epochs, **({'cache_build_s': round(r['cache_build_s'], 2)} if 'cache' in r['way'] else {})))
+    run.extras['jpeg'] = {'embedding': pd.DataFrame(recs)[['size', 'raw_forward_img_s', 'cold_img_s', 'cold_ratio', 'warm_img_s', 'warm_ratio',
+                                                          'plain_img_s', 'cold_vs_plain', 'cache_build_s']], 'training': ft}
+    return rows
+
+# %% ../nbs/12_benchmarks.ipynb
+BENCH_SECTIONS = dict(embedding=bench_embedding, fastai_vs_plain=bench_fastai_vs_plain, cached=bench_cached,
+                      precision=bench_precision, ann=bench_ann, serving=bench_serving, e2e=bench_e2e, mfu=bench_mfu,
+                      pml=bench_pml, jpeg=bench_jpeg)
+
+def run_bench(p:BenchParams, out:str|Path|None=None, show=None) -> BenchRun:
+    "A bench run of the sections `p.sections` names (None: all), in `BENCH_SECTIONS` order."
+    unknown = [s for s in (p.sections or []) if s not in BENCH_SECTIONS]
+    if unknown: raise ValueError(f'unknown bench section(s) {unknown}; the sections are {list(BENCH_SECTIONS)}')
+    run = BenchRun(p, out, show)
+    for name in BENCH_SECTIONS: run.section(name)
+    return run
+
+def save_bench(run:BenchRun) -> pd.DataFrame:
+    "Close the run (load and total time into `machine`) and write `bench.csv`, `metrics.json`, `timings.json`, `ann.csv`, `bench.md` to `run.out`: the table."
+    m, out = run.machine, run.out
+    if out is None: raise ValueError('save_bench needs the run folder: BenchRun(p, out=...)')
+    m['load_end'] = os.getloadavg(); m['total_s'] = run.elapsed()
+    df = bench_table(run.rows)
+    df.to_csv(out/'bench.csv', index=False)
+    save_metrics(out, rows=[dict(r, params=json.dumps(r['params'], default=str)) for r in run.rows],
+                 goals_met=int(df['met'].eq(True).sum()), goals_total=int(df['met'].notna().sum()), machine=m)
+    save_timings(out, **run.timings, total_s=m['total_s'], load_start=m['load_start'], load_end=m['load_end'])
+    if 'ann' in run.extras: run.extras['ann']['table'].to_csv(out/'ann.csv', index=False)
+    (out/'bench.md').write_text(bench_markdown(df, m) + '\n')
+    return df

@@ -568,7 +568,7 @@ def scaling_benchmark(embedder_dir, table, image_root=None, train_catalog:Catalo
         rows.append(dict(stage='embedding', workers=w, items=run['embedded'], items_s=run['steady_img_s'],
                          wall_s=time.perf_counter() - t0))
     if n_index:
-        from vrl_nb.retrieval import synthetic_embeddings
+        from vrl_nb.benchmarks import synthetic_embeddings
         X = synthetic_embeddings(n_index, d=d_index, seed=0); X = X[0] if isinstance(X, tuple) else X
         # warm the task workers
         build_index_ray(X[:20_000], index_factory, train_size=20_000, n_parts=max(workers), chunk=1000)

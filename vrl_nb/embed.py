@@ -16,8 +16,7 @@ from .backbones import input_size, image_norm, prepare_batch, eval_mode, embed_t
 
 # %% auto 0
 __all__ = ['image_batch', 'batch_stream', 'auto_channels_last', 'torch_threads', 'weights_fingerprint', 'embedding_config',
-           'embedding_inputs', 'embed_catalog', 'iter_embedding_shards', 'load_embeddings', 'embedding_meta',
-           'embedding_benchmark', 'plain_embedding_script', 'file_embedding_benchmark']
+           'embedding_inputs', 'embed_catalog', 'iter_embedding_shards', 'load_embeddings', 'embedding_meta']
 
 # %% ../nbs/06_embed.ipynb
 def image_batch(catalog:Catalog, idxs, size=None) -> np.ndarray:
@@ -234,84 +233,3 @@ def load_embeddings(folder:str|Path, dtype=None) -> tuple[np.ndarray, np.ndarray
 def embedding_meta(folder:str|Path) -> dict:
     "The `meta.json` of an embedding folder."
     return load_json(Path(folder)/'meta.json')
-
-# %% ../nbs/06_embed.ipynb
-def embedding_benchmark(embedder, catalog:Catalog, n:int|None=512, size=None, bs:int=64, repeats:int=1,
-                        **kw) -> dict:
-    "Images/s of the full `embed_catalog` pipeline vs the raw forward on pre-made tensors (same model, bs, size)."
-    check_bf16(kw.get('bf16', False), next(iter(embedder.parameters()), torch.empty(0)).device, caller='embedding_benchmark')
-    cat = catalog if n is None or n >= len(catalog) else catalog.subset(np.arange(n))
-    hw = input_size(embedder, size); dc = getattr(embedder, 'data_config', None) or {}
-    mean, std = dc.get('mean', (0.5,) * 3), dc.get('std', (0.5,) * 3)
-    xs = [prepare_batch(image_batch(cat, np.arange(b, min(b + bs, len(cat))), hw), hw, mean, std)
-          for b in range(0, len(cat), bs)]
-    bf16, cl, nt = kw.get('bf16', False), kw.get('channels_last'), kw.get('torch_threads')
-    if cl is None: cl = auto_channels_last(embedder)
-    kw = {**kw, 'channels_last': cl}   # the raw forward and the pipeline run with the same memory format
-    def raw():
-        with torch_threads(nt), eval_mode(embedder, bf16), torch.inference_mode():
-            embed_tensor(embedder, xs[0], bf16, cl, True)  # warm-up
-            t = time.perf_counter()
-            for x in xs: embed_tensor(embedder, x, bf16, cl, True).numpy()
-            return len(cat) / (time.perf_counter() - t)
-    def pipe():
-        with torch_threads(nt), eval_mode(embedder, bf16), torch.inference_mode(): embed_tensor(embedder, xs[0], bf16, cl, True)
-        d = tempfile.mkdtemp(prefix='vrl_nb-embed-bench-')
-        try:
-            t = time.perf_counter()
-            embed_catalog(embedder, cat, Path(d)/'e', size=hw, bs=bs, progress=False, **kw)
-            return len(cat) / (time.perf_counter() - t)
-        finally: shutil.rmtree(d, ignore_errors=True)
-    r, p = [], []
-    for _ in range(repeats): r.append(raw()); p.append(pipe())
-    pair = [b / a for a, b in zip(r, p)]   # each pipeline run over the raw run just before it: one machine state
-    res = dict(n_images=len(cat), bs=bs, input_size=list(hw), torch_threads=nt or torch.get_num_threads(),
-               raw_forward_img_s=max(r), pipeline_img_s=max(p), ratio=max(p) / max(r),
-               paired_median_ratio=float(np.median(pair)), pair_ratios=pair,
-               raw_runs=r, pipeline_runs=p, **{k: v for k, v in kw.items() if k in ('bf16', 'channels_last', 'dtype', 'num_workers')})
-    return res
-
-# %% ../nbs/06_embed.ipynb
-def plain_embedding_script(model:torch.nn.Module, paths:list, size:int, bs:int=64, mean=(0.5,) * 3, std=(0.5,) * 3,
-                           num_workers:int|None=None) -> np.ndarray:
-    "The embedding script a user would write: torch DataLoader over image paths, PIL + torchvision transforms, forward, L2."
-    import torchvision.transforms as T
-    from PIL import Image
-    tf = T.Compose([T.Resize((size, size)), T.ToTensor(), T.Normalize(mean, std)])
-    class Files(torch.utils.data.Dataset):
-        def __len__(self): return len(paths)
-        def __getitem__(self, i):
-            with Image.open(paths[i]) as im: return tf(im.convert('RGB'))
-    dl = torch.utils.data.DataLoader(Files(), batch_size=bs, num_workers=os.cpu_count() if num_workers is None else num_workers)
-    model.eval(); out = []
-    with torch.inference_mode():
-        for x in dl: out.append(F.normalize(model(x), dim=-1).numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
-
-# %% ../nbs/06_embed.ipynb
-def file_embedding_benchmark(embedder, catalog:Catalog, size:int, bs:int=64, repeats:int=2, cache_folder=None,
-                             plain:bool=True) -> dict:
-    "Images/s on a file-backed catalog: raw forward, `embed_catalog` cold (files) and warm (thumbnail cache), the plain script."
-    if not isinstance(catalog.images, FileImageStore): raise ValueError('file_embedding_benchmark wants a file-backed catalog')
-    cold = embedding_benchmark(embedder, catalog, n=None, size=size, bs=bs, repeats=repeats)
-    d = Path(cache_folder or tempfile.mkdtemp(prefix='vrl_nb-thumbs-'))
-    try:
-        t = time.perf_counter(); cached = thumbnail_cache(catalog, size, folder=d, progress=False, verbose=False)
-        build_s = time.perf_counter() - t
-        warm = embedding_benchmark(embedder, cached, n=None, size=size, bs=bs, repeats=repeats)
-    finally:
-        if cache_folder is None: shutil.rmtree(d, ignore_errors=True)
-    res = dict(n_images=len(catalog), bs=bs, size=size, raw_forward_img_s=max(cold['raw_runs'] + warm['raw_runs']),
-               cold_img_s=cold['pipeline_img_s'], cold_ratio=cold['paired_median_ratio'], warm_img_s=warm['pipeline_img_s'],
-               warm_ratio=warm['paired_median_ratio'], cache_build_s=build_s, cache_build_img_s=len(catalog) / build_s,
-               cold_runs=cold['pipeline_runs'], warm_runs=warm['pipeline_runs'], raw_runs=cold['raw_runs'] + warm['raw_runs'])
-    if plain:
-        dc = getattr(embedder, 'data_config', None) or {}
-        paths = [catalog.images.path(r) for r in catalog.items['image']]
-        runs = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            plain_embedding_script(embedder, paths, size, bs, dc.get('mean', (0.5,) * 3), dc.get('std', (0.5,) * 3))
-            runs.append(len(paths) / (time.perf_counter() - t))
-        res.update(plain_img_s=max(runs), plain_runs=runs, cold_vs_plain=cold['pipeline_img_s'] / max(runs))
-    return res

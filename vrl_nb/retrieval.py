@@ -17,8 +17,7 @@ __all__ = ['RECORD_FIELDS', 'COUNT_METRICS', 'RESULT_PREFIXES', 'encode_labels',
            'set_search_params', 'build_index', 'save_index', 'load_index', 'search', 'knn', 'chunked_metrics',
            'ExactIndex', 'similar_items_task', 'attribute_agreement_task', 'search_by_image_task', 'metric_label',
            'split_metric_label', 'metric_records', 'metric_key', 'flat_metrics', 'records_from_flat', 'result_column',
-           'key_result_columns', 'similar_tasks', 'retrieval_records', 'evaluate_retrieval', 'metrics_table',
-           'rss_bytes', 'PeakRSS', 'synthetic_embeddings', 'ann_benchmark']
+           'key_result_columns', 'similar_tasks', 'retrieval_records', 'evaluate_retrieval', 'metrics_table']
 
 # %% ../nbs/07_retrieval.ipynb
 def _as_frame(x) -> pd.DataFrame:
@@ -502,94 +501,3 @@ def metrics_table(results:dict) -> pd.DataFrame:
                  metric=metric_label(r['metric'], r['k']), value=f(r['value']), lo=f(r['lo']), hi=f(r['hi']))
             for model, res in results.items() for r in records_from_flat(res)]
     return pd.DataFrame(rows, columns=['model', 'task', 'metric', 'value', 'lo', 'hi'])
-
-# %% ../nbs/07_retrieval.ipynb
-def rss_bytes() -> int:
-    "Resident set size of this process (Linux `/proc/self/statm`; `ru_maxrss` elsewhere)."
-    try:
-        with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-    except OSError:
-        import resource; return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-class PeakRSS:
-    "Context manager sampling RSS in a thread: `.start`, `.peak` (bytes) and `.peak_over_start_gb`."
-    def __init__(self, interval:float=0.01): self.interval = interval
-    def __enter__(self):
-        self.start = self.peak = rss_bytes(); self._stop = threading.Event()
-        def run():
-            while not self._stop.wait(self.interval): self.peak = max(self.peak, rss_bytes())
-        self._t = threading.Thread(target=run, daemon=True); self._t.start(); return self
-    def __exit__(self, *a):
-        self._stop.set(); self._t.join(); self.peak = max(self.peak, rss_bytes())
-    @property
-    def peak_over_start_gb(self) -> float: return (self.peak - self.start) / 2**30
-
-# %% ../nbs/07_retrieval.ipynb
-def synthetic_embeddings(n:int, d:int=256, n_clusters:int=1000, spread:float=0.5, intrinsic_dim:int=32,
-                         noise:float=0.05, seed:int=0, offset:int=0, basis=None, labels:bool=False):
-    "`n` unit vectors like an embedding: a Gaussian mixture in an `intrinsic_dim`-d subspace of R^d plus a little isotropic noise; rows `offset…` of a seeded stream. With `labels`: `(x, cluster ids)`."
-    if basis is None: basis = _synthetic_basis(d, n_clusters, intrinsic_dim, seed)
-    centers, W = basis
-    rng = np.random.default_rng([seed, offset, 1])
-    ids = rng.integers(0, len(centers), n)
-    z = centers[ids] + rng.normal(scale=spread, size=(n, W.shape[0])).astype(np.float32)
-    x = z @ W + rng.normal(scale=noise, size=(n, W.shape[1])).astype(np.float32)
-    return (l2_normalize(x), ids) if labels else l2_normalize(x)
-
-def _synthetic_basis(d, n_clusters, intrinsic_dim, seed):
-    rng = np.random.default_rng([seed, 7]); intrinsic_dim = min(intrinsic_dim, d)
-    W = np.linalg.qr(rng.normal(size=(d, intrinsic_dim)))[0].T.astype(np.float32)  # orthonormal rows
-    return rng.normal(size=(n_clusters, intrinsic_dim)).astype(np.float32) / np.sqrt(intrinsic_dim) * 3, W
-
-def ann_benchmark(n_gallery:int=1_000_000, n_queries:int=10_000, d:int=256, factory:str='IVF1024,PQ64x4fs,Refine(SQ8)',
-                  nprobe:int=32, efSearch:int|None=None, k_factor:float|None=16, k:int=10, train_size:int=100_000,
-                  chunk:int=100_000, n_clusters:int=1000, intrinsic_dim:int=32, n_exact_queries:int|None=2000,
-                  exact:bool=True, threads:int|None=None, seed:int=0) -> dict:
-    "Time, peak RSS and recall@k vs exact search of an approximate faiss index on a synthetic gallery."
-    import faiss
-    old_threads = faiss.omp_get_max_threads()
-    if threads: faiss.omp_set_num_threads(int(threads))
-    if 'RFlat' not in factory and 'Refine' not in factory: k_factor = None   # only refine indexes have one
-    try: return _ann_benchmark(n_gallery, n_queries, d, factory, nprobe, efSearch, k_factor, k, train_size, chunk,
-                               n_clusters, intrinsic_dim, n_exact_queries, exact, seed)
-    finally: faiss.omp_set_num_threads(old_threads)
-
-def _ann_benchmark(n_gallery, n_queries, d, factory, nprobe, efSearch, k_factor, k, train_size, chunk, n_clusters,
-                   intrinsic_dim, n_exact_queries, exact, seed):
-    import faiss
-    basis = _synthetic_basis(d, n_clusters, intrinsic_dim, seed)
-    gen = lambda n, off: synthetic_embeddings(n, d, seed=seed, offset=off, basis=basis)
-    Q = gen(n_queries, -1 % 2**32)
-    res = dict(n_gallery=n_gallery, n_queries=n_queries, d=d, factory=factory, nprobe=nprobe, efSearch=efSearch,
-               k_factor=k_factor, k=k, train_size=train_size, faiss_threads=faiss.omp_get_max_threads(), baseline_rss_gb=rss_bytes() / 2**30)
-    with PeakRSS() as m:
-        t0 = time.perf_counter()
-        index = faiss.index_factory(d, factory, faiss.METRIC_INNER_PRODUCT)
-        if not index.is_trained: index.train(gen(min(train_size, n_gallery), 0))
-        t1 = time.perf_counter()
-        for s in range(0, n_gallery, chunk): index.add(gen(min(chunk, n_gallery - s), s + 1))
-        set_search_params(index, nprobe=nprobe if 'IVF' in factory else None, efSearch=efSearch, k_factor=k_factor)
-        t2 = time.perf_counter()
-        _, I = search(index, Q, k)
-        t3 = time.perf_counter()
-    res.update(ann_train_s=t1 - t0, ann_add_s=t2 - t1, ann_search_s=t3 - t2, ann_total_s=t3 - t0,
-               ann_queries_per_s=n_queries / (t3 - t2), ann_peak_rss_gb=m.peak / 2**30,
-               ann_peak_rss_over_baseline_gb=m.peak_over_start_gb,
-               index_bytes=int(faiss.serialize_index(index).size))
-    del index
-    if exact:
-        with PeakRSS() as m:
-            t0 = time.perf_counter()
-            flat = faiss.IndexFlatIP(d)
-            for s in range(0, n_gallery, chunk): flat.add(gen(min(chunk, n_gallery - s), s + 1))
-            t1 = time.perf_counter()
-            nx = min(n_exact_queries or n_queries, n_queries)
-            _, E = search(flat, Q[:nx], k)
-            t2 = time.perf_counter()
-        del flat
-        inter = [len(np.intersect1d(a, b)) for a, b in zip(I[:nx], E)]
-        res.update(exact_add_s=t1 - t0, exact_search_s=t2 - t1, exact_total_s=t2 - t0,
-                   exact_queries=nx, exact_queries_per_s=nx / (t2 - t1), exact_peak_rss_gb=m.peak / 2**30, exact_peak_rss_over_baseline_gb=m.peak_over_start_gb,
-                   **{f'recall@{k}_vs_exact': float(np.mean(inter)) / k,
-                      'recall@1_vs_exact': float(np.mean(I[:nx, 0] == E[:, 0]))})
-    return res

@@ -28,8 +28,7 @@ from .dataloaders import catalog_dls, BuyerPhotoAug, feature_dls
 # %% auto 0
 __all__ = ['INSTANCE_TASK', 'CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'StopOnNonFiniteLoss',
            'EpochCheckpoint', 'cache_features', 'predict_multitask', 'task_scores', 'evaluate_multitask', 'TrainConfig',
-           'train_config', 'TrainResult', 'SimulatedKill', 'train_multitask', 'plot_history', 'plot_confusion',
-           'default_switches', 'benchmark_switches', 'file_training_benchmark']
+           'train_config', 'TrainResult', 'SimulatedKill', 'train_multitask', 'plot_history', 'plot_confusion']
 
 # %% ../nbs/05_train.ipynb
 class CPUBFloat16(Callback):
@@ -488,54 +487,3 @@ def plot_confusion(res:TrainResult, task:str, normalize:bool=True, ax=None):
                 xticklabels=vocab, yticklabels=vocab, ax=ax, annot_kws=dict(fontsize=7))
     ax.set_xlabel('predicted'); ax.set_ylabel('true'); ax.set_title(f'{task} ({res.config["eval_split"]})', fontsize=9)
     return ax
-
-# %% ../nbs/05_train.ipynb
-def default_switches(size:int=64, bs:int=64, info:dict|None=None) -> dict:
-    "The low-resource switches compared by `benchmark_switches`: name -> `train_multitask` overrides (bf16 only where native)."
-    return drop_bf16({'baseline (fp32)': {}, 'bf16 autocast': dict(bf16=True), 'channels_last': dict(channels_last=True),
-                      f'progressive {size // 2}->{size}': dict(progressive=size // 2, epochs=2),
-                      f'grad accum 4 x bs {bs // 4}': dict(grad_accum=4, bs=bs // 4),
-                      'cached features': dict(cached_features=True)}, default_device(), info)
-
-def benchmark_switches(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weights='offline', size:int=64,
-                       epochs:int=1, switches:dict|None=None, bs:int=64, info:dict|None=None, **kwargs) -> pd.DataFrame:
-    "Train once per switch (same seed/data; bf16 switches skipped where bf16 is emulated); seconds per epoch, speed-up vs the first row, validation accuracies."
-    rows = []
-    switches = drop_bf16(switches, default_device(), info) if switches else default_switches(size, bs, info)
-    for name, sw in switches.items():
-        kw = dict(dict(size=size, epochs=epochs, freeze_epochs=0, bs=bs, eval_split=None, progress=False), **kwargs)
-        kw.update(sw)
-        r = train_multitask(catalog, backbone, weights, **kw)
-        rows.append(dict(switch=name, s_per_epoch=r.epoch_seconds(), cpu_s_per_epoch=r.epoch_seconds(col='train_cpu_s'),
-                         epochs=kw['epochs'], train_s=r.train_s,
-                         cache_s=r.config['cache_s'], **{k: v for k, v in r.metrics.items() if k.endswith('_acc')}))
-    df = pd.DataFrame(rows)
-    df.insert(2, 'speedup', df['s_per_epoch'].iloc[0] / df['s_per_epoch'])
-    df.insert(4, 'cpu_speedup', df['cpu_s_per_epoch'].iloc[0] / df['cpu_s_per_epoch'])
-    return df
-
-# %% ../nbs/05_train.ipynb
-def file_training_benchmark(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weights='offline', size:int=96,
-                            bs:int=32, epochs:int=2, repeats:int=1, cache_folder=None, **kwargs) -> pd.DataFrame:
-    "Seconds per training epoch on a file-backed catalog: in memory (reference), from its thumbnail cache, from the files."
-    if not isinstance(catalog.images, FileImageStore): raise ValueError('file_training_benchmark wants a file-backed catalog')
-    mem = Catalog(catalog.items.assign(image=np.arange(len(catalog))), ArrayImageStore(catalog.images_array(size=size)),
-                  catalog.tasks, catalog.vocab, catalog.name)
-    d = Path(cache_folder or tempfile.mkdtemp(prefix='vrl_nb-thumbs-'))
-    try:
-        t = time.perf_counter(); thumbnail_cache(catalog, size, folder=d, progress=False, verbose=False)
-        build_s = time.perf_counter() - t
-        ways = {'in memory': (mem, {}), 'files, thumbnail cache': (catalog, dict(image_cache=d)),
-                'files, decoded every epoch': (catalog, dict(image_cache=False))}
-        runs = {w: [] for w in ways}
-        for _ in range(repeats):
-            for w, (cat, extra) in ways.items():
-                kw = dict(dict(size=size, epochs=epochs, freeze_epochs=0, bs=bs, eval_split=None, progress=False), **kwargs, **extra)
-                runs[w].append(train_multitask(cat, backbone, weights, **kw).epoch_seconds())
-    finally:
-        if cache_folder is None: shutil.rmtree(d, ignore_errors=True)
-    df = pd.DataFrame([dict(way=w, s_per_epoch=float(np.median(r)), runs=r) for w, r in runs.items()])
-    df.insert(2, 'ratio', df['s_per_epoch'].iloc[0] / df['s_per_epoch'])
-    df['cache_build_s'] = [np.nan, build_s, np.nan]
-    df.attrs.update(n_images=len(catalog), size=size, bs=bs, epochs=epochs)
-    return df
