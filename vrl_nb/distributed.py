@@ -12,7 +12,7 @@ from PIL import Image
 from fastai.callback.core import Callback
 from .core import fingerprint, save_json, load_json, check_bf16, offline_env
 from .catalog import Catalog, FileImageStore, ArrayImageStore, read_table, to_rgb
-from .embed import embed_catalog, embedding_config, embedding_inputs, image_batch, auto_channels_last, iter_embedding_shards
+from .embed import embed_catalog, embedding_config, embedding_inputs, image_batch
 from .multitask import load_embedder
 from .retrieval import l2_normalize, set_search_params
 

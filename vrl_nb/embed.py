@@ -4,14 +4,13 @@
 
 # %% ../nbs/06_embed.ipynb 3
 from __future__ import annotations
-import os, json, time, tempfile, shutil
+import os
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from .core import fingerprint, save_json, load_json, pbar, check_bf16
-from .catalog import Catalog, ArrayImageStore, FileImageStore, images_fingerprint, thumbnail_cache
+from .catalog import Catalog, ArrayImageStore, images_fingerprint, thumbnail_cache
 from .backbones import input_size, image_norm, prepare_batch, eval_mode, embed_tensor
 
 # %% auto 0
@@ -20,7 +19,8 @@ __all__ = ['image_batch', 'batch_stream', 'auto_channels_last', 'torch_threads',
 
 # %% ../nbs/06_embed.ipynb
 def image_batch(catalog:Catalog, idxs, size=None) -> np.ndarray:
-    "uint8 N×H×W×3 images at catalog positions `idxs`; in-memory stores are returned at native size (resized later on the batch)."
+    ("uint8 N×H×W×3 images at catalog positions `idxs`; in-memory stores are returned at native size (resized later on "
+     "the batch).")
     if isinstance(catalog.images, ArrayImageStore): return catalog.images_array(idxs)
     return catalog.images_array(idxs, size=None if size is None else input_size(size=size)[0])
 
@@ -36,9 +36,11 @@ def _worker_init(_): torch.set_num_threads(1)
 
 def batch_stream(catalog:Catalog, batches, size, mean=(0.5,) * 3, std=(0.5,) * 3, num_workers:int|None=None,
                  prefetch:int=2):
-    "Yield normalised float batches for the index lists in `batches`: prepared in this thread, or ahead in worker processes."
+    ("Yield normalised float batches for the index lists in `batches`: prepared in this thread, or ahead in worker "
+     "processes.")
     ds = _Batches(catalog, list(batches), input_size(size=size), tuple(mean), tuple(std))
-    if num_workers is None: num_workers = 0 if isinstance(catalog.images, ArrayImageStore) else min(4, os.cpu_count() or 1)
+    if num_workers is None:
+        num_workers = 0 if isinstance(catalog.images, ArrayImageStore) else min(4, os.cpu_count() or 1)
     if num_workers == 0:
         for i in range(len(ds)): yield ds[i]
         return
@@ -75,12 +77,14 @@ def weights_fingerprint(model:torch.nn.Module) -> str:
 def embedding_config(embedder, catalog:Catalog, size, mean, std, bf16:bool, channels_last:bool, l2:bool, dtype) -> dict:
     "What an embedding folder's vectors depend on: the model's weights, the preprocessing and the images."
     return dict(embedder=weights_fingerprint(embedder), images=images_fingerprint(catalog),
-                preprocessing=dict(input_size=list(input_size(size=size)), mean=[float(v) for v in mean], std=[float(v) for v in std],
+                preprocessing=dict(input_size=list(input_size(size=size)), mean=[float(v) for v in mean],
+                                   std=[float(v) for v in std],
                                    bf16=bool(bf16), channels_last=bool(channels_last), l2_normalised=bool(l2),
                                    dtype=str(np.dtype(dtype))))
 
 def embedding_inputs(embedder, size=None, channels_last:bool|None=None, dtype='float32') -> tuple:
-    "How `embedder` is fed and its vectors stored: `(hw, channels_last, mean, std, dtype)`, defaults resolved (one rule for every embedding job)."
+    ("How `embedder` is fed and its vectors stored: `(hw, channels_last, mean, std, dtype)`, defaults resolved (one "
+     "rule for every embedding job).")
     hw = input_size(embedder, size)
     if channels_last is None: channels_last = auto_channels_last(embedder)
     mean, std = image_norm(embedder)
@@ -101,7 +105,8 @@ def _meta_diff(old:dict, new:dict) -> dict:
     return d
 
 def _clear_embedding_folder(out_dir:Path):
-    for f in [*out_dir.glob('emb-*.npy'), *out_dir.glob('.emb-*.npy.tmp'), *out_dir.glob('part-*.parquet'), out_dir/'index.parquet',
+    for f in [*out_dir.glob('emb-*.npy'), *out_dir.glob('.emb-*.npy.tmp'), *out_dir.glob('part-*.parquet'),
+              out_dir/'index.parquet',
               out_dir/'meta.json']:
         f.unlink(missing_ok=True)
 
@@ -112,7 +117,8 @@ def _write_shard(out_dir:Path, s:int, buf:np.ndarray):
         with open(tmp, 'wb') as f: np.save(f, buf)
     except OSError as e:
         import errno
-        full = e.errno == errno.ENOSPC or 'requested and' in str(e)   # numpy reports a short write as 'N requested and M written'
+        # numpy reports a short write as 'N requested and M written'
+        full = e.errno == errno.ENOSPC or 'requested and' in str(e)
         raise OSError(e.errno or (errno.ENOSPC if full else None),
                       f"could not write embedding shard {dst} ({buf.nbytes:,} bytes): "
                       + (f"the disk is full ({e}); free space on that disk or pass another out_dir, then run again to "
@@ -123,8 +129,8 @@ def _check_finite(e:np.ndarray, ids):
     bad = ~np.isfinite(e).all(1)
     if bad.any():
         rows = np.flatnonzero(bad)
-        raise ValueError(f"the embedder returned non-finite (NaN/inf) embeddings for {len(rows)} of {len(e)} items of a batch "
-                         f"(first: {[str(ids[r]) for r in rows[:5]]}); a model trained to divergence (learning "
+        raise ValueError(f"the embedder returned non-finite (NaN/inf) embeddings for {len(rows)} of {len(e)} items of "
+                         f"a batch (first: {[str(ids[r]) for r in rows[:5]]}); a model trained to divergence (learning "
                          "rate too high) does this: retrain it with a lower lr. Nothing was written for this batch.")
 def _shard_path(out_dir, s): return Path(out_dir)/f'emb-{s:05d}.npy'
 
@@ -144,18 +150,19 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
     todo = list(range(n_shards))
     if out_dir is not None:
         out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-        meta = _meta_for(catalog, ids, shard_size, embedding_config(embedder, catalog, hw, mean, std, bf16, channels_last, l2, dtype))
+        meta = _meta_for(catalog, ids, shard_size,
+                         embedding_config(embedder, catalog, hw, mean, std, bf16, channels_last, l2, dtype))
         mf = out_dir/'meta.json'
         if mf.exists() and not overwrite and load_json(mf).get('layout', 'npy') != 'npy':
-            raise ValueError(f"{out_dir} holds {load_json(mf)['layout']} shards written by embed_catalog_ray; resume it with "
-                             "embed_catalog_ray, pass overwrite=True to re-embed here, or use another out_dir")
+            raise ValueError(f"{out_dir} holds {load_json(mf)['layout']} shards written by embed_catalog_ray; resume "
+                             "it with embed_catalog_ray, pass overwrite=True to re-embed here, or use another out_dir")
         if mf.exists() and overwrite: _clear_embedding_folder(out_dir)
         elif mf.exists():
             diff = _meta_diff(load_json(mf), meta)
             if diff: raise ValueError(f"{out_dir} holds embeddings made with different settings: "
                                       + '; '.join(f'{k}: {o!r} -> {v!r}' for k, (o, v) in diff.items())
-                                      + ". Resuming would mix them and reusing would return the old ones: pass overwrite=True "
-                                      "to re-embed into this folder, or use a new out_dir")
+                                      + ". Resuming would mix them and reusing would return the old ones: pass "
+                                      "overwrite=True to re-embed into this folder, or use a new out_dir")
         if not mf.exists():
             save_json({**meta, 'complete': False}, mf)
             pd.DataFrame(dict(item_id=ids, shard=np.arange(n) // shard_size, row=np.arange(n) % shard_size)
@@ -167,7 +174,8 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
             batches.append(np.arange(b, min(b + bs, n, (s + 1) * shard_size))); owner.append(s)
     pixels = catalog   # the folder's meta (above) fingerprints the files themselves, cached or not
     if image_cache and batches and hw[0] == hw[1]:
-        pixels = thumbnail_cache(catalog, hw[0], folder=None if image_cache in (True, 'auto') else image_cache, progress=progress)
+        pixels = thumbnail_cache(catalog, hw[0], folder=None if image_cache in (True, 'auto') else image_cache,
+                                 progress=progress)
     stream = batch_stream(pixels, batches, hw, mean, std, num_workers, prefetch)
     if progress and batches:
         stream = pbar(stream, 'embedding', total=len(batches))
@@ -186,7 +194,8 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
     if out_dir is None: return ids, out
     missing = [s for s in range(n_shards) if not _shard_path(out_dir, s).exists()]
     if missing: raise RuntimeError(f"embedding stopped with shards {missing} missing in {out_dir}; run again to resume")
-    save_json({**load_json(out_dir/'meta.json'), 'complete': True, 'dim': int(np.load(_shard_path(out_dir, 0), mmap_mode='r').shape[1]) if n else 0},
+    save_json({**load_json(out_dir/'meta.json'), 'complete': True,
+               'dim': int(np.load(_shard_path(out_dir, 0), mmap_mode='r').shape[1]) if n else 0},
               out_dir/'meta.json')
     return out_dir
 
@@ -204,7 +213,8 @@ def _read_shard(folder, s:int, meta:dict, mmap:bool=True) -> np.ndarray:
 
 def _check_folder(folder):
     folder = Path(folder); mf = folder/'meta.json'
-    if not mf.exists(): raise FileNotFoundError(f"{folder} is not an embedding folder (no meta.json); make one with embed_catalog(..., out_dir=)")
+    if not mf.exists(): raise FileNotFoundError(f"{folder} is not an embedding folder (no meta.json); make one with "
+                                                "embed_catalog(..., out_dir=)")
     meta = load_json(mf); n_shards = (meta['n'] + meta['shard_size'] - 1) // meta['shard_size']
     missing = [s for s in range(n_shards) if not _shard_file(folder, s, meta).exists()]
     if missing or not meta.get('complete'):
@@ -214,7 +224,8 @@ def _check_folder(folder):
     return folder, meta, n_shards
 
 def iter_embedding_shards(folder:str|Path, mmap:bool=True):
-    "Yield `(ids, embeddings)` one shard at a time from an embedding folder (either layout; `.npy` memory-mapped by default)."
+    ("Yield `(ids, embeddings)` one shard at a time from an embedding folder (either layout; `.npy` memory-mapped by "
+     "default).")
     folder, meta, n_shards = _check_folder(folder)
     index = pd.read_parquet(folder/'index.parquet')
     for s in range(n_shards):
@@ -222,7 +233,8 @@ def iter_embedding_shards(folder:str|Path, mmap:bool=True):
         yield index['item_id'].to_numpy()[s * meta['shard_size']:s * meta['shard_size'] + len(e)], e
 
 def load_embeddings(folder:str|Path, dtype=None) -> tuple[np.ndarray, np.ndarray]:
-    "All `(ids, embeddings)` of a complete embedding folder (either layout), in catalog order (optionally cast to `dtype`)."
+    ("All `(ids, embeddings)` of a complete embedding folder (either layout), in catalog order (optionally cast to "
+     "`dtype`).")
     folder, meta, n_shards = _check_folder(folder)
     ids = pd.read_parquet(folder/'index.parquet')['item_id'].to_numpy().astype(str)
     out = np.empty((meta['n'], meta['dim']), dtype or meta['dtype'])

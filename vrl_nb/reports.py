@@ -4,11 +4,10 @@
 
 # %% ../nbs/10_reports.ipynb 3
 from __future__ import annotations
-import os, sys, json, time, copy, argparse, traceback, datetime
+import os, sys, json, time, copy, argparse, datetime
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import (project_root, outputs_dir, new_run_dir, save_json, load_json, provenance, slugify, offline_env,
-                         fingerprint,
+from .core import (outputs_dir, new_run_dir, save_json, load_json, provenance, slugify, offline_env, fingerprint,
                          is_offline, machine_info, machine_line, drop_bf16)
 from .retrieval import (COUNT_METRICS, RESULT_PREFIXES, metric_key, records_from_flat, result_column,
                               key_result_columns)

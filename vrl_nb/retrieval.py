@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_retrieval.ipynb 3
 from __future__ import annotations
-import os, time, threading, warnings
+import time, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -25,7 +25,8 @@ def _as_frame(x) -> pd.DataFrame:
     if isinstance(x, pd.Series): return x.reset_index(drop=True).to_frame('l0')
     a = np.asarray(x)
     if a.ndim == 1: a = a[:, None]
-    if a.ndim != 2: raise ValueError(f"labels must be 1-D (one label per item) or 2-D (items x columns), got shape {a.shape}")
+    if a.ndim != 2: raise ValueError("labels must be 1-D (one label per item) or 2-D (items x columns), got shape "
+                                     f"{a.shape}")
     return pd.DataFrame({f'l{j}': a[:, j] for j in range(a.shape[1])})
 
 def encode_labels(query_labels, gallery_labels=None) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +52,8 @@ def relevance(query_codes, gallery_codes, nbrs) -> np.ndarray:
     return (lab == q[:, None]) & (q[:, None] >= 0)
 
 def count_relevant(query_codes, gallery_codes, self_idx=None) -> np.ndarray:
-    "Number of relevant gallery items per query, not counting the query itself (`self_idx`: its gallery position or -1)."
+    ("Number of relevant gallery items per query, not counting the query itself (`self_idx`: its gallery position or "
+     "-1).")
     q, g = np.asarray(query_codes), np.asarray(gallery_codes)
     vals, cnts = np.unique(g[g >= 0], return_counts=True)
     n = np.zeros(len(q), np.int64)
@@ -69,7 +71,8 @@ def _hits(hits, k=None):
     h = np.asarray(hits, dtype=bool)
     if h.ndim != 2: raise ValueError(f"hits must be (n_queries, k), got shape {h.shape}")
     if k is not None:
-        if k > h.shape[1]: raise ValueError(f"k={k} but only {h.shape[1]} neighbours were retrieved; search with k >= {k}")
+        if k > h.shape[1]: raise ValueError(f"k={k} but only {h.shape[1]} neighbours were retrieved; search with k >= "
+                                            f"{k}")
         h = h[:, :k]
     return h
 
@@ -116,7 +119,8 @@ def reciprocal_rank(hits) -> np.ndarray:
     return np.where(h.any(1), 1.0 / (h.argmax(1) + 1), 0.0)
 
 # %% ../nbs/07_retrieval.ipynb
-def per_query_metrics(hits, n_rel, ks=(1, 5, 10), metrics=('P', 'R', 'hit', 'mAP', 'MAP@R', 'MRR')) -> tuple[dict, np.ndarray]:
+def per_query_metrics(hits, n_rel, ks=(1, 5, 10),
+                      metrics=('P', 'R', 'hit', 'mAP', 'MAP@R', 'MRR')) -> tuple[dict, np.ndarray]:
     "Per-query values of each metric over the queries with >= 1 relevant item, and the mask of those queries."
     h = _hits(hits); n = np.asarray(n_rel)
     if len(n) != len(h): raise ValueError(f"hits has {len(h)} rows but n_rel has {len(n)}")
@@ -137,7 +141,8 @@ def per_query_metrics(hits, n_rel, ks=(1, 5, 10), metrics=('P', 'R', 'hit', 'mAP
     return out, keep
 
 def bootstrap_ci(values, n_boot:int=1000, alpha:float=0.05, seed:int=0) -> tuple[float, float, float]:
-    "(mean, low, high): the mean of `values` (NaNs dropped) and its percentile-bootstrap (1 − alpha) interval, in bounded memory."
+    ("(mean, low, high): the mean of `values` (NaNs dropped) and its percentile-bootstrap (1 − alpha) interval, in "
+     "bounded memory.")
     v = np.asarray(values, dtype=float); v = v[~np.isnan(v)]
     if len(v) == 0: return (float('nan'),) * 3
     rng = np.random.default_rng(seed); means = np.empty(n_boot)
@@ -146,7 +151,8 @@ def bootstrap_ci(values, n_boot:int=1000, alpha:float=0.05, seed:int=0) -> tuple
         nb = min(step, n_boot - b); means[b:b + nb] = v[rng.integers(0, len(v), (nb, len(v)))].mean(1)
     return float(v.mean()), float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
 
-def summarise_metrics(per_query:dict, n_queries:int, n_excluded:int, ci:bool=False, n_boot:int=1000, seed:int=0) -> dict:
+def summarise_metrics(per_query:dict, n_queries:int, n_excluded:int, ci:bool=False, n_boot:int=1000,
+                      seed:int=0) -> dict:
     "Means of per-query metric values (and, with `ci`, `<metric>_lo` / `<metric>_hi`: their 95% bootstrap interval)."
     out = dict(n_queries=int(n_queries), n_excluded=int(n_excluded))
     for m, v in per_query.items():
@@ -157,7 +163,8 @@ def summarise_metrics(per_query:dict, n_queries:int, n_excluded:int, ci:bool=Fal
 
 def retrieval_metrics(hits, n_rel, ks=(1, 5, 10), metrics=('P', 'R', 'hit', 'mAP', 'MAP@R', 'MRR'), ci:bool=False,
                       n_boot:int=1000, seed:int=0) -> dict:
-    "Mean metrics over the queries that have >= 1 relevant item (with `ci`: 95% bootstrap intervals); `n_queries` scored and `n_excluded` reported."
+    ("Mean metrics over the queries that have >= 1 relevant item (with `ci`: 95% bootstrap intervals); `n_queries` "
+     "scored and `n_excluded` reported.")
     pq, keep = per_query_metrics(hits, n_rel, ks, metrics)
     return summarise_metrics(pq, keep.sum(), (~keep).sum(), ci, n_boot, seed)
 
@@ -181,15 +188,16 @@ def set_search_params(index, nprobe:int|None=None, efSearch:int|None=None, k_fac
         idx = faiss.downcast_index(index)
         while not hasattr(idx, 'k_factor'):
             if not hasattr(idx, 'index'):
-                raise ValueError(f'k_factor={k_factor} needs a refine index (factory ending in ,RFlat or ,Refine(...)), '
-                                 f'got {type(faiss.downcast_index(index)).__name__}')
+                raise ValueError(f'k_factor={k_factor} needs a refine index (factory ending in ,RFlat or '
+                                 f',Refine(...)), got {type(faiss.downcast_index(index)).__name__}')
             idx = faiss.downcast_index(idx.index)
         idx.k_factor = float(k_factor)
     return index
 
 def build_index(gallery, factory:str='Flat', train_size:int=100_000, nprobe:int|None=None,
                 efSearch:int|None=None, bs:int=65_536, seed:int=0, progress:bool=False):
-    "A faiss inner-product index from `index_factory(factory)`, trained on a sample and filled in chunks; `'Exact'`: an `ExactIndex` over `gallery` as given."
+    ("A faiss inner-product index from `index_factory(factory)`, trained on a sample and filled in chunks; `'Exact'`: "
+     "an `ExactIndex` over `gallery` as given.")
     if factory == 'Exact': return ExactIndex(gallery, bs=bs if bs != 65_536 else 8192)
     import faiss
     n, d = gallery.shape
@@ -209,8 +217,9 @@ def _finite_rows(x:np.ndarray, rows=0) -> np.ndarray:
     bad = ~np.isfinite(x).all(1)
     if bad.any():
         rows = np.asarray(rows)[bad] if np.ndim(rows) else np.flatnonzero(bad) + rows
-        raise ValueError(f'{int(bad.sum())} gallery vector(s) are not finite (NaN/inf; first rows {rows[:5].tolist()}): '
-                         'a model trained to divergence makes them; re-embed with a model whose training converged')
+        raise ValueError(f'{int(bad.sum())} gallery vector(s) are not finite (NaN/inf; first rows '
+                         f'{rows[:5].tolist()}): a model trained to divergence makes them; re-embed with a model whose '
+                         'training converged')
     return x
 
 def save_index(index, path:str|Path) -> Path:
@@ -223,7 +232,8 @@ def save_index(index, path:str|Path) -> Path:
 def load_index(path:str|Path, nprobe:int|None=None, efSearch:int|None=None):
     "Read a faiss index written by `save_index`; optionally set its search parameters."
     import faiss
-    if not Path(path).exists(): raise FileNotFoundError(f"No faiss index at {path}; build one with build_index + save_index")
+    if not Path(path).exists(): raise FileNotFoundError(f"No faiss index at {path}; build one with build_index + "
+                                                        "save_index")
     return set_search_params(faiss.read_index(str(path)), nprobe, efSearch)
 
 # %% ../nbs/07_retrieval.ipynb
@@ -232,7 +242,8 @@ def search(index, queries, k:int=10, bs:int=4096, exclude_self:bool=False, exclu
     "Batched k-NN search: (scores, gallery positions), leaving out each query's `exclude` position (or itself)."
     nq = len(queries)
     if exclude_self:
-        if nq != index.ntotal: raise ValueError(f"exclude_self=True needs queries == gallery, but {nq} queries vs {index.ntotal} indexed")
+        if nq != index.ntotal: raise ValueError(f"exclude_self=True needs queries == gallery, but {nq} queries vs "
+                                                f"{index.ntotal} indexed")
         exclude = np.arange(nq)
     if exclude is not None: exclude = np.asarray(exclude, dtype=np.int64)
     kk = k + (exclude is not None)
@@ -260,9 +271,11 @@ def knn(gallery, queries=None, k:int=10, factory:str='Flat', nprobe:int|None=Non
     return search(index, queries, k, bs=bs, progress=progress)
 
 # %% ../nbs/07_retrieval.ipynb
-def chunked_metrics(index, queries, query_codes, gallery_codes, n_rel, k:int, ks=None, metrics=('P', 'mAP', 'MAP@R', 'MRR'),
+def chunked_metrics(index, queries, query_codes, gallery_codes, n_rel, k:int, ks=None,
+                    metrics=('P', 'mAP', 'MAP@R', 'MRR'),
                     exclude=None, bs:int=2048, progress:bool=False, ci:bool=False) -> dict:
-    "Search and score `queries` in chunks of `bs`; returns `retrieval_metrics` over all queries (with `ci`: bootstrap intervals)."
+    ("Search and score `queries` in chunks of `bs`; returns `retrieval_metrics` over all queries (with `ci`: bootstrap "
+     "intervals).")
     ks = ks or (k,); n_rel = np.asarray(n_rel); qc = np.asarray(query_codes)
     sums, n_q, n_ex, per_query = {}, 0, 0, {}
     starts = range(0, len(queries), bs)
@@ -271,19 +284,22 @@ def chunked_metrics(index, queries, query_codes, gallery_codes, n_rel, k:int, ks
     for s in starts:
         _, I = search(index, queries[s:s + bs], k, bs=bs, exclude=None if exclude is None else exclude[s:s + bs])
         if ci:   # keep the per-query values (one float per query and metric) for the intervals
-            pq, keep = per_query_metrics(relevance(qc[s:s + bs], gallery_codes, I), n_rel[s:s + bs], ks=ks, metrics=metrics)
+            pq, keep = per_query_metrics(relevance(qc[s:s + bs], gallery_codes, I), n_rel[s:s + bs], ks=ks,
+                                         metrics=metrics)
             for key, v in pq.items(): per_query.setdefault(key, []).append(v)
             n_q += int(keep.sum()); n_ex += int((~keep).sum()); continue
         m = retrieval_metrics(relevance(qc[s:s + bs], gallery_codes, I), n_rel[s:s + bs], ks=ks, metrics=metrics)
         n_q += m['n_queries']; n_ex += m['n_excluded']
         for key, v in m.items():
-            if key not in ('n_queries', 'n_excluded') and m['n_queries']: sums[key] = sums.get(key, 0.0) + v * m['n_queries']
+            if key not in ('n_queries', 'n_excluded') and m['n_queries']:
+                sums[key] = sums.get(key, 0.0) + v * m['n_queries']
     if ci: return summarise_metrics({key: np.concatenate(v) for key, v in per_query.items()}, n_q, n_ex, ci=True)
     return dict(n_queries=n_q, n_excluded=n_ex, **{key: v / n_q for key, v in sums.items()})
 
 # %% ../nbs/07_retrieval.ipynb
 class ExactIndex:
-    "Exact inner-product k-NN over `gallery` as given (no copy): blocked `torch.mm` + faiss k-selection heaps; `.search(x, k)` like a faiss index."
+    ("Exact inner-product k-NN over `gallery` as given (no copy): blocked `torch.mm` + faiss k-selection heaps; "
+     "`.search(x, k)` like a faiss index.")
     def __init__(self, gallery, bs:int=8192, normalize:bool=True):
         if np.ndim(gallery) != 2: raise ValueError(f"gallery must be (n, d), got shape {np.shape(gallery)}")
         self.gallery, self.bs, self.ntotal, self.d = gallery, int(bs), len(gallery), gallery.shape[1]
@@ -294,7 +310,7 @@ class ExactIndex:
             _finite_rows(nrm[:, None])
             if not np.allclose(nrm, 1, atol=1e-5): self.scale = (1 / np.maximum(nrm, 1e-12)).astype(np.float32)
 
-    def _block(self, s:int) -> torch.Tensor:
+    def _block(self, s:int):   # -> torch.Tensor (torch is imported only when an exact index is used)
         import torch
         g = np.asarray(self.gallery[s:s + self.bs], dtype=np.float32)
         if self.scale is not None: g = g * self.scale[s:s + len(g), None]
@@ -303,7 +319,8 @@ class ExactIndex:
             return torch.from_numpy(np.ascontiguousarray(g))
 
     def search(self, queries, k:int) -> tuple[np.ndarray, np.ndarray]:
-        "(scores, gallery positions) of the `k` best inner products per query row, best first; -1 where the gallery has fewer."
+        ("(scores, gallery positions) of the `k` best inner products per query row, best first; -1 where the gallery "
+         "has fewer.")
         import faiss, torch
         q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32)); nq, k = len(q), int(k)
         D = np.empty((nq, k), np.float32); I = np.empty((nq, k), np.int64)
@@ -334,12 +351,14 @@ def similar_items_task(emb, catalog, k:int=10, tasks=('fine_category', 'colour')
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # MAP@R beyond max_r is a documented lower bound
         if nbrs is not None and nbrs.shape[1] >= depth:
-            m = retrieval_metrics(relevance(codes, codes, nbrs), n_rel, ks=(k,), metrics=('P', 'mAP', 'MAP@R', 'MRR'), ci=ci)
+            m = retrieval_metrics(relevance(codes, codes, nbrs), n_rel, ks=(k,), metrics=('P', 'mAP', 'MAP@R', 'MRR'),
+                                  ci=ci)
         else:
             index = index_kw.pop('index', None)
             if index is None: index = build_index(emb, factory, **index_kw)
             elif index_kw: set_search_params(index, **index_kw)
-            m = chunked_metrics(index, emb, codes, codes, n_rel, k=depth, ks=(k,), exclude=np.arange(len(codes)), bs=bs, ci=ci)
+            m = chunked_metrics(index, emb, codes, codes, n_rel, k=depth, ks=(k,), exclude=np.arange(len(codes)), bs=bs,
+                                ci=ci)
     return dict(task='similar_items', relevance=' & '.join(tasks), k=k, **m)
 
 # %% ../nbs/07_retrieval.ipynb
@@ -354,7 +373,8 @@ def attribute_agreement_task(emb, catalog, k:int=10, tasks=None, factory:str='Fl
         n_rel = count_relevant(codes, codes, self_idx=np.arange(len(codes)))
         m = retrieval_metrics(relevance(codes, codes, nbrs[:, :k]), n_rel, ks=(k,), metrics=('P',), ci=ci)
         p = np.bincount(codes[codes >= 0]) / max((codes >= 0).sum(), 1)
-        rows.append(dict(task='attribute_agreement', label_task=t, k=k, **{c: m[c] for c in m if c.startswith(f'P@{k}')},
+        rows.append(dict(task='attribute_agreement', label_task=t, k=k,
+                         **{c: m[c] for c in m if c.startswith(f'P@{k}')},
                          chance=float((p ** 2).sum()), n_queries=m['n_queries'], n_excluded=m['n_excluded']))
     return pd.DataFrame(rows)
 
@@ -366,8 +386,10 @@ def _instance_keys(catalog, col):
 
 def search_by_image_task(gallery_emb, gallery, query_emb=None, queries=None, ks=(1, 5, 10), factory:str='Flat',
                          nbrs=None, ci:bool=False, **index_kw) -> dict:
-    "Query photos -> their item (`instance_id`): R@k (hit rate) and MRR; `queries=None` = photos of one catalog vs each other."
-    if len(gallery_emb) != len(gallery): raise ValueError(f"{len(gallery_emb)} embeddings for {len(gallery)} gallery items")
+    ("Query photos -> their item (`instance_id`): R@k (hit rate) and MRR; `queries=None` = photos of one catalog vs "
+     "each other.")
+    if len(gallery_emb) != len(gallery): raise ValueError(f"{len(gallery_emb)} embeddings for {len(gallery)} gallery "
+                                                          "items")
     gcol = 'instance_id' if 'instance_id' in gallery.items else 'item_id'
     gkey = _instance_keys(gallery, gcol)
     if queries is None:
@@ -377,7 +399,8 @@ def search_by_image_task(gallery_emb, gallery, query_emb=None, queries=None, ks=
         qkey = _instance_keys(queries, 'instance_id'); self_idx = None
     qc, gc = encode_labels(qkey, gkey)
     n_rel = count_relevant(qc, gc, self_idx)
-    if nbrs is None or nbrs.shape[1] < max(ks): nbrs = knn(gallery_emb, query_emb if queries is not None else None, k=max(ks), factory=factory, **index_kw)[1]
+    if nbrs is None or nbrs.shape[1] < max(ks): nbrs = knn(gallery_emb, query_emb if queries is not None else None,
+                                                           k=max(ks), factory=factory, **index_kw)[1]
     m = retrieval_metrics(relevance(qc, gc, nbrs), n_rel, ks=ks, metrics=('hit', 'MRR'), ci=ci)
     return dict(task='search_by_image', **{k.replace('hit@', 'R@'): v for k, v in m.items()})
 
@@ -405,7 +428,8 @@ def metric_records(task:str, metrics:dict, label_task:str|None=None, keep=None) 
         label = name[:-3] if bound != 'value' else name
         if label in _DESCRIPTIVE or (keep is not None and label not in keep): continue
         metric, k = split_metric_label(label)
-        rec = recs.setdefault(label, dict(task=task, metric=metric, k=k, label_task=label_task, value=None, lo=None, hi=None))
+        rec = recs.setdefault(label,
+                              dict(task=task, metric=metric, k=k, label_task=label_task, value=None, lo=None, hi=None))
         rec[bound] = v
     return list(recs.values())
 
@@ -413,18 +437,21 @@ def metric_records(task:str, metrics:dict, label_task:str|None=None, keep=None) 
 def metric_key(task:str, metric:str, k:int|None=None, label_task:str|None=None, bound:str='value') -> str:
     "The flat key of a metric: `'similar_items/P@10'`, `'attribute/colour/P@10_lo'`, `'search_by_image/MRR'`."
     if bound not in ('value', 'lo', 'hi'): raise ValueError(f"bound must be 'value', 'lo' or 'hi', not {bound!r}")
-    return '/'.join([task, *([label_task] if label_task else []), metric_label(metric, k)]) + ('' if bound == 'value' else f'_{bound}')
+    return '/'.join([task, *([label_task] if label_task else []),
+                     metric_label(metric, k)]) + ('' if bound == 'value' else f'_{bound}')
 
 def flat_metrics(records) -> dict:
     "`{metric_key: value}` of `records` (with `<key>_lo` / `<key>_hi` where a record has its interval)."
     out = {}
     for r in records:
         for b in ('value', 'lo', 'hi'):
-            if b == 'value' or r.get(b) is not None: out[metric_key(r['task'], r['metric'], r['k'], r['label_task'], b)] = r[b]
+            if b == 'value' or r.get(b) is not None: out[metric_key(r['task'], r['metric'], r['k'], r['label_task'],
+                                                                    b)] = r[b]
     return out
 
 def records_from_flat(flat:dict) -> list[dict]:
-    "The tidy records of a flat metric dict (`evaluate_retrieval`'s, or one read back from JSON); keys without a '/' are skipped."
+    ("The tidy records of a flat metric dict (`evaluate_retrieval`'s, or one read back from JSON); keys without a '/' "
+     "are skipped.")
     recs = {}
     for key, v in flat.items():
         if '/' not in key: continue
@@ -442,19 +469,26 @@ RESULT_PREFIXES = dict(similar_items='similar', attribute='attr', search_by_imag
                        generative_clicked='gen_clicked', accuracy='acc', f1='f1')
 
 def result_column(task:str, metric:str|None=None, k:int|None=None, label_task:str|None=None, bound:str='value') -> str:
-    "A results-table column: `('similar_items', 'P', 10)` -> `'similar_p@10'`, `('attribute', 'P', 10, 'colour')` -> `'attr_p@10_colour'`."
-    if task not in RESULT_PREFIXES: raise KeyError(f"no result columns for task {task!r}; tasks: {list(RESULT_PREFIXES)}")
+    ("A results-table column: `('similar_items', 'P', 10)` -> `'similar_p@10'`, `('attribute', 'P', 10, 'colour')` -> "
+     "`'attr_p@10_colour'`.")
+    if task not in RESULT_PREFIXES: raise KeyError(f"no result columns for task {task!r}; tasks: "
+                                                   f"{list(RESULT_PREFIXES)}")
     if bound not in ('value', 'lo', 'hi'): raise ValueError(f"bound must be 'value', 'lo' or 'hi', not {bound!r}")
-    parts = [RESULT_PREFIXES[task], *([metric_label(metric, k).lower()] if metric else []), *([label_task] if label_task else [])]
+    parts = [RESULT_PREFIXES[task], *([metric_label(metric, k).lower()] if metric else []),
+             *([label_task] if label_task else [])]
     return '_'.join(parts) + ('' if bound == 'value' else f'_{bound}')
 
 def key_result_columns(k:int=10) -> list[str]:
-    "The key columns of a summary table (run, model, weights, accuracies, the retrieval and generative scores at cut-off `k`, timings)."
+    ("The key columns of a summary table (run, model, weights, accuracies, the retrieval and generative scores at "
+     "cut-off `k`, timings).")
     rc = result_column
-    return ['run', 'model', 'backbone', 'weights', 'recipe', *(rc('accuracy', label_task=t) for t in ('category', 'fine_category', 'colour')),
-            rc('similar_items', 'P', k), rc('similar_items', 'mAP', k), rc('attribute', 'P', k), rc('search_by_image', 'R', 1),
+    return ['run', 'model', 'backbone', 'weights', 'recipe',
+            *(rc('accuracy', label_task=t) for t in ('category', 'fine_category', 'colour')),
+            rc('similar_items', 'P', k), rc('similar_items', 'mAP', k), rc('attribute', 'P', k),
+            rc('search_by_image', 'R', 1),
             rc('search_by_image', 'R', k), rc('search_by_image', 'MRR'), rc('generative', 'P', k),
-            rc('generative', 'P', k, bound='lo'), rc('generative', 'P', k, bound='hi'), 'train_s', 'epoch_s', 'embed_img_s', 'params_m']
+            rc('generative', 'P', k, bound='lo'), rc('generative', 'P', k, bound='hi'), 'train_s', 'epoch_s',
+            'embed_img_s', 'params_m']
 
 # %% ../nbs/07_retrieval.ipynb
 def similar_tasks(catalog) -> tuple:
@@ -463,7 +497,8 @@ def similar_tasks(catalog) -> tuple:
 
 def retrieval_records(G, catalog, Q=None, queries=None, k:int=10, ks=(1, 5, 10), similar=None, factory:str='Flat',
                       ci:bool=True) -> list[dict]:
-    "The three retrieval tasks on gallery embeddings `G` of `catalog` (+ query embeddings `Q` of `queries`) as tidy records."
+    ("The three retrieval tasks on gallery embeddings `G` of `catalog` (+ query embeddings `Q` of `queries`) as tidy "
+     "records.")
     index = build_index(G, factory)
     nbrs = knn(G, k=k, index=index)[1]
     similar = similar_tasks(catalog) if similar is None else similar
@@ -474,28 +509,33 @@ def retrieval_records(G, catalog, Q=None, queries=None, k:int=10, ks=(1, 5, 10),
     for row in attribute_agreement_task(G, catalog, k=k, nbrs=nbrs, ci=ci).to_dict('records'):
         recs += metric_records('attribute', row, label_task=row['label_task'], keep=(f'P@{k}', 'chance'))
     if queries is not None or 'instance_id' in catalog.items:
-        recs += metric_records('search_by_image', search_by_image_task(G, catalog, Q, queries, ks=ks, index=index, ci=ci))
+        recs += metric_records('search_by_image',
+                               search_by_image_task(G, catalog, Q, queries, ks=ks, index=index, ci=ci))
     return recs
 
 def evaluate_retrieval(embedder, catalog, queries=None, k:int=10, ks=(1, 5, 10),
                        similar=None, factory:str='Flat', size=None, bs:int=64,
                        embeddings=None, progress:bool=False, ci:bool=True, **embed_kw) -> dict:
-    "Embed `catalog` (+ `queries`) with `embedder` and run the three retrieval tasks: a flat dict of metrics (with `ci`: `<metric>_lo`/`_hi`, 95% bootstrap over queries)."
+    ("Embed `catalog` (+ `queries`) with `embedder` and run the three retrieval tasks: a flat dict of metrics (with "
+     "`ci`: `<metric>_lo`/`_hi`, 95% bootstrap over queries).")
     from vrl_nb.embed import embed_catalog
     t0 = time.perf_counter()
     if embeddings is None:
         _, G = embed_catalog(embedder, catalog, size=size, bs=bs, progress=progress, **embed_kw)
-        Q = embed_catalog(embedder, queries, size=size, bs=bs, progress=progress, **embed_kw)[1] if queries is not None else None
+        Q = embed_catalog(embedder, queries, size=size, bs=bs, progress=progress,
+                          **embed_kw)[1] if queries is not None else None
     else: G, Q = embeddings
     t_embed = time.perf_counter() - t0
     out = dict(n_gallery=len(catalog), n_queries=0 if queries is None else len(queries), embed_dim=int(G.shape[1]))
-    out.update(flat_metrics(retrieval_records(G, catalog, Q, queries, k=k, ks=ks, similar=similar, factory=factory, ci=ci)))
+    out.update(flat_metrics(retrieval_records(G, catalog, Q, queries, k=k, ks=ks, similar=similar, factory=factory,
+                                              ci=ci)))
     out['seconds'] = time.perf_counter() - t0; out['embed_seconds'] = t_embed
     return out
 
 # %% ../nbs/07_retrieval.ipynb
 def metrics_table(results:dict) -> pd.DataFrame:
-    "Tidy table (model, task, metric, value, lo, hi) from `{model_name: evaluate_retrieval(...) dict}`; lo/hi: the 95% interval where known."
+    ("Tidy table (model, task, metric, value, lo, hi) from `{model_name: evaluate_retrieval(...) dict}`; lo/hi: the "
+     "95% interval where known.")
     f = lambda v: np.nan if v is None else float(v)
     rows = [dict(model=model, task=r['task'] + (f"/{r['label_task']}" if r['label_task'] else ''),
                  metric=metric_label(r['metric'], r['k']), value=f(r['value']), lo=f(r['lo']), hi=f(r['hi']))

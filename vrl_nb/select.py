@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-import torch.nn.functional as F
 from .core import save_json
 from .catalog import Catalog
 from .backbones import create_backbone

@@ -10,7 +10,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import seaborn as sns
 from PIL import Image
-from .retrieval import knn, relevance, count_relevant, encode_labels, hit_rate_at_k, recall_at_k, result_column
+from .retrieval import hit_rate_at_k, recall_at_k, result_column
 
 # %% auto 0
 __all__ = ['GREEN', 'RED', 'GREY', 'KEY_RESULT_COLS', 'framed', 'plot_retrieval_gallery', 'recall_curve', 'plot_recall_curves',
