@@ -18,7 +18,7 @@ from .core import (machine_info, machine_line, bf16_native, bf16_skip_reason, ch
                          set_seed, save_json, cache_dir)
 from .catalog import Catalog, ArrayImageStore, FileImageStore, thumbnail_cache
 from .datasets import fashion_mnist_catalog, jpeg_folder
-from .backbones import create_backbone, prepare_batch, input_size, embed_tensor, eval_mode
+from .backbones import create_backbone, prepare_batch, input_size, image_norm, embed_tensor, eval_mode
 from .multitask import create_multitask, embedder_from_backbone, MultitaskLoss
 from .train import train_multitask
 from .embed import image_batch, auto_channels_last, embed_catalog, torch_threads
@@ -109,9 +109,7 @@ def matmul_peak_gflops(n:int=2048, repeats:int=5) -> float:
 def forward_flops(model:nn.Module, x:torch.Tensor) -> int:
     "FLOPs of one `model(x)` forward (FlopCounterMode; 2 per multiply-add)."
     from torch.utils.flop_counter import FlopCounterMode
-    was = model.training; model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as fc: model(x)
-    model.train(was)
+    with eval_mode(model), torch.no_grad(), FlopCounterMode(display=False) as fc: model(x)
     return int(fc.get_total_flops())
 
 def model_flops_utilisation(model:nn.Module, x:torch.Tensor, peak_gflops:float|None=None, repeats:int=3,
@@ -132,8 +130,7 @@ def embedding_benchmark(embedder, catalog:Catalog, n:int|None=512, size=None, bs
     check_bf16(kw.get('bf16', False), next(iter(embedder.parameters()), torch.empty(0)).device,
                caller='embedding_benchmark')
     cat = catalog if n is None or n >= len(catalog) else catalog.subset(np.arange(n))
-    hw = input_size(embedder, size); dc = getattr(embedder, 'data_config', None) or {}
-    mean, std = dc.get('mean', (0.5,) * 3), dc.get('std', (0.5,) * 3)
+    hw = input_size(embedder, size); mean, std = image_norm(embedder)
     xs = [prepare_batch(image_batch(cat, np.arange(b, min(b + bs, len(cat))), hw), hw, mean, std)
           for b in range(0, len(cat), bs)]
     bf16, cl, nt = kw.get('bf16', False), kw.get('channels_last'), kw.get('torch_threads')
@@ -205,12 +202,11 @@ def file_embedding_benchmark(embedder, catalog:Catalog, size:int, bs:int=64, rep
                cold_runs=cold['pipeline_runs'], warm_runs=warm['pipeline_runs'],
                raw_runs=cold['raw_runs'] + warm['raw_runs'])
     if plain:
-        dc = getattr(embedder, 'data_config', None) or {}
         paths = [catalog.images.path(r) for r in catalog.items['image']]
         runs = []
         for _ in range(repeats):
             t = time.perf_counter()
-            plain_embedding_script(embedder, paths, size, bs, dc.get('mean', (0.5,) * 3), dc.get('std', (0.5,) * 3))
+            plain_embedding_script(embedder, paths, size, bs, *image_norm(embedder))
             runs.append(len(paths) / (time.perf_counter() - t))
         res.update(plain_img_s=max(runs), plain_runs=runs, cold_vs_plain=cold['pipeline_img_s'] / max(runs))
     return res

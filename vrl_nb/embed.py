@@ -134,6 +134,35 @@ def _check_finite(e:np.ndarray, ids):
                          "rate too high) does this: retrain it with a lower lr. Nothing was written for this batch.")
 def _shard_path(out_dir, s): return Path(out_dir)/f'emb-{s:05d}.npy'
 
+def _open_embedding_folder(out_dir:Path, meta:dict, ids, shard_size:int, overwrite:bool) -> list:
+    "Start, resume or (with `overwrite`) restart an embedding folder made with `meta`: the shard numbers left to write."
+    out_dir.mkdir(parents=True, exist_ok=True); mf, n = out_dir/'meta.json', len(ids)
+    if mf.exists() and not overwrite and load_json(mf).get('layout', 'npy') != 'npy':
+        raise ValueError(f"{out_dir} holds {load_json(mf)['layout']} shards written by embed_catalog_ray; resume "
+                         "it with embed_catalog_ray, pass overwrite=True to re-embed here, or use another out_dir")
+    if mf.exists() and overwrite: _clear_embedding_folder(out_dir)
+    elif mf.exists():
+        diff = _meta_diff(load_json(mf), meta)
+        if diff: raise ValueError(f"{out_dir} holds embeddings made with different settings: "
+                                  + '; '.join(f'{k}: {o!r} -> {v!r}' for k, (o, v) in diff.items())
+                                  + ". Resuming would mix them and reusing would return the old ones: pass "
+                                  "overwrite=True to re-embed into this folder, or use a new out_dir")
+    if not mf.exists():
+        save_json({**meta, 'complete': False}, mf)
+        pd.DataFrame(dict(item_id=ids, shard=np.arange(n) // shard_size, row=np.arange(n) % shard_size)
+                     ).to_parquet(out_dir/'index.parquet', index=False)
+    return [s for s in range((n + shard_size - 1) // shard_size) if not _shard_path(out_dir, s).exists()]
+
+def _close_embedding_folder(out_dir:Path, n_shards:int) -> Path:
+    "Mark a folder complete (with its dimension) once every shard is on disk."
+    missing = [s for s in range(n_shards) if not _shard_path(out_dir, s).exists()]
+    if missing: raise RuntimeError(f"embedding stopped with shards {missing} missing in {out_dir}; run again to resume")
+    meta = load_json(out_dir/'meta.json')
+    save_json({**meta, 'complete': True,
+               'dim': int(np.load(_shard_path(out_dir, 0), mmap_mode='r').shape[1]) if meta['n'] else 0},
+              out_dir/'meta.json')
+    return out_dir
+
 def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=None, bs:int=64,
                   bf16:bool=False, channels_last:bool|None=None, dtype:str='float32', shard_size:int=16_384,
                   num_workers:int|None=None, prefetch:int=2, l2:bool=True, torch_threads:int|None=None,
@@ -149,25 +178,10 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
     n_shards = (n + shard_size - 1) // shard_size
     todo = list(range(n_shards))
     if out_dir is not None:
-        out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = Path(out_dir)
         meta = _meta_for(catalog, ids, shard_size,
                          embedding_config(embedder, catalog, hw, mean, std, bf16, channels_last, l2, dtype))
-        mf = out_dir/'meta.json'
-        if mf.exists() and not overwrite and load_json(mf).get('layout', 'npy') != 'npy':
-            raise ValueError(f"{out_dir} holds {load_json(mf)['layout']} shards written by embed_catalog_ray; resume "
-                             "it with embed_catalog_ray, pass overwrite=True to re-embed here, or use another out_dir")
-        if mf.exists() and overwrite: _clear_embedding_folder(out_dir)
-        elif mf.exists():
-            diff = _meta_diff(load_json(mf), meta)
-            if diff: raise ValueError(f"{out_dir} holds embeddings made with different settings: "
-                                      + '; '.join(f'{k}: {o!r} -> {v!r}' for k, (o, v) in diff.items())
-                                      + ". Resuming would mix them and reusing would return the old ones: pass "
-                                      "overwrite=True to re-embed into this folder, or use a new out_dir")
-        if not mf.exists():
-            save_json({**meta, 'complete': False}, mf)
-            pd.DataFrame(dict(item_id=ids, shard=np.arange(n) // shard_size, row=np.arange(n) % shard_size)
-                         ).to_parquet(out_dir/'index.parquet', index=False)
-        todo = [s for s in todo if not _shard_path(out_dir, s).exists()]
+        todo = _open_embedding_folder(out_dir, meta, ids, shard_size, overwrite)
     batches, owner = [], []
     for s in todo:
         for b in range(s * shard_size, min((s + 1) * shard_size, n), bs):
@@ -191,13 +205,7 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
                 if out_dir is None: out = buf
                 else: _write_shard(out_dir, s, buf)
                 buf = None
-    if out_dir is None: return ids, out
-    missing = [s for s in range(n_shards) if not _shard_path(out_dir, s).exists()]
-    if missing: raise RuntimeError(f"embedding stopped with shards {missing} missing in {out_dir}; run again to resume")
-    save_json({**load_json(out_dir/'meta.json'), 'complete': True,
-               'dim': int(np.load(_shard_path(out_dir, 0), mmap_mode='r').shape[1]) if n else 0},
-              out_dir/'meta.json')
-    return out_dir
+    return (ids, out) if out_dir is None else _close_embedding_folder(out_dir, n_shards)
 
 # %% ../nbs/06_embed.ipynb
 def _shard_file(folder, s:int, meta:dict) -> Path:

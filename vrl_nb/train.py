@@ -20,7 +20,7 @@ from fastai.optimizer import Adam
 from fastcore.foundation import L
 from .core import set_seed, fingerprint, default_device, check_bf16
 from .catalog import Catalog, IGNORE_INDEX
-from .backbones import create_backbone
+from .backbones import create_backbone, eval_mode
 from .multitask import (MultitaskModel, MultitaskLoss, create_multitask, multitask_metrics, macro_f1,
                               save_multitask, Embedder, CosineHead)
 from .dataloaders import catalog_dls, BuyerPhotoAug, feature_dls
@@ -148,16 +148,15 @@ class EpochCheckpoint(Callback):
 def cache_features(trunk:nn.Module, dl, bf16:bool=False, channels_last:bool=False, progress:bool=True) -> tuple:
     "Run `trunk` once over `dl` (in order): `(features float32 N×F, *targets)`."
     from fastprogress.fastprogress import progress_bar
-    was = trunk.training; trunk.eval()
     feats, ys = [], None
-    for b in (progress_bar(dl, leave=False) if progress else dl):
-        x = b[0].as_subclass(torch.Tensor)
-        if channels_last: x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): f = trunk(x)
-        feats.append(f.float())
-        ys = [[] for _ in b[1:]] if ys is None else ys
-        for l, y in zip(ys, b[1:]): l.append(y.as_subclass(torch.Tensor))
-    trunk.train(was)
+    with eval_mode(trunk):
+        for b in (progress_bar(dl, leave=False) if progress else dl):
+            x = b[0].as_subclass(torch.Tensor)
+            if channels_last: x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): f = trunk(x)
+            feats.append(f.float())
+            ys = [[] for _ in b[1:]] if ys is None else ys
+            for l, y in zip(ys, b[1:]): l.append(y.as_subclass(torch.Tensor))
     return (torch.cat(feats), *[torch.cat(l) for l in ys])
 
 # %% ../nbs/05_train.ipynb
@@ -165,15 +164,14 @@ def cache_features(trunk:nn.Module, dl, bf16:bool=False, channels_last:bool=Fals
 def predict_multitask(model:MultitaskModel, dl, bf16:bool=False, progress:bool=False) -> tuple[list, list]:
     "Class predictions and targets of every task over `dl`: `(preds, targets)`, lists of int64 arrays in task order."
     from fastprogress.fastprogress import progress_bar
-    was = model.training; model.eval()
     P, Y = None, None
-    for b in (progress_bar(dl, leave=False) if progress else dl):
-        x = b[0].as_subclass(torch.Tensor)
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): out = model(x)
-        P = [[] for _ in out] if P is None else P; Y = [[] for _ in out] if Y is None else Y
-        for i, (o, y) in enumerate(zip(out, b[1:])):
-            P[i].append(o.float().argmax(-1).numpy()); Y[i].append(y.as_subclass(torch.Tensor).numpy())
-    model.train(was)
+    with eval_mode(model):
+        for b in (progress_bar(dl, leave=False) if progress else dl):
+            x = b[0].as_subclass(torch.Tensor)
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): out = model(x)
+            P = [[] for _ in out] if P is None else P; Y = [[] for _ in out] if Y is None else Y
+            for i, (o, y) in enumerate(zip(out, b[1:])):
+                P[i].append(o.float().argmax(-1).numpy()); Y[i].append(y.as_subclass(torch.Tensor).numpy())
     return [np.concatenate(p) for p in P], [np.concatenate(y) for y in Y]
 
 def task_scores(preds:list, targets:list, tasks:Sequence[str], prefix:str='') -> dict:
@@ -316,7 +314,7 @@ class _KillAfter(Callback):
 # %% ../nbs/05_train.ipynb
 INSTANCE_TASK = '_instance'
 
-def _with_instance_task(catalog:Catalog, tasks:list, train_split_of:str, task_weights, instance_weight:float):
+def _with_instance_task(catalog:Catalog, tasks:list, task_weights, instance_weight:float):
     "`catalog` plus a task whose classes are the training items (other splits: missing), and the loss weights."
     if 'split' not in catalog.items: raise KeyError(f"instance_weight needs a 'split' column in {catalog.name}")
     it = catalog.items.copy()
@@ -346,7 +344,7 @@ def _train_setup(catalog:Catalog, cfg:TrainConfig) -> tuple:
                          'use augment=0 with cached_features=True')
     fit_cat, fit_tasks, weights_ = catalog, cfg.tasks, cfg.task_weights
     if cfg.instance_weight:   # auxiliary instance head: every training item its own class (dropped after training)
-        fit_cat, fit_tasks, weights_ = _with_instance_task(catalog, cfg.tasks, cfg.valid, cfg.task_weights,
+        fit_cat, fit_tasks, weights_ = _with_instance_task(catalog, cfg.tasks, cfg.task_weights,
                                                            cfg.instance_weight)
     model = create_multitask(bb, {t: fit_cat.vocab[t] for t in fit_tasks}, embed_dim=cfg.embed_dim, dropout=cfg.dropout,
                              uncertainty=cfg.uncertainty)
