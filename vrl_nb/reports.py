@@ -418,6 +418,54 @@ def latest_complete_runs(root:Path, exclude=('summary',)) -> list[Path]:
     names = sorted({base(d.name) for d in Path(root).iterdir() if d.is_dir() and not d.name.startswith(tuple(exclude))})
     return [p for p in (latest_complete_run(root, n)[0] for n in names) if p is not None]
 
+def _suite_estimate(runs:list, calibrate:bool|None) -> tuple[float, float, dict|None]:
+    "The suite's expected seconds on this machine, the calibration factor and the calibration record (or None)."
+    est_total, factor, cal = sum(r.get('est_s', 60) for r in runs), 1.0, None
+    if calibrate or (calibrate is None and est_total >= 600):
+        step = speed_calibration(); factor = min(max(step / CALIBRATION_REF_S, 0.25), 20.0)
+        cal = dict(step_s=round(step, 3), ref_step_s=CALIBRATION_REF_S, factor=round(factor, 2))
+    return est_total * factor, factor, cal
+
+def _execute_run(r:dict, i:int, n:int, root:Path, params_r:dict, key:dict, why:list, left:float, el:float, say,
+                 kernel_name, timeout) -> dict:
+    "Run one report of a suite into a new run folder, saying what it does and how it ended."
+    if why: say(f"[{i}/{n}] {r['name']}: the complete run is not reused (--resume): {'; '.join(why)}")
+    run_dir = new_run_dir(root, r['name'])
+    say(f"[{i}/{n}] {r['name']} ({r['notebook']}) -> {run_dir}  | elapsed {_fmt(el)}, expected left ~{_fmt(left)}")
+    if r.get('not_taken'): say(f"      note: {r['notebook']} does not take {r['not_taken']}; it runs with its own settings")
+    st = run_notebook(r['path'], run_dir, params_r, kernel_name=kernel_name, timeout=timeout, key=key)
+    if st['ok']: say(f"      ok in {_fmt(st['seconds'])}")
+    else:
+        say(f"      FAILED in {_fmt(st['seconds'])}: cell {st.get('failed_cell')} raised {st['error']}")
+        say(f"      partial notebook kept: {Path(st['run_dir'])/r['notebook']}")
+    return st
+
+def _suite_step(r:dict, i:int, n:int, root:Path, folders:list, statuses:list, resume:bool, say, **run_kw) -> dict:
+    "One run of a suite: reused (--resume), refused (a summary with nothing to summarise) or executed."
+    params_r = dict(r['params'])
+    if r.get('summary'): params_r['runs'] = [str(f) for f in folders]
+    key = run_key(r['path'], params_r)
+    prev, why = latest_complete_run(root, r['name'], key) if resume and not r.get('summary') else (None, [])
+    if prev is not None:
+        say(f"[{i}/{n}] {r['name']}: complete in {prev.name} with the same notebook, parameters, data and code; "
+            "skipped (--resume)")
+        return dict(notebook=r['notebook'], run_dir=str(prev), ok=True, skipped=True, seconds=0)
+    if r.get('summary') and not folders:
+        names = [s['name'] for s in statuses if not s['ok']]
+        say(f"[{i}/{n}] {r['name']}: nothing to summarise, every run failed ({names}); summary FAILED")
+        return dict(notebook=r['notebook'], run_dir=None, ok=False, seconds=0,
+                    error=f'nothing to summarise: every run of the suite failed ({names})')
+    return _execute_run(r, i, n, root, params_r, key, why, say=say, **run_kw)
+
+def _say_suite_end(res:dict, statuses:list, summ:dict|None, say):
+    failed = [s for s in statuses if not s['ok']]
+    say(f"suite {res['suite']!r}: {len(statuses) - len(failed)}/{len(statuses)} runs ok in {_fmt(res['seconds'])}" +
+        (f"; FAILED: {[s['name'] for s in failed]}" if failed else ''))
+    if summ and summ['ok'] and summ['run_dir']:
+        sd = Path(summ['run_dir'])
+        say(f"summary: {sd/'summary.html'}" if (sd/'summary.html').exists() else f"summary: {sd}")
+        if (sd/'summary.md').exists(): say((sd/'summary.md').read_text())
+
 def run_suite(suite:str|dict='quick', out:str|Path|None=None, params:dict|None=None, resume:bool=False,
               reports_dir=None, kernel_name:str|None=None, timeout:int|None=None, only=None, verbose:bool=True,
               calibrate:bool|None=None) -> dict:
@@ -429,61 +477,27 @@ def run_suite(suite:str|dict='quick', out:str|Path|None=None, params:dict|None=N
     sname = suite if isinstance(suite, str) else suite.get('name', 'custom')
     root = Path(out or outputs_dir()/slugify(sname)); root.mkdir(parents=True, exist_ok=True)
     say = print if verbose else (lambda *a, **k: None)
-    est_total, t0, done_est, statuses, folders = sum(r.get('est_s', 60) for r in runs), time.time(), 0, [], []
-    factor, cal = 1.0, None
-    if calibrate or (calibrate is None and est_total >= 600):
-        step = speed_calibration(); factor = min(max(step / CALIBRATION_REF_S, 0.25), 20.0)
-        cal = dict(step_s=round(step, 3), ref_step_s=CALIBRATION_REF_S, factor=round(factor, 2))
-    est_total *= factor
+    t0, done_est, statuses, folders = time.time(), 0, [], []
+    est_total, factor, cal = _suite_estimate(runs, calibrate)
     how = (f"calibration: a Lite0 training step takes {cal['step_s']:.3f} s here, {CALIBRATION_REF_S:.3f} s where the "
            f"estimates were measured: x{factor:.2f}") if cal else 'uncalibrated estimate'
     say(f"suite {sname!r}: {len(runs)} runs into {root} (expected ~{_fmt(est_total)} on this machine; {how})")
     spec = SUITES.get(suite, {}) if isinstance(suite, str) else suite
     if est_total > 1200 and spec.get('shorten'): say(f"      that is over 20 min; to shorten it: {spec['shorten']}")
     for i, r in enumerate(runs, 1):
-        params_r = dict(r['params'])
-        if r.get('summary'): params_r['runs'] = [str(f) for f in folders]
-        key = run_key(r['path'], params_r)
-        prev, why = latest_complete_run(root, r['name'], key) if resume and not r.get('summary') else (None, [])
-        if prev is not None:
-            say(f"[{i}/{len(runs)}] {r['name']}: complete in {prev.name} with the same notebook, parameters, data and "
-                "code; skipped (--resume)")
-            st = dict(notebook=r['notebook'], run_dir=str(prev), ok=True, skipped=True, seconds=0)
-        elif r.get('summary') and not folders:
-            names = [s['name'] for s in statuses if not s['ok']]
-            say(f"[{i}/{len(runs)}] {r['name']}: nothing to summarise, every run failed ({names}); summary FAILED")
-            st = dict(notebook=r['notebook'], run_dir=None, ok=False, seconds=0,
-                      error=f'nothing to summarise: every run of the suite failed ({names})')
-        else:
-            if why: say(f"[{i}/{len(runs)}] {r['name']}: the complete run is not reused (--resume): {'; '.join(why)}")
-            run_dir = new_run_dir(root, r['name'])
-            el = time.time() - t0
-            speed = (el / done_est) if done_est and el > 0 else 1.0
-            left = max(est_total - done_est, 0) * speed
-            say(f"[{i}/{len(runs)}] {r['name']} ({r['notebook']}) -> {run_dir}  | elapsed {_fmt(el)}, expected left "
-                f"~{_fmt(left)}")
-            if r.get('not_taken'): say(f"      note: {r['notebook']} does not take {r['not_taken']}; it runs with its "
-                                       "own settings")
-            st = run_notebook(r['path'], run_dir, params_r, kernel_name=kernel_name, timeout=timeout, key=key)
-            if st['ok']: say(f"      ok in {_fmt(st['seconds'])}")
-            else:
-                say(f"      FAILED in {_fmt(st['seconds'])}: cell {st.get('failed_cell')} raised {st['error']}")
-                say(f"      partial notebook kept: {Path(st['run_dir'])/r['notebook']}")
+        el = time.time() - t0
+        left = max(est_total - done_est, 0) * ((el / done_est) if done_est and el > 0 else 1.0)
+        st = _suite_step(r, i, len(runs), root, folders, statuses, resume, say, left=left, el=el,
+                         kernel_name=kernel_name, timeout=timeout)
         done_est += r.get('est_s', 60) * factor
         st['name'] = r['name']; statuses.append(st)
         if not r.get('summary') and st['ok']: folders.append(Path(st['run_dir']))
-    failed = [s for s in statuses if not s['ok']]
     summ = next((s for s in statuses if runs[[x['name'] for x in runs].index(s['name'])].get('summary')), None)
-    res = dict(suite=sname, root=str(root), statuses=statuses, failed=len(failed), seconds=round(time.time() - t0, 1),
-               expected_s=round(est_total, 1), calibration=cal,
+    res = dict(suite=sname, root=str(root), statuses=statuses, failed=sum(not s['ok'] for s in statuses),
+               seconds=round(time.time() - t0, 1), expected_s=round(est_total, 1), calibration=cal,
                summary_dir=summ['run_dir'] if summ else None)
     save_json(res, root/f'last-{slugify(sname)}-invocation.json')
-    say(f"suite {sname!r}: {len(statuses) - len(failed)}/{len(statuses)} runs ok in {_fmt(res['seconds'])}" +
-        (f"; FAILED: {[s['name'] for s in failed]}" if failed else ''))
-    if summ and summ['ok'] and summ['run_dir']:
-        sd = Path(summ['run_dir'])
-        say(f"summary: {sd/'summary.html'}" if (sd/'summary.html').exists() else f"summary: {sd}")
-        if (sd/'summary.md').exists(): say((sd/'summary.md').read_text())
+    _say_suite_end(res, statuses, summ, say)
     return res
 
 # %% ../nbs/10_reports.ipynb
