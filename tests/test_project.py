@@ -1,5 +1,5 @@
 "Project-level checks: the layout, settings and conventions other tools rely on."
-import configparser, json, re, subprocess, sys
+import configparser, json, os, re, subprocess, sys
 from pathlib import Path
 import nbformat, pytest
 
@@ -97,6 +97,15 @@ def test_offline_by_default_without_touching_the_environment():
     online = subprocess.run([sys.executable, '-c', 'import vrl_nb.core as c; print(c.is_offline())'], capture_output=True,
                             text=True, env={'PATH': '/usr/bin:/bin', 'VRL_NB_ONLINE': '1'})
     assert online.stdout.strip() == 'False', online.stderr
+
+
+def test_local_loads_need_no_hub_variables():
+    "Without HF_HUB_OFFLINE in the environment, vrl_nb's loaders still load local folders (local files only) and leave it unset."
+    code = ('import os; from vrl_nb.generative.pipeline import load_text_encoder; tok, enc = load_text_encoder(); '
+            'print(type(enc).__name__, os.environ.get("HF_HUB_OFFLINE"))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300,
+                         env={'PATH': '/usr/bin:/bin', 'HOME': os.environ.get('HOME', '/root')})
+    assert out.stdout.strip().splitlines()[-1] == 'BertModel None', (out.stdout, out.stderr[-2000:])
 
 
 def test_readme_is_generated_from_index():

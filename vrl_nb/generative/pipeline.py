@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import torch
-from ..core import is_offline, load_json
+from ..core import is_offline, hub_kwargs, load_json
 
 # %% auto 0
 __all__ = ['TINY_UNET', 'minilm_path', 'load_text_encoder', 'encode_prompts', 'TinyTextToImagePipeline', 'tiny_text_to_image',
@@ -27,7 +27,7 @@ def load_text_encoder(path=None):
     from transformers import AutoModel, AutoTokenizer
     path = Path(path or minilm_path())
     # a folder's own code (config.json `auto_map`) is never run, and nothing is asked on stdin: refused at once
-    kw = dict(trust_remote_code=False, local_files_only=is_offline())
+    kw = hub_kwargs()   # local files only while offline, never the folder's own code
     try:
         tok = AutoTokenizer.from_pretrained(path, **kw)
         enc = AutoModel.from_pretrained(path, **kw).eval()
@@ -144,6 +144,7 @@ def load_text_to_image(name_or_path, device=None, dtype=None, guidance_scale:flo
                                     "pipe.save_pretrained(folder)")
         cls_name = load_json(p/'model_index.json').get('_class_name')
         cls = TinyTextToImagePipeline if cls_name == TinyTextToImagePipeline.__name__ else DiffusionPipeline
+        kwargs.setdefault('local_files_only', is_offline())   # a folder's components never reach for the hub offline
         pipe = cls.from_pretrained(p, **({'torch_dtype': dtype} if dtype is not None else {}), **kwargs)
     else:
         looks_local = str(name_or_path).startswith(('.', '/', '~')) or os.sep in str(name_or_path).strip('/').replace('/', '', 1)
