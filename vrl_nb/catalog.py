@@ -186,79 +186,124 @@ def _vocab_of(s:pd.Series) -> list:
 def _empty_quarantine(): return pd.DataFrame(columns=['row', 'item_id', 'reason'])
 
 # %% ../nbs/01_catalog.ipynb
-def validate_catalog(cat:Catalog, check_images:bool=True, splits:Sequence[str]|None=None,
-                     out_dir:str|Path|None=None, verbose:bool=True) -> Catalog:
-    "Check `cat`; return a catalog without the bad rows, which go to `.quarantine` (and `out_dir/quarantine.csv`)."
-    items, bad = cat.items, []
-    def flag(i, reason): bad.append(dict(row=int(i), item_id=str(items['item_id'].iat[i]), reason=reason))
-    # ids: empty and duplicated
-    ids = items['item_id']
-    for i in np.flatnonzero(ids.map(_is_missing).to_numpy()): flag(i, 'empty item_id')
+def _id_problems(ids:pd.Series) -> list:
+    "The `(row, reason)` of every empty `item_id`, then of every repeat of an id seen earlier."
+    bad = [(i, 'empty item_id') for i in np.flatnonzero(ids.map(_is_missing).to_numpy())]
     first = {}
     for i, v in enumerate(ids):
         if _is_missing(v): continue
-        if v in first: flag(i, f'duplicate item_id {v!r} (first seen at row {first[v]})')
+        if v in first: bad.append((i, f'duplicate item_id {v!r} (first seen at row {first[v]})'))
         else: first[v] = i
-    # images
-    modes = {}
-    if check_images:
-        try:
-            from fastprogress.fastprogress import progress_bar
-            it = progress_bar(range(len(items)), leave=False) if len(items) > 2000 and verbose else range(len(items))
-        except ImportError: it = range(len(items))
-        for i in it:
-            ref = items['image'].iat[i]
-            if _is_missing(ref): flag(i, 'no image reference'); continue
-            if isinstance(cat.images, FileImageStore):
-                p = cat.images.path(ref)
-                if not cat.images.allow_outside_root and cat.images.escapes(ref):
-                    flag(i, f"image path {ref!r} leads outside image_root {cat.images.root} (absolute, '..' or a "
-                            "symlink out of it); move the file under image_root or pass allow_outside_root=True"); continue
-                if not p.is_file(): flag(i, f'missing image file {p}'); continue
-                try:   # decode to check the file; JPEGs reduced (DCT scaling), so a huge photo costs little memory
-                    with Image.open(p) as im: m = im.mode; _decode_reduced(im, 64).load()
-                except Image.DecompressionBombError as e:
-                    flag(i, f'image too large {p}: {e} (shrink it, or raise PIL.Image.MAX_IMAGE_PIXELS if you '
-                            'trust it)'); continue
-                except (UnidentifiedImageError, OSError, ValueError) as e:
-                    flag(i, f'unreadable image {p}: {type(e).__name__}: {e}'); continue
-                if m != 'RGB': modes[m] = modes.get(m, 0) + 1
-            elif isinstance(cat.images, ArrayImageStore):
-                if not (0 <= int(ref) < len(cat.images.array)): flag(i, f'image row {ref} out of range')
-    q = pd.DataFrame(bad, columns=['row', 'item_id', 'reason']).drop_duplicates('row')
-    keep = np.setdiff1d(np.arange(len(items)), q['row'].to_numpy())
-    good = Catalog(items.iloc[keep], cat.images, cat.tasks, None, cat.name,
+    return bad
+
+# %% ../nbs/01_catalog.ipynb
+def _file_image_problem(images:FileImageStore, ref) -> tuple:
+    "Why the file `ref` of `images` cannot be used (None when it can), and its mode when it decodes."
+    p = images.path(ref)
+    if not images.allow_outside_root and images.escapes(ref):
+        return (f"image path {ref!r} leads outside image_root {images.root} (absolute, '..' or a "
+                "symlink out of it); move the file under image_root or pass allow_outside_root=True"), None
+    if not p.is_file(): return f'missing image file {p}', None
+    try:   # decode to check the file; JPEGs reduced (DCT scaling), so a huge photo costs little memory
+        with Image.open(p) as im: m = im.mode; _decode_reduced(im, 64).load()
+    except Image.DecompressionBombError as e:
+        return f'image too large {p}: {e} (shrink it, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it)', None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        return f'unreadable image {p}: {type(e).__name__}: {e}', None
+    return None, m
+
+# %% ../nbs/01_catalog.ipynb
+def _image_problem(images, ref) -> tuple:
+    "Why the image `ref` of `images` cannot be used (None when it can), and the mode of a file that decodes."
+    if _is_missing(ref): return 'no image reference', None
+    if isinstance(images, FileImageStore): return _file_image_problem(images, ref)
+    if isinstance(images, ArrayImageStore) and not (0 <= int(ref) < len(images.array)):
+        return f'image row {ref} out of range', None
+    return None, None
+
+# %% ../nbs/01_catalog.ipynb
+def _image_problems(cat:Catalog, verbose:bool=True) -> tuple:
+    ("The `(row, reason)` of every row of `cat` whose image cannot be used, and the count of decoded files per "
+     "non-RGB mode.")
+    n, bad, modes = len(cat.items), [], {}
+    try:
+        from fastprogress.fastprogress import progress_bar
+        it = progress_bar(range(n), leave=False) if n > 2000 and verbose else range(n)
+    except ImportError: it = range(n)
+    for i in it:
+        reason, m = _image_problem(cat.images, cat.items['image'].iat[i])
+        if reason is not None: bad.append((i, reason))
+        elif m is not None and m != 'RGB': modes[m] = modes.get(m, 0) + 1
+    return bad, modes
+
+# %% ../nbs/01_catalog.ipynb
+def _quarantine_table(items:pd.DataFrame, bad:list) -> pd.DataFrame:
+    "The quarantine rows (`row`, `item_id`, `reason`) of the `(row, reason)` pairs `bad`: the first reason of each row."
+    rows = [dict(row=int(i), item_id=str(items['item_id'].iat[i]), reason=r) for i, r in bad]
+    return pd.DataFrame(rows, columns=['row', 'item_id', 'reason']).drop_duplicates('row')
+
+def _without_quarantined(cat:Catalog, q:pd.DataFrame) -> Catalog:
+    "`cat` without the rows of `q`, which are added to its quarantine."
+    keep = np.setdiff1d(np.arange(len(cat.items)), q['row'].to_numpy())
+    return Catalog(cat.items.iloc[keep], cat.images, cat.tasks, None, cat.name,
                    pd.concat([cat.quarantine, q], ignore_index=True) if len(cat.quarantine) else q, cat.split_info)
-    # table-level checks, on what is left
-    if len(good) == 0:
-        hint = ''
-        if len(q) and q.reason.str.startswith('missing image file').mean() >= 0.5 and hasattr(cat.images, 'root'):
-            hint = (f"; no image was found under {cat.images.root}: the 'image' column must hold paths relative to "
-                    "image_root (pass the folder they are relative to)")
-        raise ValueError(f'{cat.name}: no valid rows left ({len(q)} quarantined); first reasons: '
-                         f'{q.reason.head(3).tolist()}{hint}')
+
+# %% ../nbs/01_catalog.ipynb
+def _refuse_empty(cat:Catalog, q:pd.DataFrame):
+    "Raise: no row of `cat` is left after the quarantine `q` (with a hint when most image files were not found)."
+    hint = ''
+    if len(q) and q.reason.str.startswith('missing image file').mean() >= 0.5 and hasattr(cat.images, 'root'):
+        hint = (f"; no image was found under {cat.images.root}: the 'image' column must hold paths relative to "
+                "image_root (pass the folder they are relative to)")
+    raise ValueError(f'{cat.name}: no valid rows left ({len(q)} quarantined); first reasons: '
+                     f'{q.reason.head(3).tolist()}{hint}')
+
+def _refuse_single_class(good:Catalog):
+    "Raise when a label task of `good` has fewer than 2 classes."
     for t in good.tasks:
         n = len(good.vocab[t])
         if n < 2:
-            raise ValueError(f"{cat.name}: label task {t!r} has {n} class{'es' if n != 1 else ''} "
+            raise ValueError(f"{good.name}: label task {t!r} has {n} class{'es' if n != 1 else ''} "
                              f"({good.vocab[t]}); a classification head needs at least 2. Drop it from label_cols or "
                              "fix the column.")
-    if splits is not None:
-        if 'split' not in good.items: raise KeyError(f"{cat.name}: splits {list(splits)} asked for but there is no "
-                                                     "'split' column")
-        for s in splits:
-            if not (good.items['split'] == s).any():
-                raise ValueError(f"{cat.name}: split {s!r} is empty after validation; present: "
-                                 f"{good.items['split'].value_counts().to_dict()}")
-    if verbose:
-        print(f'{cat.name}: {len(good)} items kept, {len(q)} quarantined' +
-              (f" ({q.reason.str.split(' ').str[:2].str.join(' ').value_counts().to_dict()})" if len(q) else '') +
-              (f'; converted to RGB on load: {modes}' if modes else ''))
-    # written every time (empty when nothing was quarantined): never a stale file from an earlier run
-    if out_dir is not None:
-        out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-        good.quarantine.to_csv(out/'quarantine.csv', index=False)
-        if verbose and len(good.quarantine): print(f'quarantine written to {out/"quarantine.csv"}')
+
+def _refuse_empty_splits(good:Catalog, splits:Sequence[str]):
+    "Raise when `good` has no split column or no row in one of `splits`."
+    if 'split' not in good.items:
+        raise KeyError(f"{good.name}: splits {list(splits)} asked for but there is no 'split' column")
+    for s in splits:
+        if not (good.items['split'] == s).any():
+            raise ValueError(f"{good.name}: split {s!r} is empty after validation; present: "
+                             f"{good.items['split'].value_counts().to_dict()}")
+
+# %% ../nbs/01_catalog.ipynb
+def _validation_summary(good:Catalog, q:pd.DataFrame, modes:dict) -> str:
+    "The line `validate_catalog` prints: items kept, quarantined (by kind of reason), modes converted on load."
+    return (f'{good.name}: {len(good)} items kept, {len(q)} quarantined' +
+            (f" ({q.reason.str.split(' ').str[:2].str.join(' ').value_counts().to_dict()})" if len(q) else '') +
+            (f'; converted to RGB on load: {modes}' if modes else ''))
+
+def _write_quarantine(quarantine:pd.DataFrame, out_dir:str|Path, verbose:bool=True):
+    "Write `quarantine` to `out_dir/quarantine.csv` (even when empty: never a stale file from an earlier run)."
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    quarantine.to_csv(out/'quarantine.csv', index=False)
+    if verbose and len(quarantine): print(f'quarantine written to {out/"quarantine.csv"}')
+
+# %% ../nbs/01_catalog.ipynb
+def validate_catalog(cat:Catalog, check_images:bool=True, splits:Sequence[str]|None=None,
+                     out_dir:str|Path|None=None, verbose:bool=True) -> Catalog:
+    "Check `cat`; return a catalog without the bad rows, which go to `.quarantine` (and `out_dir/quarantine.csv`)."
+    bad, modes = _id_problems(cat.items['item_id']), {}
+    if check_images:
+        image_bad, modes = _image_problems(cat, verbose)
+        bad += image_bad
+    q = _quarantine_table(cat.items, bad)
+    good = _without_quarantined(cat, q)
+    if len(good) == 0: _refuse_empty(cat, q)   # table-level checks, on what is left
+    _refuse_single_class(good)
+    if splits is not None: _refuse_empty_splits(good, splits)
+    if verbose: print(_validation_summary(good, q, modes))
+    if out_dir is not None: _write_quarantine(good.quarantine, out_dir, verbose)
     good.image_modes = modes
     return good
 
@@ -374,34 +419,36 @@ def _canon_text(v):
 
 def _canon_col(s:pd.Series) -> pd.Series: return pd.Series([_canon_text(v) for v in s], index=s.index, dtype=object)
 
-def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Sequence[str], text_col:str|None=None,
-                 id_col:str|None=None, instance_col:str|None=None, split_col:str|None=None, image_col:str='image',
-                 name:str|None=None, validate:bool=True, out_dir:str|Path|None=None, splits:Sequence[str]|None=None,
-                 split_map:dict|None=None, valid_frac:float=0.2, test_frac:float=0.2, seed:int=0,
-                 stratify:str|None=None,
-                 allow_outside_root:bool=False, sep:str|None=None, encoding:str|None=None, extra_cols:Sequence[str]=(),
-                 verbose:bool=True) -> Catalog:
-    ("A `Catalog` from a CSV/parquet table (or DataFrame) of items with images under `image_root`; a seeded "
-     "group-aware split is drawn if it has none.")
+# %% ../nbs/01_catalog.ipynb
+def _input_table(table, sep:str|None=None, encoding:str|None=None) -> tuple:
+    "The DataFrame of `table` (a path read with `read_table`, or a DataFrame) and the name of its source."
     if isinstance(table, pd.DataFrame):
         df, src = table.reset_index(drop=True), 'table'; _refuse_duplicate_columns(df.columns, src)
-    else: df, src = read_table(table, sep=sep, encoding=encoding), Path(table).name
-    label_cols = [label_cols] if isinstance(label_cols, str) else list(label_cols)
-    if split_col is None and 'split' in df.columns: split_col = 'split'   # a column named split is the split
-    if stratify is not None and stratify not in label_cols:
-        raise ValueError(f'stratify={stratify!r} must be one of label_cols {label_cols}')
-    wanted = dict(image_col=image_col, text_col=text_col, id_col=id_col, instance_col=instance_col, split_col=split_col)
+        return df, src
+    return read_table(table, sep=sep, encoding=encoding), Path(table).name
+
+def _read_as_hint(df:pd.DataFrame) -> str:
+    "How a CSV `df` was read (delimiter, encoding), to add to an unknown-column error; '' for other tables."
+    ra, hint = df.attrs.get('read_as', {}), ''
+    if ra.get('format') == 'csv':
+        hint = f" (read as sep={ra['sep']!r}, encoding={ra['encoding']!r}"
+        if len(df.columns) == 1: hint += '; one column only: pass the delimiter with sep='
+        hint += ')'
+    return hint
+
+def _refuse_unknown_columns(df:pd.DataFrame, src:str, wanted:dict, label_cols:list, extra_cols:Sequence[str]):
+    "Raise when a column named in `wanted` (argument -> column), `label_cols` or `extra_cols` is not in `df`."
     unknown = {k: v for k, v in wanted.items() if v is not None and v not in df.columns}
     unknown.update({f'label_cols[{i}]': c for i, c in enumerate(label_cols) if c not in df.columns})
     unknown.update({f'extra_cols[{i}]': c for i, c in enumerate(extra_cols) if c not in df.columns})
     if unknown:
-        ra, hint = df.attrs.get('read_as', {}), ''
-        if ra.get('format') == 'csv':
-            hint = f" (read as sep={ra['sep']!r}, encoding={ra['encoding']!r}"
-            if len(df.columns) == 1: hint += '; one column only: pass the delimiter with sep='
-            hint += ')'
-        raise KeyError(f'{src}: unknown column(s) {unknown}; the table has columns {list(df.columns)}{hint}')
-    if not label_cols: raise ValueError('label_cols is empty: name at least one label column (e.g. a category)')
+        raise KeyError(f'{src}: unknown column(s) {unknown}; the table has columns {list(df.columns)}'
+                       f'{_read_as_hint(df)}')
+
+# %% ../nbs/01_catalog.ipynb
+def _catalog_columns(df:pd.DataFrame, image_col:str, label_cols:list, text_col:str|None, id_col:str|None,
+                     instance_col:str|None, extra_cols:Sequence[str]) -> pd.DataFrame:
+    "The items table of a catalog from the columns of `df`: `item_id`, `image`, labels, `title`, `instance_id`, extras."
     out = pd.DataFrame({'item_id': _canon_col(df[id_col] if id_col else pd.Series(range(len(df)))),
                         'image': _canon_col(df[image_col])})
     for c in label_cols: out[c] = _canon_col(df[c])
@@ -411,19 +458,43 @@ def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Se
         if c in out: raise ValueError(f'extra_cols: {c!r} is already a column of the catalog; keep it under another '
                                       'name')
         out[c] = df[c].to_numpy()
+    return out
+
+def _add_split(out:pd.DataFrame, df:pd.DataFrame, src:str, split_col:str|None, split_map:dict|None, label_cols:list,
+               stratify:str|None, valid_frac:float, test_frac:float, seed:int) -> dict:
+    "Add the `split` column to `out`: `df[split_col]` checked, or a seeded draw; returns how it was made."
     if split_col:
         out['split'] = check_splits(df[split_col], src, split_map).astype(object)
-        split_info = dict(source=f'column {split_col!r}',
-                          counts={k: int(v) for k, v in out['split'].value_counts().items()})
-    else:
-        if stratify is None:   # the key task: fine_category if there is one, else the label with the most classes
-            stratify = 'fine_category' if 'fine_category' in label_cols else max(label_cols, key=lambda c: out[c].nunique())
-        split, split_info = draw_split(out, valid_frac, test_frac, seed, 'instance_id', stratify)
-        out['split'] = pd.Series(split, dtype=object)
+        return dict(source=f'column {split_col!r}', counts={k: int(v) for k, v in out['split'].value_counts().items()})
+    if stratify is None:   # the key task: fine_category if there is one, else the label with the most classes
+        stratify = 'fine_category' if 'fine_category' in label_cols else max(label_cols, key=lambda c: out[c].nunique())
+    split, split_info = draw_split(out, valid_frac, test_frac, seed, 'instance_id', stratify)
+    out['split'] = pd.Series(split, dtype=object)
+    return split_info
+
+# %% ../nbs/01_catalog.ipynb
+def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Sequence[str], text_col:str|None=None,
+                 id_col:str|None=None, instance_col:str|None=None, split_col:str|None=None, image_col:str='image',
+                 name:str|None=None, validate:bool=True, out_dir:str|Path|None=None, splits:Sequence[str]|None=None,
+                 split_map:dict|None=None, valid_frac:float=0.2, test_frac:float=0.2, seed:int=0,
+                 stratify:str|None=None,
+                 allow_outside_root:bool=False, sep:str|None=None, encoding:str|None=None, extra_cols:Sequence[str]=(),
+                 verbose:bool=True) -> Catalog:
+    ("A `Catalog` from a CSV/parquet table (or DataFrame) of items with images under `image_root`; a seeded "
+     "group-aware split is drawn if it has none.")
+    df, src = _input_table(table, sep, encoding)
+    label_cols = [label_cols] if isinstance(label_cols, str) else list(label_cols)
+    if split_col is None and 'split' in df.columns: split_col = 'split'   # a column named split is the split
+    if stratify is not None and stratify not in label_cols:
+        raise ValueError(f'stratify={stratify!r} must be one of label_cols {label_cols}')
+    wanted = dict(image_col=image_col, text_col=text_col, id_col=id_col, instance_col=instance_col, split_col=split_col)
+    _refuse_unknown_columns(df, src, wanted, label_cols, extra_cols)
+    if not label_cols: raise ValueError('label_cols is empty: name at least one label column (e.g. a category)')
+    out = _catalog_columns(df, image_col, label_cols, text_col, id_col, instance_col, extra_cols)
+    split_info = _add_split(out, df, src, split_col, split_map, label_cols, stratify, valid_frac, test_frac, seed)
     cat = Catalog(out, FileImageStore(image_root, allow_outside_root), label_cols, name=name or src,
                   split_info=split_info)
     return validate_catalog(cat, splits=splits, out_dir=out_dir, verbose=verbose) if validate else cat
-
 
 # %% ../nbs/01_catalog.ipynb
 def images_fingerprint(catalog:Catalog) -> str:

@@ -5,6 +5,7 @@
 # %% ../../nbs/08c_generator.ipynb 2
 from __future__ import annotations
 import copy, math, time
+from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
@@ -53,6 +54,100 @@ def show_samples(pipe, prompts, seed:int=0, steps:int=10, ncols:int=8, title:str
     plt.tight_layout()
     return fig
 
+# %% ../../nbs/08c_generator.ipynb
+def _caption_pairs(catalog, splits, languages, max_items:int|None, seed:int, translate=None, word_table=None) -> tuple:
+    "The part of `catalog` to train on (`splits`, at most `max_items` drawn with `seed`) and its caption table."
+    cat = split_part(catalog, splits)
+    if max_items is not None and max_items < len(cat):
+        cat = cat.subset(np.sort(np.random.default_rng(seed).choice(len(cat), max_items, replace=False)))
+    return cat, caption_table(cat, languages, translate or title_translator(catalog.titles, word_table))
+
+def _caption_states(pipe, caps:pd.DataFrame) -> tuple:
+    ("The distinct captions of `caps` ('' first), their token states `H` and masks `M` (computed once), the catalog "
+     "positions with a caption and, for each, the array of its caption indices.")
+    uniq = [''] + sorted(set(caps['caption']))
+    H, M = encode_prompts(pipe.tokenizer, pipe.text_encoder, uniq, max_length=pipe.config.max_length)
+    cap_idx = {c: i for i, c in enumerate(uniq)}
+    by_pos = caps.assign(ci=caps['caption'].map(cap_idx)).groupby('pos')['ci'].apply(np.array)
+    return uniq, H, M, by_pos.index.to_numpy(), list(by_pos.values)
+
+# %% ../../nbs/08c_generator.ipynb
+def _lr_schedule(lr:float, total:int):
+    "The learning rate at step `s` of `total`: a linear warm-up over min(50, total/10) steps, then a cosine decay."
+    return lambda s: lr * min(1.0, (s + 1) / max(1, min(50, total // 10))) * 0.5 * (1 + math.cos(math.pi * s / total))
+
+@dataclass
+class _T2IRun:
+    "What a text-to-image training run carries from step to step."
+    unet: object; ema_unet: object; opt: object; sched: object
+    X: torch.Tensor; H: torch.Tensor; M: torch.Tensor; cap_choices: list
+    lr_at: object; total: int; bs: int; p_uncond: float; ema: float; prediction_type: str
+    rng: np.random.Generator; g: torch.Generator
+    step: int = 0
+    losses: list = field(default_factory=list)
+
+def _t2i_run(pipe, X, H, M, cap_choices, total:int, bs:int, lr:float, seed:int, p_uncond:float, ema:float,
+             prediction_type:str) -> _T2IRun:
+    "A run training `pipe`'s UNet (AdamW, the `_lr_schedule`) with an EMA copy and generators seeded with `seed`."
+    unet = pipe.unet.train()
+    ema_unet = copy.deepcopy(unet).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-4)
+    return _T2IRun(unet, ema_unet, opt, pipe.scheduler, X, H, M, cap_choices, _lr_schedule(lr, total), total, bs,
+                   p_uncond, ema, prediction_type, np.random.default_rng(seed), torch.Generator().manual_seed(seed))
+
+# %% ../../nbs/08c_generator.ipynb
+def _diffusion_loss(run:_T2IRun, x0, ci) -> torch.Tensor:
+    "The mean-squared error of the UNet on `x0` noised to random timesteps, with the caption states of indices `ci`."
+    sched = run.sched
+    noise = torch.randn(x0.shape, generator=run.g)
+    t = torch.randint(0, sched.config.num_train_timesteps, (len(x0),), generator=run.g)
+    xt = sched.add_noise(x0, noise, t)
+    target = dict(epsilon=noise, v_prediction=sched.get_velocity(x0, noise, t), sample=x0)[run.prediction_type]
+    pred = run.unet(xt, t, encoder_hidden_states=run.H[ci], encoder_attention_mask=run.M[ci]).sample
+    return F.mse_loss(pred, target)
+
+def _train_step(run:_T2IRun, idx) -> float:
+    "One optimiser step (and EMA update) on the images `idx` of `run`, each with a randomly drawn caption; its loss."
+    ci = np.array([run.rng.choice(run.cap_choices[i]) for i in idx])
+    ci[run.rng.random(len(ci)) < run.p_uncond] = 0
+    loss = _diffusion_loss(run, run.X[idx], ci)
+    for grp in run.opt.param_groups: grp['lr'] = run.lr_at(run.step)
+    run.opt.zero_grad(); loss.backward(); run.opt.step()
+    _ema_update(run.ema_unet, run.unet, min(run.ema, (1 + run.step) / (10 + run.step)))
+    lv = float(loss.detach()); run.losses.append(lv); run.step += 1
+    return lv
+
+def _train_epoch(run:_T2IRun, mb=None) -> list:
+    "One epoch of `run` (every image once, `bs` at a time, until `run.total` steps; a child bar of `mb`); its losses."
+    perm, el = run.rng.permutation(len(run.X)), []
+    batches = range(math.ceil(len(run.X) / run.bs))
+    if mb is not None:
+        from fastprogress.fastprogress import progress_bar
+        batches = progress_bar(batches, parent=mb)
+    for b in batches:
+        if run.step >= run.total: break
+        el.append(_train_step(run, perm[b * run.bs:(b + 1) * run.bs]))
+        if mb is not None: mb.child.comment = f'loss {np.mean(el[-20:]):.4f}'
+    return el
+
+# %% ../../nbs/08c_generator.ipynb
+def _ema_pipeline(run:_T2IRun, pipe, guidance_scale:float) -> TinyTextToImagePipeline:
+    "A pipeline over the EMA UNet of `run`, with `pipe`'s scheduler and text encoder."
+    return TinyTextToImagePipeline(unet=run.ema_unet, scheduler=run.sched, text_encoder=pipe.text_encoder,
+                                   tokenizer=pipe.tokenizer, guidance_scale=guidance_scale,
+                                   max_length=pipe.config.max_length)
+
+def _sample_prompts(caps:pd.DataFrame, seed:int) -> list:
+    "Up to 8 distinct captions of `caps`, drawn with `seed`: the prompts shown after each epoch."
+    sp = caps.drop_duplicates('caption').sample(min(8, caps['caption'].nunique()), random_state=seed)
+    return sp['caption'].tolist()
+
+def _training_log(run:_T2IRun, epoch_losses:list, seconds:float, n_captions:int, languages, lr:float, seed:int) -> dict:
+    "The `training_log` of a finished `run`: losses per step and epoch, steps, seconds, sizes and settings."
+    return dict(losses=run.losses, epoch_losses=epoch_losses, steps=run.step, seconds=seconds, n_images=len(run.X),
+                n_captions=n_captions, languages=list(languages), bs=run.bs, lr=lr, seed=seed)
+
+# %% ../../nbs/08c_generator.ipynb
 def train_text_to_image(catalog, size:int=32, epochs:int=4, bs:int=64, lr:float=2e-3, seed:int=0,
                         languages=LANGUAGES, splits=('train', 'valid'), p_uncond:float=0.1, ema:float=0.995,
                         unet_config:dict|None=None, prediction_type:str='v_prediction', guidance_scale:float=2.0,
@@ -61,68 +156,33 @@ def train_text_to_image(catalog, size:int=32, epochs:int=4, bs:int=64, lr:float=
                         word_table:dict|None=None) -> TinyTextToImagePipeline:
     ("Train a `TinyTextToImagePipeline` on the (image, multilingual title) pairs of `catalog` (titles translated by "
      "`translate` or `word_table`); returns the EMA pipeline.")
-    from fastprogress.fastprogress import master_bar, progress_bar
+    from fastprogress.fastprogress import master_bar
     set_seed(seed)
-    cat = split_part(catalog, splits)
-    if max_items is not None and max_items < len(cat):
-        cat = cat.subset(np.sort(np.random.default_rng(seed).choice(len(cat), max_items, replace=False)))
-    caps = caption_table(cat, languages, translate or title_translator(catalog.titles, word_table))
+    cat, caps = _caption_pairs(catalog, splits, languages, max_items, seed, translate, word_table)
     pipe = tiny_text_to_image({**(unet_config or {}), 'sample_size': size}, prediction_type=prediction_type,
                               guidance_scale=guidance_scale, seed=seed, text_encoder=text_encoder)
-    uniq = [''] + sorted(set(caps['caption']))
-    H, M = encode_prompts(pipe.tokenizer, pipe.text_encoder, uniq, max_length=pipe.config.max_length)
-    cap_idx = {c: i for i, c in enumerate(uniq)}
-    by_pos = caps.assign(ci=caps['caption'].map(cap_idx)).groupby('pos')['ci'].apply(np.array)
-    pos = by_pos.index.to_numpy(); cap_choices = list(by_pos.values)
+    uniq, H, M, pos, cap_choices = _caption_states(pipe, caps)
     X = torch.from_numpy(cat.images_array(pos, size=size)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-    unet, sched = pipe.unet.train(), pipe.scheduler
-    ema_unet = copy.deepcopy(unet).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-4)
-    steps_per_epoch = math.ceil(len(X) / bs)
-    total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
-    lr_at = lambda s: lr * min(1.0, (s + 1) / max(1, min(50, total // 10))) * 0.5 * (1 + math.cos(math.pi * s / total))
-    rng = np.random.default_rng(seed); g = torch.Generator().manual_seed(seed)
-    if sample_prompts is None:
-        sp = caps.drop_duplicates('caption').sample(min(8, caps['caption'].nunique()), random_state=seed)
-        sample_prompts = sp['caption'].tolist()
-    view = TinyTextToImagePipeline(unet=ema_unet, scheduler=sched, text_encoder=pipe.text_encoder,
-                                   tokenizer=pipe.tokenizer, guidance_scale=guidance_scale,
-                                   max_length=pipe.config.max_length)
-    losses, epoch_losses, step, t0 = [], [], 0, time.perf_counter()
-    mb = master_bar(range(epochs)) if progress else range(epochs)
-    for ep in mb:
-        if step >= total: break
-        perm = rng.permutation(len(X)); el = []
-        batches = range(steps_per_epoch)
-        for b in (progress_bar(batches, parent=mb) if progress else batches):
-            if step >= total: break
-            idx = perm[b * bs:(b + 1) * bs]
-            ci = np.array([rng.choice(cap_choices[i]) for i in idx])
-            ci[rng.random(len(ci)) < p_uncond] = 0
-            x0 = X[idx]; noise = torch.randn(x0.shape, generator=g)
-            t = torch.randint(0, sched.config.num_train_timesteps, (len(idx),), generator=g)
-            xt = sched.add_noise(x0, noise, t)
-            target = dict(epsilon=noise, v_prediction=sched.get_velocity(x0, noise, t), sample=x0)[prediction_type]
-            pred = unet(xt, t, encoder_hidden_states=H[ci], encoder_attention_mask=M[ci]).sample
-            loss = F.mse_loss(pred, target)
-            for grp in opt.param_groups: grp['lr'] = lr_at(step)
-            opt.zero_grad(); loss.backward(); opt.step()
-            _ema_update(ema_unet, unet, min(ema, (1 + step) / (10 + step)))
-            lv = float(loss.detach()); losses.append(lv); el.append(lv); step += 1
-            if progress: mb.child.comment = f'loss {np.mean(el[-20:]):.4f}'
+    steps = epochs * math.ceil(len(X) / bs)
+    run = _t2i_run(pipe, X, H, M, cap_choices, steps if max_steps is None else min(max_steps, steps), bs, lr, seed,
+                   p_uncond, ema, prediction_type)
+    if sample_prompts is None: sample_prompts = _sample_prompts(caps, seed)
+    view, epoch_losses, t0 = _ema_pipeline(run, pipe, guidance_scale), [], time.perf_counter()
+    mb = master_bar(range(epochs)) if progress else None
+    for ep in (mb if progress else range(epochs)):
+        if run.step >= run.total: break
+        el = _train_epoch(run, mb)
         epoch_losses.append(float(np.mean(el)) if el else float('nan'))
-        if progress: mb.write(f'epoch {ep + 1}/{epochs}: loss {epoch_losses[-1]:.4f}  ({time.perf_counter() - t0:.0f} '
-                              's)')
+        if progress:
+            mb.write(f'epoch {ep + 1}/{epochs}: loss {epoch_losses[-1]:.4f}  ({time.perf_counter() - t0:.0f} s)')
         if show: show_samples(view, sample_prompts, seed=seed, steps=sample_steps, title=f'epoch {ep + 1}')
     secs = time.perf_counter() - t0
-    out = TinyTextToImagePipeline(unet=ema_unet, scheduler=sched, text_encoder=pipe.text_encoder,
-                                  tokenizer=pipe.tokenizer,
-                                  guidance_scale=guidance_scale, max_length=pipe.config.max_length)
-    out.training_log = dict(losses=losses, epoch_losses=epoch_losses, steps=step, seconds=secs, n_images=len(X),
-                            n_captions=len(uniq) - 1, languages=list(languages), bs=bs, lr=lr, seed=seed)
+    out = _ema_pipeline(run, pipe, guidance_scale)
+    out.training_log = _training_log(run, epoch_losses, secs, len(uniq) - 1, languages, lr, seed)
     if show: plot_loss(out.training_log)
     return out
 
+# %% ../../nbs/08c_generator.ipynb
 def plot_loss(log:dict, window:int=20):
     "Training loss per step (and its running mean) from a `training_log`."
     import matplotlib.pyplot as plt
