@@ -217,34 +217,31 @@ def _release_failed_run(e:BaseException):
     gc.collect()
 
 # %% ../nbs/13_distributed.ipynb
-def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=None, bs:int=64,
-                      shard_size:int=4096, num_workers:int=2, threads_per_worker:int=1, decode_in:str='actors',
-                      decode_tasks:int|None=None, decode_cpus:float=0, dtype:str='float32', bf16:bool=False,
-                      channels_last:bool|None=None,
-                      l2:bool=True, id_col:str='item_id', image_col:str='image', loader=None, overwrite:bool=False,
-                      address:str|None=None, runtime_env:dict|None=None, progress:bool=True) -> Path:
-    ("Embed a catalog on Ray: `num_workers` actors decode (or Ray Data tasks do, `decode_in='tasks'`) and embed; "
-     "parquet shards + meta in `out_dir` (resumable).")
+def _check_embed_args(out_dir, decode_in:str, bf16:bool):
+    "Refuse, before Ray starts, a missing `out_dir`, an unknown `decode_in` and bf16 where it is emulated."
     if out_dir is None: raise ValueError('out_dir= is needed: the folder the parquet shards and meta.json go to')
     if decode_in not in ('actors', 'tasks'): raise ValueError("decode_in must be 'actors' or 'tasks', got "
                                                               f"{decode_in!r}")
     # never where bf16 is emulated (checked on the driver, before any worker starts)
     check_bf16(bf16, caller='embed_catalog_ray')
-    ray = init_ray(address, runtime_env=runtime_env)
-    if '://' not in str(embedder_dir): embedder_dir = Path(embedder_dir).resolve()
-    cat = _items_of(table, image_root, id_col, image_col)
+
+# %% ../nbs/13_distributed.ipynb
+def _embed_settings(embedder_dir, cat:Catalog, size, channels_last, dtype, bf16:bool, l2:bool, loader) -> tuple:
+    "`(hw, channels_last, dtype, config)` of the embedder in `embedder_dir` on `cat`, from the driver's copy of it."
     probe = (loader or load_embedder)(embedder_dir)   # the driver's copy: sizes and the weights' fingerprint
     # the same rule as embed_catalog
     hw, channels_last, mean, std, dtype = embedding_inputs(probe, size, channels_last, dtype)
-    config = embedding_config(probe, cat, hw, mean, std, bf16, channels_last, l2, dtype)
-    del probe
-    ids = cat.ids.astype(str); n = len(ids)
-    n_shards = (n + shard_size - 1) // shard_size
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    meta = dict(n=n, ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)), shard_size=int(shard_size),
-                catalog=cat.name,
-                dtype=str(dtype), **config, layout='parquet')
-    mf = out_dir/'meta.json'
+    return hw, channels_last, dtype, embedding_config(probe, cat, hw, mean, std, bf16, channels_last, l2, dtype)
+
+def _parquet_meta(cat:Catalog, ids, shard_size:int, dtype, config:dict) -> dict:
+    "The `meta.json` of a parquet embedding folder (before it is complete)."
+    return dict(n=len(ids), ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)), shard_size=int(shard_size),
+                catalog=cat.name, dtype=str(dtype), **config, layout='parquet')
+
+# %% ../nbs/13_distributed.ipynb
+def _open_parquet_folder(out_dir:Path, meta:dict, ids, shard_size:int, overwrite:bool) -> list:
+    "Start, resume or (with `overwrite`) restart a parquet embedding folder made with `meta`: the shards left to write."
+    out_dir.mkdir(parents=True, exist_ok=True); mf, n = out_dir/'meta.json', len(ids)
     if mf.exists() and overwrite:
         for f in [*out_dir.glob('part-*.parquet'), *out_dir.glob('.part-*.tmp'), mf]: f.unlink(missing_ok=True)
     elif mf.exists():
@@ -256,45 +253,85 @@ def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=N
         save_json({**meta, 'complete': False}, mf)
         pd.DataFrame(dict(item_id=ids, shard=np.arange(n) // shard_size, row=np.arange(n) % shard_size)
                      ).to_parquet(out_dir/'index.parquet', index=False)
-    todo = [s for s in range(n_shards) if not _part_path(out_dir, s).exists()]
-    rows = (np.concatenate([np.arange(s * shard_size, min((s + 1) * shard_size, n)) for s in todo]) if todo
+    return [s for s in range((n + shard_size - 1) // shard_size) if not _part_path(out_dir, s).exists()]
+
+def _rows_of(shards:list, shard_size:int, n:int) -> np.ndarray:
+    "The catalog rows of `shards` (of `shard_size` rows, the last one cut at `n`)."
+    return (np.concatenate([np.arange(s * shard_size, min((s + 1) * shard_size, n)) for s in shards]) if shards
             else np.zeros(0, np.int64))
+
+# %% ../nbs/13_distributed.ipynb
+def _embed_pipeline(ray, cat:Catalog, ids, rows, n_todo:int, embedder_dir, loader, hw, bs:int, num_workers:int,
+                    threads_per_worker:int, decode_in:str, decode_tasks, decode_cpus:float, embed_kw:dict):
+    "The Ray Dataset that embeds catalog `rows` (of `n_todo` shards): `row`, `embedding` and timings per batch."
+    from ray.data import ActorPoolStrategy, TaskPoolStrategy
+    todo_df = pd.DataFrame(dict(row=rows, item_id=ids[rows], image=cat.items['image'].to_numpy()[rows]))
+    n_blocks = max(1, min(math.ceil(len(rows) / bs), 4 * num_workers * max(1, n_todo)))
+    cuts = np.linspace(0, len(todo_df), n_blocks + 1).astype(int)
+    ds = ray.data.from_pandas([todo_df.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:])])
+    if decode_in == 'tasks':   # decoding on CPUs of its own (a cluster's CPU nodes feeding GPU actors)
+        ds = ds.map_batches(_decode, fn_kwargs=dict(images=cat.images, size=hw), batch_size=bs, batch_format='numpy',
+                            num_cpus=decode_cpus, compute=TaskPoolStrategy(size=decode_tasks or num_workers))
+    actor_kw = dict(embedder_dir=embedder_dir, loader=loader, size=hw, threads=threads_per_worker, embed_kw=embed_kw,
+                    images=cat.images if decode_in == 'actors' else None)
+    return ds.map_batches(_EmbedActor, fn_constructor_kwargs=actor_kw, batch_size=bs, batch_format='numpy',
+                          compute=ActorPoolStrategy(size=num_workers), num_cpus=threads_per_worker)
+
+# %% ../nbs/13_distributed.ipynb
+def _run_embedding(out_dir:Path, ids, shard_size:int, dtype, progress:bool, **pipeline_kw) -> dict:
+    "Run `_embed_pipeline(**pipeline_kw)`, writing its shards to `out_dir`: the steady rate."
+    from ray.data import DataContext
+    ctx = DataContext.get_current(); old_pb = ctx.enable_progress_bars; ctx.enable_progress_bars = progress
+    try:
+        ds = _embed_pipeline(ids=ids, **pipeline_kw)
+        try: return _collect_parts(ds, out_dir, ids, shard_size, len(ids), dtype)
+        except BaseException as e:   # an actor's error, Ctrl-C, ...: the actors are released before it propagates
+            ds = None; _release_failed_run(e); msg = _unreadable_message(e)   # ds, too, holds the run
+            if msg is not None: raise ImageNotReadable(msg) from None
+            raise
+    finally: ctx.enable_progress_bars = old_pb
+
+# %% ../nbs/13_distributed.ipynb
+def _close_parquet_folder(out_dir:Path, stats:dict, n_shards:int) -> Path:
+    "Save the run's `stats`; mark the folder complete (with its dimension) once every shard is on disk."
+    save_json(stats, out_dir/'ray_run.json')
+    missing = [s for s in range(n_shards) if not _part_path(out_dir, s).exists()]
+    if missing: raise RuntimeError(f"embedding stopped with shards {missing} missing in {out_dir}; run again to resume")
+    mf = out_dir/'meta.json'; meta = load_json(mf)
+    dim = read_embedding_part(_part_path(out_dir, 0))[1].shape[1] if meta['n'] else 0
+    save_json({**meta, 'complete': True, 'dim': int(dim)}, mf)
+    return out_dir
+
+# %% ../nbs/13_distributed.ipynb
+def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=None, bs:int=64,
+                      shard_size:int=4096, num_workers:int=2, threads_per_worker:int=1, decode_in:str='actors',
+                      decode_tasks:int|None=None, decode_cpus:float=0, dtype:str='float32', bf16:bool=False,
+                      channels_last:bool|None=None,
+                      l2:bool=True, id_col:str='item_id', image_col:str='image', loader=None, overwrite:bool=False,
+                      address:str|None=None, runtime_env:dict|None=None, progress:bool=True) -> Path:
+    ("Embed a catalog on Ray: `num_workers` actors decode (or Ray Data tasks do, `decode_in='tasks'`) and embed; "
+     "parquet shards + meta in `out_dir` (resumable).")
+    _check_embed_args(out_dir, decode_in, bf16)
+    ray = init_ray(address, runtime_env=runtime_env)
+    if '://' not in str(embedder_dir): embedder_dir = Path(embedder_dir).resolve()
+    cat = _items_of(table, image_root, id_col, image_col)
+    hw, channels_last, dtype, config = _embed_settings(embedder_dir, cat, size, channels_last, dtype, bf16, l2, loader)
+    ids = cat.ids.astype(str); n = len(ids); n_shards = (n + shard_size - 1) // shard_size
+    out_dir = Path(out_dir)
+    todo = _open_parquet_folder(out_dir, _parquet_meta(cat, ids, shard_size, dtype, config), ids, shard_size, overwrite)
+    rows = _rows_of(todo, shard_size, n)
     stats = dict(n=n, shards=n_shards, shards_skipped=n_shards - len(todo), embedded=int(len(rows)),
                  num_workers=num_workers, threads_per_worker=threads_per_worker, bs=bs)
     t0 = time.perf_counter()
     if len(rows):
-        from ray.data import DataContext, ActorPoolStrategy, TaskPoolStrategy
-        ctx = DataContext.get_current(); old_pb = ctx.enable_progress_bars; ctx.enable_progress_bars = progress
-        try:
-            todo_df = pd.DataFrame(dict(row=rows, item_id=ids[rows], image=cat.items['image'].to_numpy()[rows]))
-            n_blocks = max(1, min(math.ceil(len(rows) / bs), 4 * num_workers * max(1, len(todo))))
-            cuts = np.linspace(0, len(todo_df), n_blocks + 1).astype(int)
-            ds = ray.data.from_pandas([todo_df.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:])])
-            if decode_in == 'tasks':   # decoding on CPUs of its own (a cluster's CPU nodes feeding GPU actors)
-                ds = ds.map_batches(_decode, fn_kwargs=dict(images=cat.images, size=hw), batch_size=bs,
-                                    batch_format='numpy',
-                                    num_cpus=decode_cpus, compute=TaskPoolStrategy(size=decode_tasks or num_workers))
-            kw = dict(bf16=bf16, channels_last=channels_last, l2=l2, dtype=str(dtype))
-            ds = ds.map_batches(_EmbedActor,
-                                fn_constructor_kwargs=dict(embedder_dir=embedder_dir, loader=loader, size=hw,
-                                                                         threads=threads_per_worker, embed_kw=kw,
-                                                                         images=cat.images if decode_in == 'actors' else None),
-                                batch_size=bs, batch_format='numpy', compute=ActorPoolStrategy(size=num_workers),
-                                num_cpus=threads_per_worker)
-            try: stats.update(_collect_parts(ds, out_dir, ids, shard_size, n, dtype))
-            except BaseException as e:   # an actor's error, Ctrl-C, ...: the actors are released before it propagates
-                ds = None; _release_failed_run(e); msg = _unreadable_message(e)   # ds, too, holds the run
-                if msg is not None: raise ImageNotReadable(msg) from None
-                raise
-        finally: ctx.enable_progress_bars = old_pb
+        stats.update(_run_embedding(out_dir, ids, shard_size, dtype, progress, ray=ray, cat=cat, rows=rows,
+                                    n_todo=len(todo), embedder_dir=embedder_dir, loader=loader, hw=hw, bs=bs,
+                                    num_workers=num_workers, threads_per_worker=threads_per_worker, decode_in=decode_in,
+                                    decode_tasks=decode_tasks, decode_cpus=decode_cpus,
+                                    embed_kw=dict(bf16=bf16, channels_last=channels_last, l2=l2, dtype=str(dtype))))
     stats['seconds'] = time.perf_counter() - t0
     stats['img_s'] = stats['embedded'] / stats['seconds'] if stats['embedded'] else float('nan')
-    save_json(stats, out_dir/'ray_run.json')
-    missing = [s for s in range(n_shards) if not _part_path(out_dir, s).exists()]
-    if missing: raise RuntimeError(f"embedding stopped with shards {missing} missing in {out_dir}; run again to resume")
-    dim = read_embedding_part(_part_path(out_dir, 0))[1].shape[1] if n else 0
-    save_json({**load_json(mf), 'complete': True, 'dim': int(dim)}, mf)
-    return out_dir
+    return _close_parquet_folder(out_dir, stats, n_shards)
 
 # %% ../nbs/13_distributed.ipynb
 def embedding_shards(folder) -> list:
@@ -342,16 +379,8 @@ def _add_part(index_bytes, units, out_path=None):
     faiss.write_index(index, str(out_path)); return str(out_path)
 
 # %% ../nbs/13_distributed.ipynb
-def build_index_ray(source, factory:str='IVF1024,PQ64x4fs', train_size:int=100_000, n_parts:int=2, seed:int=0,
-                    merge:str='memory', out_dir=None, nprobe:int|None=None, chunk:int=65_536, cpus_per_task:float=1,
-                    return_stats:bool=False,
-                    address:str|None=None, runtime_env:dict|None=None):
-    ("A faiss IVF index over an embedding folder (or N×D array), added in `n_parts` Ray tasks and merged "
-     "(`memory`/`disk`/`shards`); `return_stats`: also timings.")
-    import faiss
-    if merge not in ('memory', 'disk', 'shards'): raise ValueError("merge must be 'memory', 'disk' or 'shards', got "
-                                                                   f"{merge!r}")
-    ray = init_ray(address, runtime_env=runtime_env)
+def _index_source(source, chunk:int) -> tuple:
+    "`(n, units, rows)` of an embedding folder or N×D array: units [(first row, shard ref or array)], `rows(idx)`."
     if isinstance(source, (str, Path)):
         shards = embedding_shards(source); n = sum(c for _, c, _ in shards)
         units = [(lo, ref) for lo, _, ref in shards]
@@ -362,43 +391,76 @@ def build_index_ray(source, factory:str='IVF1024,PQ64x4fs', train_size:int=100_0
         arr = np.asarray(source); n = len(arr)
         units = [(lo, arr[lo:lo + chunk]) for lo in range(0, n, chunk)]
         rows = lambda idx: arr[idx]
-    t0 = time.perf_counter()
-    idx = np.sort(np.random.default_rng(seed).choice(n, size=min(n, train_size), replace=False))  # build_index's sample
-    trained = train_index(rows(idx), factory)
-    if merge == 'disk':
-        if isinstance(faiss.downcast_index(faiss.extract_index_ivf(trained)), faiss.IndexIVFFastScan):
-            raise ValueError(f"{factory!r} stores fast-scan codes packed in blocks, which on-disk inverted lists "
-                             "cannot hold: use merge='memory' or 'shards', or a PQ without 'fs'")
-        if out_dir is None: raise ValueError("merge='disk' writes merged.index + merged.ivfdata to out_dir=: give a "
-                                             "folder")
-        out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    t_train = time.perf_counter() - t0
+    return n, units, rows
+
+# %% ../nbs/13_distributed.ipynb
+def _disk_merge_folder(trained, factory:str, out_dir) -> Path:
+    "The folder `merge='disk'` writes to, made; refused for fast-scan codes or without `out_dir`."
+    import faiss
+    if isinstance(faiss.downcast_index(faiss.extract_index_ivf(trained)), faiss.IndexIVFFastScan):
+        raise ValueError(f"{factory!r} stores fast-scan codes packed in blocks, which on-disk inverted lists "
+                         "cannot hold: use merge='memory' or 'shards', or a PQ without 'fs'")
+    if out_dir is None: raise ValueError("merge='disk' writes merged.index + merged.ivfdata to out_dir=: give a "
+                                         "folder")
+    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+# %% ../nbs/13_distributed.ipynb
+def _add_in_parts(ray, trained, units:list, n_parts:int, cpus_per_task:float, disk_dir:Path|None=None) -> list:
+    "What `_add_part` returns for `units` split in at most `n_parts` Ray tasks (index bytes, or paths in `disk_dir`)."
+    import faiss
     blob = ray.put(faiss.serialize_index(trained))
     groups = [g for g in np.array_split(np.arange(len(units)), max(1, min(n_parts, len(units)))) if len(g)]
     add = ray.remote(_add_part).options(num_cpus=cpus_per_task)
-    outs = ray.get([add.remote(blob, [units[i] for i in g], out_dir/f'part-{k:03d}.index' if merge == 'disk' else None)
-                    for k, g in enumerate(groups)])
+    path = lambda k: None if disk_dir is None else disk_dir/f'part-{k:03d}.index'
+    return ray.get([add.remote(blob, [units[i] for i in g], path(k)) for k, g in enumerate(groups)])
+
+# %% ../nbs/13_distributed.ipynb
+def _merge_on_disk(trained, outs:list, out_dir:Path):
+    "Merge the part files `outs` into `out_dir/merged.ivfdata` + `merged.index` (the parts are removed)."
+    import faiss
+    from faiss.contrib.ondisk import merge_ondisk
+    index = trained
+    merge_ondisk(index, outs, str(out_dir/'merged.ivfdata'))
+    faiss.write_index(index, str(out_dir/'merged.index'))
+    for p in outs: os.remove(p)
+    return index
+
+def _merge_parts(trained, outs:list, merge:str, out_dir:Path|None) -> tuple:
+    "`(index, searchable)`: the parts `outs` merged as `merge` says, and the indexes `nprobe` is set on."
+    import faiss
+    if merge == 'disk': index = _merge_on_disk(trained, outs, out_dir); return index, [index]
+    parts = [faiss.deserialize_index(o) for o in outs]
+    if merge == 'shards':
+        index = faiss.IndexShards(trained.d, True, False)   # threaded, ids kept as stored (catalog rows)
+        for p in parts: index.add_shard(p)
+        return index, parts
+    index = parts[0]
+    for p in parts[1:]: index.merge_from(p, 0)
+    return index, [index]
+
+# %% ../nbs/13_distributed.ipynb
+def build_index_ray(source, factory:str='IVF1024,PQ64x4fs', train_size:int=100_000, n_parts:int=2, seed:int=0,
+                    merge:str='memory', out_dir=None, nprobe:int|None=None, chunk:int=65_536, cpus_per_task:float=1,
+                    return_stats:bool=False,
+                    address:str|None=None, runtime_env:dict|None=None):
+    ("A faiss IVF index over an embedding folder (or N×D array), added in `n_parts` Ray tasks and merged "
+     "(`memory`/`disk`/`shards`); `return_stats`: also timings.")
+    if merge not in ('memory', 'disk', 'shards'): raise ValueError("merge must be 'memory', 'disk' or 'shards', got "
+                                                                   f"{merge!r}")
+    ray = init_ray(address, runtime_env=runtime_env)
+    n, units, rows = _index_source(source, chunk)
+    t0 = time.perf_counter()
+    idx = np.sort(np.random.default_rng(seed).choice(n, size=min(n, train_size), replace=False))  # build_index's sample
+    trained = train_index(rows(idx), factory)
+    if merge == 'disk': out_dir = _disk_merge_folder(trained, factory, out_dir)
+    t_train = time.perf_counter() - t0
+    outs = _add_in_parts(ray, trained, units, n_parts, cpus_per_task, out_dir if merge == 'disk' else None)
     t_add = time.perf_counter() - t0 - t_train
-    if merge == 'disk':
-        from faiss.contrib.ondisk import merge_ondisk
-        index = trained
-        merge_ondisk(index, outs, str(out_dir/'merged.ivfdata'))
-        faiss.write_index(index, str(out_dir/'merged.index'))
-        for p in outs: os.remove(p)
-        searchable = [index]
-    else:
-        parts = [faiss.deserialize_index(o) for o in outs]
-        if merge == 'shards':
-            index = faiss.IndexShards(trained.d, True, False)   # threaded, ids kept as stored (catalog rows)
-            for p in parts: index.add_shard(p)
-            searchable = parts
-        else:
-            index = parts[0]
-            for p in parts[1:]: index.merge_from(p, 0)
-            searchable = [index]
+    index, searchable = _merge_parts(trained, outs, merge, out_dir)
     if nprobe:
         for ix in searchable: set_search_params(ix, nprobe)
-    stats = dict(n=n, parts=len(groups), merge=merge, train_s=t_train, add_s=t_add, total_s=time.perf_counter() - t0)
+    stats = dict(n=n, parts=len(outs), merge=merge, train_s=t_train, add_s=t_add, total_s=time.perf_counter() - t0)
     return (index, stats) if return_stats else index
 
 # %% ../nbs/13_distributed.ipynb
