@@ -12,7 +12,8 @@ from PIL import Image
 from fastai.callback.core import Callback
 from .core import fingerprint, save_json, load_json, check_bf16, offline_env
 from .catalog import Catalog, FileImageStore, ArrayImageStore, read_table, to_rgb
-from .embed import embed_catalog, embedding_config, embedding_inputs, image_batch
+from .embed import (embed_catalog, embedding_config, embedding_inputs, image_batch, open_embedding_folder,
+                          close_embedding_folder)
 from .multitask import load_embedder
 from .retrieval import l2_normalize, set_search_params
 
@@ -140,13 +141,6 @@ def _items_of(table, image_root, id_col, image_col) -> Catalog:
     items = pd.DataFrame(dict(item_id=df[id_col].astype(str).to_numpy(), image=df[image_col].astype(str).to_numpy()))
     return Catalog(items, image_store(image_root), name=name)
 
-def _diff(old:dict, new:dict) -> dict:
-    d = {}
-    for k, v in new.items():
-        if isinstance(v, dict) and isinstance(old.get(k), dict): d.update(_diff(old[k], v))
-        elif old.get(k) != v: d[k] = (old.get(k), v)
-    return d
-
 class _EmbedActor:
     ("Ray Data actor: loads the embedder once, then embeds batches with `vrl_nb.embed.embed_catalog` (decoding them "
      "first with `images`, else uint8 `pixels`).")
@@ -239,22 +233,6 @@ def _parquet_meta(cat:Catalog, ids, shard_size:int, dtype, config:dict) -> dict:
                 catalog=cat.name, dtype=str(dtype), **config, layout='parquet')
 
 # %% ../nbs/13_distributed.ipynb
-def _open_parquet_folder(out_dir:Path, meta:dict, ids, shard_size:int, overwrite:bool) -> list:
-    "Start, resume or (with `overwrite`) restart a parquet embedding folder made with `meta`: the shards left to write."
-    out_dir.mkdir(parents=True, exist_ok=True); mf, n = out_dir/'meta.json', len(ids)
-    if mf.exists() and overwrite:
-        for f in [*out_dir.glob('part-*.parquet'), *out_dir.glob('.part-*.tmp'), mf]: f.unlink(missing_ok=True)
-    elif mf.exists():
-        diff = _diff(load_json(mf), meta)
-        if diff: raise ValueError(f"{out_dir} holds embeddings made with different settings: "
-                                  + '; '.join(f'{k}: {o!r} -> {v!r}' for k, (o, v) in diff.items())
-                                  + ". Pass overwrite=True to re-embed into this folder, or use a new out_dir")
-    if not mf.exists():
-        save_json({**meta, 'complete': False}, mf)
-        pd.DataFrame(dict(item_id=ids, shard=np.arange(n) // shard_size, row=np.arange(n) % shard_size)
-                     ).to_parquet(out_dir/'index.parquet', index=False)
-    return [s for s in range((n + shard_size - 1) // shard_size) if not _part_path(out_dir, s).exists()]
-
 def _rows_of(shards:list, shard_size:int, n:int) -> np.ndarray:
     "The catalog rows of `shards` (of `shard_size` rows, the last one cut at `n`)."
     return (np.concatenate([np.arange(s * shard_size, min((s + 1) * shard_size, n)) for s in shards]) if shards
@@ -293,14 +271,9 @@ def _run_embedding(out_dir:Path, ids, shard_size:int, dtype, progress:bool, **pi
 
 # %% ../nbs/13_distributed.ipynb
 def _close_parquet_folder(out_dir:Path, stats:dict, n_shards:int) -> Path:
-    "Save the run's `stats`; mark the folder complete (with its dimension) once every shard is on disk."
+    "Save the run's `stats` (`ray_run.json`), then mark the folder complete as `embed_catalog`'s are."
     save_json(stats, out_dir/'ray_run.json')
-    missing = [s for s in range(n_shards) if not _part_path(out_dir, s).exists()]
-    if missing: raise RuntimeError(f"embedding stopped with shards {missing} missing in {out_dir}; run again to resume")
-    mf = out_dir/'meta.json'; meta = load_json(mf)
-    dim = read_embedding_part(_part_path(out_dir, 0))[1].shape[1] if meta['n'] else 0
-    save_json({**meta, 'complete': True, 'dim': int(dim)}, mf)
-    return out_dir
+    return close_embedding_folder(out_dir, n_shards)
 
 # %% ../nbs/13_distributed.ipynb
 def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=None, bs:int=64,
@@ -318,7 +291,8 @@ def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=N
     hw, channels_last, dtype, config = _embed_settings(embedder_dir, cat, size, channels_last, dtype, bf16, l2, loader)
     ids = cat.ids.astype(str); n = len(ids); n_shards = (n + shard_size - 1) // shard_size
     out_dir = Path(out_dir)
-    todo = _open_parquet_folder(out_dir, _parquet_meta(cat, ids, shard_size, dtype, config), ids, shard_size, overwrite)
+    meta = _parquet_meta(cat, ids, shard_size, dtype, config)
+    todo = open_embedding_folder(out_dir, meta, ids, shard_size, overwrite)   # embed's, for the parquet layout
     rows = _rows_of(todo, shard_size, n)
     stats = dict(n=n, shards=n_shards, shards_skipped=n_shards - len(todo), embedded=int(len(rows)),
                  num_workers=num_workers, threads_per_worker=threads_per_worker, bs=bs)

@@ -15,7 +15,8 @@ from .backbones import input_size, image_norm, prepare_batch, eval_mode, embed_t
 
 # %% auto 0
 __all__ = ['image_batch', 'batch_stream', 'auto_channels_last', 'torch_threads', 'weights_fingerprint', 'embedding_config',
-           'embedding_inputs', 'embed_catalog', 'iter_embedding_shards', 'load_embeddings', 'embedding_meta']
+           'embedding_inputs', 'open_embedding_folder', 'close_embedding_folder', 'embed_catalog',
+           'iter_embedding_shards', 'load_embeddings', 'embedding_meta']
 
 # %% ../nbs/06_embed.ipynb
 def image_batch(catalog:Catalog, idxs, size=None) -> np.ndarray:
@@ -106,6 +107,7 @@ def _meta_diff(old:dict, new:dict) -> dict:
 
 def _clear_embedding_folder(out_dir:Path):
     for f in [*out_dir.glob('emb-*.npy'), *out_dir.glob('.emb-*.npy.tmp'), *out_dir.glob('part-*.parquet'),
+              *out_dir.glob('.part-*.tmp'),
               out_dir/'index.parquet',
               out_dir/'meta.json']:
         f.unlink(missing_ok=True)
@@ -134,15 +136,20 @@ def _check_finite(e:np.ndarray, ids):
                          "rate too high) does this: retrain it with a lower lr. Nothing was written for this batch.")
 def _shard_path(out_dir, s): return Path(out_dir)/f'emb-{s:05d}.npy'
 
-def _open_embedding_folder(out_dir:Path, meta:dict, ids, shard_size:int, overwrite:bool) -> list:
-    "Start, resume or (with `overwrite`) restart an embedding folder made with `meta`: the shard numbers left to write."
-    out_dir.mkdir(parents=True, exist_ok=True); mf, n = out_dir/'meta.json', len(ids)
-    if mf.exists() and not overwrite and load_json(mf).get('layout', 'npy') != 'npy':
-        raise ValueError(f"{out_dir} holds {load_json(mf)['layout']} shards written by embed_catalog_ray; resume "
-                         "it with embed_catalog_ray, pass overwrite=True to re-embed here, or use another out_dir")
-    if mf.exists() and overwrite: _clear_embedding_folder(out_dir)
-    elif mf.exists():
-        diff = _meta_diff(load_json(mf), meta)
+_LAYOUT_JOB = {'npy': 'embed_catalog', 'parquet': 'embed_catalog_ray'}   # which job writes (and resumes) a layout
+
+def open_embedding_folder(out_dir, meta:dict, ids, shard_size:int, overwrite:bool=False) -> list:
+    ("Start, resume or (`overwrite`) restart an embedding folder of `meta`'s layout (npy or parquet): the shards left "
+     "to write.")
+    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True); mf, n = out_dir/'meta.json', len(ids)
+    old = load_json(mf) if mf.exists() else None
+    if old is not None and not overwrite and old.get('layout', 'npy') != meta.get('layout', 'npy'):
+        job = _LAYOUT_JOB[old.get('layout', 'npy')]
+        raise ValueError(f"{out_dir} holds {old.get('layout', 'npy')} shards written by {job}; resume it with {job}, "
+                         "pass overwrite=True to re-embed here, or use another out_dir")
+    if old is not None and overwrite: _clear_embedding_folder(out_dir)
+    elif old is not None:
+        diff = _meta_diff(old, meta)
         if diff: raise ValueError(f"{out_dir} holds embeddings made with different settings: "
                                   + '; '.join(f'{k}: {o!r} -> {v!r}' for k, (o, v) in diff.items())
                                   + ". Resuming would mix them and reusing would return the old ones: pass "
@@ -151,16 +158,15 @@ def _open_embedding_folder(out_dir:Path, meta:dict, ids, shard_size:int, overwri
         save_json({**meta, 'complete': False}, mf)
         pd.DataFrame(dict(item_id=ids, shard=np.arange(n) // shard_size, row=np.arange(n) % shard_size)
                      ).to_parquet(out_dir/'index.parquet', index=False)
-    return [s for s in range((n + shard_size - 1) // shard_size) if not _shard_path(out_dir, s).exists()]
+    return [s for s in range((n + shard_size - 1) // shard_size) if not _shard_file(out_dir, s, meta).exists()]
 
-def _close_embedding_folder(out_dir:Path, n_shards:int) -> Path:
-    "Mark a folder complete (with its dimension) once every shard is on disk."
-    missing = [s for s in range(n_shards) if not _shard_path(out_dir, s).exists()]
+def close_embedding_folder(out_dir, n_shards:int) -> Path:
+    "Mark an embedding folder (either layout) complete, with its dimension, once every shard is on disk."
+    out_dir = Path(out_dir); meta = load_json(out_dir/'meta.json')
+    missing = [s for s in range(n_shards) if not _shard_file(out_dir, s, meta).exists()]
     if missing: raise RuntimeError(f"embedding stopped with shards {missing} missing in {out_dir}; run again to resume")
-    meta = load_json(out_dir/'meta.json')
-    save_json({**meta, 'complete': True,
-               'dim': int(np.load(_shard_path(out_dir, 0), mmap_mode='r').shape[1]) if meta['n'] else 0},
-              out_dir/'meta.json')
+    dim = _read_shard(out_dir, 0, meta).shape[1] if meta['n'] else 0
+    save_json({**meta, 'complete': True, 'dim': int(dim)}, out_dir/'meta.json')
     return out_dir
 
 def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=None, bs:int=64,
@@ -181,7 +187,7 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
         out_dir = Path(out_dir)
         meta = _meta_for(catalog, ids, shard_size,
                          embedding_config(embedder, catalog, hw, mean, std, bf16, channels_last, l2, dtype))
-        todo = _open_embedding_folder(out_dir, meta, ids, shard_size, overwrite)
+        todo = open_embedding_folder(out_dir, meta, ids, shard_size, overwrite)
     batches, owner = [], []
     for s in todo:
         for b in range(s * shard_size, min((s + 1) * shard_size, n), bs):
@@ -205,7 +211,7 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
                 if out_dir is None: out = buf
                 else: _write_shard(out_dir, s, buf)
                 buf = None
-    return (ids, out) if out_dir is None else _close_embedding_folder(out_dir, n_shards)
+    return (ids, out) if out_dir is None else close_embedding_folder(out_dir, n_shards)
 
 # %% ../nbs/06_embed.ipynb
 def _shard_file(folder, s:int, meta:dict) -> Path:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import os, sys, json, time, copy, argparse, datetime
 from pathlib import Path
+from fastcore.xtras import modified_env
 import numpy as np, pandas as pd
 from .core import (outputs_dir, new_run_dir, save_json, load_json, provenance, slugify, offline_env, fingerprint,
                          is_offline, machine_info, machine_line, drop_bf16)
@@ -351,15 +352,6 @@ def run_is_complete(run_dir:str|Path) -> bool:
     "A run is complete when its notebook ran to the end (`DONE`) and wrote `metrics.json`."
     d = Path(run_dir); return (d/'DONE').exists() and (d/'metrics.json').exists()
 
-class _environment:
-    "Set environment variables for a `with` block (a kernel started inside inherits them), then restore them."
-    def __init__(self, env:dict): self.env = env
-    def __enter__(self): self.old = {k: os.environ.get(k) for k in self.env}; os.environ.update(self.env)
-    def __exit__(self, *a):
-        for k, v in self.old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
-
 def run_notebook(nb:str|Path, run_dir:str|Path, params:dict|None=None, kernel_name:str|None=None,
                  progress:bool=False, timeout:int|None=None, key:dict|None=None) -> dict:
     "Execute report `nb` with papermill into `run_dir`; returns a status dict (never raises on a notebook error)."
@@ -375,7 +367,7 @@ def run_notebook(nb:str|Path, run_dir:str|Path, params:dict|None=None, kernel_na
     t0 = time.time(); status = dict(notebook=nb.name, run_dir=str(run_dir), ok=True, error=None, failed_cell=None)
     try:
         # the kernel inherits vrl_nb's hub switch; this process's environment is restored
-        with _environment(offline_env()):
+        with modified_env(**offline_env()):
             pm.execute_notebook(str(nb), str(out_nb), parameters=params, kernel_name=kernel_name, progress_bar=progress,
                                 cwd=str(nb.parent), execution_timeout=timeout)
     except PapermillExecutionError as e:
