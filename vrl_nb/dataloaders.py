@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from fastai.vision.all import (Datasets, Transform, Resize, ToTensor, IntToFloatTensor, Normalize, PILImage,
                                TensorImage, tensor, RandomSplitter, show_image, get_grid, ResizeMethod)
-from fastai.data.core import DataLoaders
+from fastai.data.core import DataLoaders, TfmdDL
 from fastai.data.load import DataLoader
-from .catalog import Catalog, FileImageStore, IGNORE_INDEX, thumbnail_cache
+from fastcore.basics import chunked
+from .catalog import Catalog, ArrayImageStore, FileImageStore, IGNORE_INDEX, thumbnail_cache
 from .datasets import buyer_photo
 
 # %% auto 0
@@ -84,6 +85,44 @@ class MultitaskDataLoaders(DataLoaders):
         return show_multitask_batch(self, max_n=max_n, ncols=ncols, figsize=figsize, ds_idx=ds_idx)
 
 # %% ../nbs/02b_dataloaders.ipynb
+def _seeded_view(tfm) -> bool:
+    "Whether `tfm` is a seeded-view item transform (`draw()` a seed or None, then `view(img, seed)`; `BuyerPhotoAug`)."
+    return callable(getattr(tfm, 'draw', None)) and callable(getattr(tfm, 'view', None))
+
+class _CatalogDL(TfmdDL):
+    ("fastai's `TfmdDL`, reading images held in memory at the training size straight from their array (the same "
+     "tensors as the PIL path, without it); any other setting goes fastai's way.")
+    fast_path = True
+    def _fast(self):
+        "`(array, array row of each item, loader, targets, resize, to_tensor, aug)` where the fast path applies."
+        tls = getattr(self.dataset, 'tls', None)
+        if not self.fast_path or not tls or len(tls[0].tfms.fs) != 1: return None
+        load, tfs = tls[0].tfms.fs[0], [t.tfms.fs for t in tls[1:]]
+        if not isinstance(load, _LoadImage) or not all(len(f) == 1 and isinstance(f[0], _Target) for f in tfs): return None
+        if not isinstance(load.cat.images, ArrayImageStore): return None
+        fs, a = self.after_item.fs, load.cat.images.array
+        if any(type(f) not in (Resize, ToTensor) and not _seeded_view(f) for f in fs): return None
+        rs, tt = [f for f in fs if type(f) is Resize], [f for f in fs if type(f) is ToTensor]
+        if len(rs) != 1 or len(tt) != 1 or rs[0].method != ResizeMethod.Squish: return None
+        if tuple(rs[0].size) != (a.shape[1], a.shape[2]) or a.shape[1] != a.shape[2]: return None
+        augs = [f for f in fs if _seeded_view(f) and f.split_idx in (None, self.after_item.split_idx)]
+        rows = load.cat.items['image'].to_numpy()[np.asarray(tls[0].items, dtype=int)].astype(int)
+        return a, rows, load, [f[0] for f in tfs], rs[0], tt[0], augs
+    def _item(self, s:int, fast) -> tuple:
+        a, rows, load, targets, rs, tt, augs = fast
+        pos = int(self.dataset.tls[0].items[s]); seeds = [(aug, aug.draw()) for aug in augs]
+        if any(sd is not None for _, sd in seeds):   # a buyer-photo view: fastai's PIL path, with the seed drawn
+            img = load(pos)
+            for aug, sd in seeds: img = img if sd is None else aug.view(img, sd)
+            x = tt(rs(img))
+        else: x = TensorImage(torch.from_numpy(a[rows[s]]).permute(2, 0, 1))
+        return (x, *[t(pos) for t in targets])
+    def create_batches(self, samps):
+        fast = self._fast()
+        if fast is None: yield from super().create_batches(samps); return
+        for chunk in chunked(samps, self.bs, self.drop_last): yield self.do_batch([self._item(int(s), fast) for s in chunk])
+
+# %% ../nbs/02b_dataloaders.ipynb
 def catalog_dls(cat:Catalog, tasks:Sequence[str]|None=None, size:int=64, bs:int=64, mean=(0.5, 0.5, 0.5),
                 std=(0.5, 0.5, 0.5), valid:str|float='valid', train:str='train', seed:int=0, item_tfms=None,
                 batch_tfms=None, num_workers:int=0, device=None, image_cache='auto', cache_size:int|None=None,
@@ -101,7 +140,7 @@ def catalog_dls(cat:Catalog, tasks:Sequence[str]|None=None, size:int=64, bs:int=
     it = [Resize(size, method=ResizeMethod.Squish), ToTensor()] + list(item_tfms or [])
     bt = [IntToFloatTensor(), *(batch_tfms or []), Normalize.from_stats(mean, std, cuda=False)]
     dls = dsets.dataloaders(bs=bs, after_item=it, after_batch=bt, num_workers=num_workers, device=device or 'cpu',
-                            shuffle=True, generator=None, **kwargs)
+                            shuffle=True, generator=None, dl_type=_CatalogDL, **kwargs)
     dls.train.rng = random.Random(seed)  # fastai shuffles with this rng
     return MultitaskDataLoaders(*dls.loaders, tasks=tasks, target_tfms=targets, catalog=cat, mean=mean, std=std,
                                 size=size, path=dls.path, device=dls.device)
@@ -113,10 +152,14 @@ class BuyerPhotoAug(Transform):
     def __init__(self, p:float=0.5, strength:float=1.0):
         if not 0 <= p <= 1: raise ValueError(f'p must be a probability in [0, 1], got {p}')
         self.p, self.strength = p, strength
-    def encodes(self, img:PILImage):
+    def draw(self) -> int|None:
+        "The seed of this image's view (one draw from torch's RNG per image), or None when it stays as it is."
         s = int(torch.randint(0, 2**31 - 1, (1,)))
-        if (s % 10_000) / 10_000 >= self.p: return img
-        return PILImage(buyer_photo(img, seed=s, strength=self.strength))
+        return None if (s % 10_000) / 10_000 >= self.p else s
+    def view(self, img, s:int) -> PILImage: return PILImage(buyer_photo(img, seed=s, strength=self.strength))
+    def encodes(self, img:PILImage):
+        s = self.draw()
+        return img if s is None else self.view(img, s)
 
 # %% ../nbs/02b_dataloaders.ipynb
 class _TensorsDS:
