@@ -30,14 +30,15 @@ from .reports import save_metrics, save_timings
 # %% auto 0
 __all__ = ['NOT_NATIVE', 'ANN_COLUMNS', 'PML_METRICS', 'BENCH_SECTIONS', 'bench_row', 'bench_table', 'not_native_row',
            'bench_display', 'bench_markdown', 'latency_stats', 'best_time', 'matmul_peak_gflops', 'forward_flops',
-           'model_flops_utilisation', 'embedding_benchmark', 'plain_embedding_script', 'file_embedding_benchmark',
-           'default_switches', 'benchmark_switches', 'file_training_benchmark', 'plain_train_epoch',
-           'fastai_train_epoch', 'fastai_vs_plain', 'cached_vs_finetune', 'onednn_kernels', 'precision_benchmark',
-           'serving_latency', 'end_to_end_latency', 'rss_bytes', 'PeakRSS', 'synthetic_embeddings', 'synthetic_gallery',
-           'faiss_threads', 'ann_compare', 'ann_table', 'ann_rows', 'pml_data', 'pml_eval', 'exact_eval',
-           'blocked_matmul_s', 'eval_vs_pml', 'BenchParams', 'BenchRun', 'bench_embedding', 'bench_fastai_vs_plain',
-           'bench_cached', 'bench_precision', 'ann_specs', 'bench_ann', 'bench_serving', 'e2e_index', 'bench_e2e',
-           'bench_mfu', 'bench_pml', 'bench_jpeg', 'run_bench', 'save_bench']
+           'model_flops_utilisation', 'embedding_benchmark', 'plain_embedding_script', 'worker_ms_per_image',
+           'cold_ratio_bound', 'file_embedding_benchmark', 'default_switches', 'benchmark_switches',
+           'file_training_benchmark', 'plain_train_epoch', 'fastai_train_epoch', 'fastai_vs_plain',
+           'cached_vs_finetune', 'onednn_kernels', 'precision_benchmark', 'serving_latency', 'end_to_end_latency',
+           'rss_bytes', 'PeakRSS', 'synthetic_embeddings', 'synthetic_gallery', 'faiss_threads', 'ann_compare',
+           'ann_table', 'ann_rows', 'pml_data', 'pml_eval', 'exact_eval', 'blocked_matmul_s', 'eval_vs_pml',
+           'BenchParams', 'BenchRun', 'bench_embedding', 'bench_fastai_vs_plain', 'bench_cached', 'bench_precision',
+           'ann_specs', 'bench_ann', 'bench_serving', 'e2e_index', 'bench_e2e', 'bench_mfu', 'bench_pml', 'bench_jpeg',
+           'run_bench', 'save_bench']
 
 # %% ../nbs/12_benchmarks.ipynb
 def bench_row(what:str, ours:float, reference:float, unit:str, goal:float|None=None, ratio:float|None=None,
@@ -181,6 +182,23 @@ def plain_embedding_script(model:torch.nn.Module, paths:list, size:int, bs:int=6
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 # %% ../nbs/12_benchmarks.ipynb
+def worker_ms_per_image(catalog:Catalog, size, bs:int=64) -> float:
+    ("Milliseconds of one core per image for an embedding worker's work on `catalog` at `size`: decode (reduced), "
+     "resize, normalise; timed on one thread over the whole catalog.")
+    hw = input_size(size=size)
+    with torch_threads(1):
+        t = time.perf_counter()
+        for b in range(0, len(catalog), bs): prepare_batch(image_batch(catalog, np.arange(b, min(b + bs, len(catalog))),
+                                                                       hw), hw)
+        return (time.perf_counter() - t) / max(len(catalog), 1) * 1e3
+
+def cold_ratio_bound(forward_ms:float, worker_ms:float, cores:int) -> float:
+    ("The best cold-embedding / raw-forward ratio when a forward taking `forward_ms` per image keeps `cores` busy and "
+     "the workers' `worker_ms` of one core per image must come out of the same cores: F / (F + W / cores).")
+    return forward_ms / (forward_ms + worker_ms / cores)
+
+
+# %% ../nbs/12_benchmarks.ipynb
 def file_embedding_benchmark(embedder, catalog:Catalog, size:int, bs:int=64, repeats:int=2, cache_folder=None,
                              plain:bool=True) -> dict:
     ("Images/s on a file-backed catalog: raw forward, `embed_catalog` cold (files) and warm (thumbnail cache), the "
@@ -188,6 +206,7 @@ def file_embedding_benchmark(embedder, catalog:Catalog, size:int, bs:int=64, rep
     if not isinstance(catalog.images, FileImageStore): raise ValueError('file_embedding_benchmark wants a file-backed '
                                                                         'catalog')
     cold = embedding_benchmark(embedder, catalog, n=None, size=size, bs=bs, repeats=repeats)
+    worker_ms = worker_ms_per_image(catalog, input_size(embedder, size), bs)
     d = Path(cache_folder or tempfile.mkdtemp(prefix='vrl_nb-thumbs-'))
     try:
         t = time.perf_counter(); cached = thumbnail_cache(catalog, size, folder=d, progress=False, verbose=False)
@@ -200,7 +219,9 @@ def file_embedding_benchmark(embedder, catalog:Catalog, size:int, bs:int=64, rep
                warm_img_s=warm['pipeline_img_s'],
                warm_ratio=warm['paired_median_ratio'], cache_build_s=build_s, cache_build_img_s=len(catalog) / build_s,
                cold_runs=cold['pipeline_runs'], warm_runs=warm['pipeline_runs'],
-               raw_runs=cold['raw_runs'] + warm['raw_runs'])
+               raw_runs=cold['raw_runs'] + warm['raw_runs'], worker_ms=worker_ms)
+    res.update(forward_ms=1e3 / res['raw_forward_img_s'],
+               cold_bound=cold_ratio_bound(1e3 / res['raw_forward_img_s'], worker_ms, cold['torch_threads']))
     if plain:
         paths = [catalog.images.path(r) for r in catalog.items['image']]
         runs = []
@@ -975,7 +996,8 @@ def bench_jpeg(run:BenchRun) -> list:
         rows += [bench_row(f'embed_catalog on JPEG files vs raw forward, cold (decoded in workers), {s} px',
                            fb['cold_img_s'],
                            fb['raw_forward_img_s'], 'img/s', goal=0.90, ratio=fb['cold_ratio'],
-                           ratio_estimator='median of interleaved pairs', **common),
+                           ratio_estimator='median of interleaved pairs', worker_ms=round(fb['worker_ms'], 3),
+                           forward_ms=round(fb['forward_ms'], 3), cold_bound=round(fb['cold_bound'], 3), **common),
                  bench_row(f'embed_catalog on JPEG files vs raw forward, warm (thumbnail cache), {s} px',
                            fb['warm_img_s'],
                            fb['raw_forward_img_s'], 'img/s', goal=0.90, ratio=fb['warm_ratio'],

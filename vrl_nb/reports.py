@@ -180,24 +180,42 @@ SUITES = {
         dict(name='benchmarks', notebook='benchmarks.ipynb', est_s=1150, params=dict())]),
 }
 
-# the suites' est_s are seconds on the machine where speed_calibration() took CALIBRATION_REF_S (the default suite's
-# measured there in one quiet run, 2026-12-02, AVX512 2 cores); run_suite scales them by this machine's calibration
-CALIBRATION_REF_S = 0.55
+# the suites' est_s are seconds measured on one machine state (the default suite's: one quiet `make report`,
+# 2026-12-02, AVX512 2 cores, 1585 s); CALIBRATION_REF_S is what speed_calibration() takes in that state, derived on
+# 2026-12-03 from one `make report` there (1650 s) and the median of 7 calibrations around it (1.082 s, spread
+# 0.97-1.24): 1.082 * 1585 / 1650. run_suite scales est_s by this machine's calibration over it
+CALIBRATION_REF_S = 1.04
 
-def speed_calibration(n:int=5, bs:int=32, size:int=96) -> float:
-    ("Seconds per training step (forward, backward, SGD step) of a random-init Lite0 on a `bs`×3×`size`² batch here: "
-     "the median of `n` after two warm-up steps.")
-    import torch, timm
-    m = timm.create_model('tf_efficientnet_lite0', pretrained=False, num_classes=10).train()
-    opt = torch.optim.SGD(m.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(bs, 3, size, size, generator=g), torch.randint(0, 10, (bs,), generator=g)
-    ts = []
-    for _ in range(n + 2):
-        t = time.perf_counter(); opt.zero_grad()
-        torch.nn.functional.cross_entropy(m(x), y).backward(); opt.step()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts[2:]))
+def _median_step(step, n:int) -> float:
+    "Median seconds of `n` calls of `step()` after one warm-up call."
+    step(); ts = []
+    for _ in range(n):
+        t = time.perf_counter(); step(); ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+def _adamw_step(model, loss):
+    "A function doing one AdamW step of `model` on `loss()`."
+    import torch
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    def step(): opt.zero_grad(); loss().backward(); opt.step()
+    return step
+
+def speed_calibration(n:int=5, bs:int=32) -> float:
+    ("Seconds of one training step of each of the default suite's two heavy workloads here, summed (each the median of "
+     "`n` after a warm-up): a channels-last Lite0 fine-tuning step on a `bs`×3×96² batch (the training reports) and a "
+     "step of the generative report's text-to-image UNet (`TINY_UNET`) on a `bs`×3×32² batch. Both are timed because "
+     "a busy or different machine slows them by different factors.")
+    import torch, timm, torch.nn.functional as F
+    from diffusers import UNet2DConditionModel
+    from vrl_nb.generative.pipeline import TINY_UNET
+    g, cl = torch.Generator().manual_seed(0), torch.channels_last
+    m = timm.create_model('tf_efficientnet_lite0', pretrained=False, num_classes=10).train().to(memory_format=cl)
+    x, y = torch.randn(bs, 3, 96, 96, generator=g).contiguous(memory_format=cl), torch.randint(0, 10, (bs,), generator=g)
+    u = UNet2DConditionModel(**TINY_UNET).train()
+    xu, tu = torch.randn(bs, 3, 32, 32, generator=g), torch.randint(0, 1000, (bs,), generator=g)
+    h = torch.randn(bs, 16, TINY_UNET['cross_attention_dim'], generator=g)
+    return (_median_step(_adamw_step(m, lambda: F.cross_entropy(m(x), y)), n) +
+            _median_step(_adamw_step(u, lambda: F.mse_loss(u(xu, tu, encoder_hidden_states=h).sample, xu)), n))
 
 _TYPES = dict(int=(int,), float=(int, float), str=(str,), bool=(bool,), list=(list, tuple), dict=(dict,))
 
@@ -464,15 +482,15 @@ def run_suite(suite:str|dict='quick', out:str|Path|None=None, params:dict|None=N
     """Run a suite of report notebooks into `out` (default `outputs/<suite>`); returns the statuses and the summary folder.
 
     The expected time is the runs' estimates scaled by `speed_calibration()` here against `CALIBRATION_REF_S`
-    (`calibrate`: None calibrates suites estimated at 10 min or more; about 5 s)."""
+    (`calibrate`: None calibrates suites estimated at 10 min or more; about 15 s)."""
     runs = suite_runs(suite, params, reports_dir, only)
     sname = suite if isinstance(suite, str) else suite.get('name', 'custom')
     root = Path(out or outputs_dir()/slugify(sname)); root.mkdir(parents=True, exist_ok=True)
     say = print if verbose else (lambda *a, **k: None)
     t0, done_est, statuses, folders = time.time(), 0, [], []
     est_total, factor, cal = _suite_estimate(runs, calibrate)
-    how = (f"calibration: a Lite0 training step takes {cal['step_s']:.3f} s here, {CALIBRATION_REF_S:.3f} s where the "
-           f"estimates were measured: x{factor:.2f}") if cal else 'uncalibrated estimate'
+    how = (f"calibration: a Lite0 and a generator training step take {cal['step_s']:.3f} s here, "
+           f"{CALIBRATION_REF_S:.3f} s where the estimates were measured: x{factor:.2f}") if cal else 'uncalibrated estimate'
     say(f"suite {sname!r}: {len(runs)} runs into {root} (expected ~{_fmt(est_total)} on this machine; {how})")
     spec = SUITES.get(suite, {}) if isinstance(suite, str) else suite
     if est_total > 1200 and spec.get('shorten'): say(f"      that is over 20 min; to shorten it: {spec['shorten']}")
@@ -505,7 +523,7 @@ def main(argv=None):
                                                'VRL_NB_OUTPUTS/<suite>)')
     r.add_argument('--resume', action='store_true', help='skip runs already complete in the output folder')
     r.add_argument('--timeout', type=int, default=None, help='per-cell timeout in seconds')
-    r.add_argument('--no-calibration', action='store_true', help='skip the 5-second speed calibration of a long suite')
+    r.add_argument('--no-calibration', action='store_true', help='skip the 15-second speed calibration of a long suite')
     r.add_argument('--only', nargs='+', default=None, metavar='RUN', help='run only these runs of the suite (and its '
                                                                           'summary)')
     sub.add_parser('suites', help='list the suites')
