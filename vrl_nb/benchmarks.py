@@ -21,7 +21,7 @@ from .datasets import fashion_mnist_catalog, jpeg_folder
 from .backbones import create_backbone, prepare_batch, input_size, image_norm, embed_tensor, eval_mode
 from .multitask import create_multitask, embedder_from_backbone, MultitaskLoss
 from .train import train_multitask
-from .embed import image_batch, auto_channels_last, embed_catalog, torch_threads
+from .embed import image_batch, batch_stream, auto_channels_last, embed_catalog, torch_threads
 from .retrieval import (l2_normalize, build_index, search, set_search_params, encode_labels, count_relevant,
                               chunked_metrics)
 from .serve import serving_runtimes, ImageSearch, jpeg_bytes
@@ -185,18 +185,16 @@ def plain_embedding_script(model:torch.nn.Module, paths:list, size:int, bs:int=6
 def worker_ms_per_image(catalog:Catalog, size, bs:int=64) -> float:
     ("Milliseconds of one core per image for an embedding worker's work on `catalog` at `size`: decode (reduced), "
      "resize, normalise; timed on one thread over the whole catalog.")
-    hw = input_size(size=size)
-    with torch_threads(1):
+    n = len(catalog)
+    with torch_threads(1):   # what a worker of `batch_stream` does per batch, done here in this thread
         t = time.perf_counter()
-        for b in range(0, len(catalog), bs): prepare_batch(image_batch(catalog, np.arange(b, min(b + bs, len(catalog))),
-                                                                       hw), hw)
-        return (time.perf_counter() - t) / max(len(catalog), 1) * 1e3
+        for _ in batch_stream(catalog, [np.arange(b, min(b + bs, n)) for b in range(0, n, bs)], size, num_workers=0): pass
+        return (time.perf_counter() - t) / max(n, 1) * 1e3
 
 def cold_ratio_bound(forward_ms:float, worker_ms:float, cores:int) -> float:
     ("The best cold-embedding / raw-forward ratio when a forward taking `forward_ms` per image keeps `cores` busy and "
      "the workers' `worker_ms` of one core per image must come out of the same cores: F / (F + W / cores).")
     return forward_ms / (forward_ms + worker_ms / cores)
-
 
 # %% ../nbs/12_benchmarks.ipynb
 def file_embedding_benchmark(embedder, catalog:Catalog, size:int, bs:int=64, repeats:int=2, cache_folder=None,
@@ -220,8 +218,8 @@ def file_embedding_benchmark(embedder, catalog:Catalog, size:int, bs:int=64, rep
                warm_ratio=warm['paired_median_ratio'], cache_build_s=build_s, cache_build_img_s=len(catalog) / build_s,
                cold_runs=cold['pipeline_runs'], warm_runs=warm['pipeline_runs'],
                raw_runs=cold['raw_runs'] + warm['raw_runs'], worker_ms=worker_ms)
-    res.update(forward_ms=1e3 / res['raw_forward_img_s'],
-               cold_bound=cold_ratio_bound(1e3 / res['raw_forward_img_s'], worker_ms, cold['torch_threads']))
+    res['forward_ms'] = 1e3 / res['raw_forward_img_s']
+    res['cold_bound'] = cold_ratio_bound(res['forward_ms'], worker_ms, cold['torch_threads'])
     if plain:
         paths = [catalog.images.path(r) for r in catalog.items['image']]
         runs = []
