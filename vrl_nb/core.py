@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb 3
 from __future__ import annotations
-import os, sys, json, hashlib, random, platform, subprocess, datetime, re
+import os, sys, json, hashlib, random, platform, subprocess, datetime, re, contextlib, uuid
 from pathlib import Path
 import numpy as np
 
@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ['BF16_EMULATED_SLOWDOWN', 'set_offline', 'is_offline', 'hub_kwargs', 'offline_env', 'project_root', 'outputs_dir',
            'cache_dir', 'slugify', 'new_run_dir', 'set_seed', 'fingerprint', 'package_versions', 'git_commit',
            'provenance', 'machine_info', 'machine_line', 'bf16_native', 'bf16_skip_reason', 'check_bf16', 'drop_bf16',
-           'save_json', 'load_json', 'default_device', 'pbar']
+           'save_json', 'load_json', 'default_device', 'atomic_write', 'pbar']
 
 # %% ../nbs/00_core.ipynb
 _OFFLINE_VARS = ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'HF_DATASETS_OFFLINE')
@@ -249,6 +249,35 @@ def default_device(prefer:str|None=None):
     import torch
     if prefer: return torch.device(prefer)
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+
+# %% ../nbs/00_core.ipynb
+def _write_error(e:OSError, path:Path, what:str) -> OSError:
+    import errno
+    # numpy reports a short write as 'N requested and M written'
+    if e.errno == errno.ENOSPC or 'requested and' in str(e):
+        why = f"the disk is full ({e}); free space on that disk or write somewhere else"
+    elif e.errno == errno.EFBIG:
+        why = f"a file size limit was hit ({e}); raise it (`ulimit -f`) or write smaller files"
+    elif e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        why = f"the folder cannot be written ({e}); check its permissions or write somewhere else"
+    else: return e
+    return OSError(e.errno or errno.ENOSPC, f"could not write {what} {path}: {why}")
+
+@contextlib.contextmanager
+def atomic_write(path:str|Path, what:str='file'):
+    "Yield a temporary path beside `path` (unique to this process and call); move it to `path` when the block succeeds."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent/f'.{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp'
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        err = _write_error(e, path, what)
+        if err is e: raise
+        raise err from e
+    except BaseException:
+        tmp.unlink(missing_ok=True); raise
 
 # %% ../nbs/00_core.ipynb
 def pbar(it, comment:str='', total:int|None=None, leave:bool=False, parent=None):
