@@ -14,7 +14,7 @@ from .retrieval import hit_rate_at_k, recall_at_k, result_column
 
 # %% auto 0
 __all__ = ['GREEN', 'RED', 'GREY', 'KEY_RESULT_COLS', 'framed', 'plot_retrieval_gallery', 'recall_curve', 'plot_recall_curves',
-           'embedding_map', 'results_markdown', 'show_results']
+           'embedding_map', 'score_table', 'results_markdown', 'show_results']
 
 # %% ../nbs/09_viz.ipynb
 GREEN, RED, GREY = (34, 160, 60), (210, 40, 40), (150, 150, 150)
@@ -112,6 +112,25 @@ def embedding_map(emb, catalog, task:str='fine_category', n:int=2000, perplexity
     ax.set_title(title or f't-SNE of embeddings, coloured by {task}'); ax.set_xticks([]); ax.set_yticks([])
     ax.figure.tight_layout()
     return ax.figure, df
+
+# %% ../nbs/09_viz.ipynb
+def _score_cell(v:float, lo:float, hi:float, digits:int) -> str:
+    if np.isnan(v): return '—'
+    return f'{v:.{digits}f}' + ('' if np.isnan(lo) or np.isnan(hi) else f' [{lo:.{digits - 1}f}, {hi:.{digits - 1}f}]')
+
+def score_table(results:dict, k:int=10, digits:int=3) -> pd.DataFrame:
+    "One row per model of `{model: evaluate_retrieval(...)}`, its headline retrieval numbers as 'value [lo, hi]'."
+    from vrl_nb.retrieval import metrics_table
+    t = metrics_table(results)
+    heads = {('similar_items', f'P@{k}'): f'similar items P@{k}', ('search_by_image', 'R@1'): 'search by photo R@1'}
+    for task in t['task'].unique():
+        if task.startswith('attribute/'): heads[(task, f'P@{k}')] = f"{task.split('/', 1)[1]} P@{k}"
+    cols = {}
+    for (task, metric), label in heads.items():
+        rows = t[(t['task'] == task) & (t['metric'] == metric)].set_index('model')
+        if len(rows): cols[label] = [_score_cell(*rows.loc[m, ['value', 'lo', 'hi']].astype(float), digits)
+                                     if m in rows.index else '—' for m in results]
+    return pd.DataFrame(cols, index=pd.Index(list(results), name='model'))
 
 # %% ../nbs/09_viz.ipynb
 KEY_RESULT_COLS = ('run', 'model', 'weights', result_column('accuracy', label_task='fine_category'),
