@@ -209,18 +209,42 @@ def build_index(gallery, factory:str='Flat', train_size:int=100_000, nprobe:int|
     starts = range(0, n, bs)
     if progress:
         starts = pbar(starts, 'adding')
-    for s in starts: index.add(_finite_rows(l2_normalize(gallery[s:s + bs]), s))
+    zero = []
+    for s in starts:
+        x = _finite_rows(l2_normalize(gallery[s:s + bs]), s)
+        zero.append(_zero_rows(x) + s); index.add(x)
+    _warn_zero_rows(np.concatenate(zero) if zero else [], 'gallery')
     return set_search_params(index, nprobe, efSearch)
 
-def _finite_rows(x:np.ndarray, rows=0) -> np.ndarray:
-    "`x`, or an error naming the gallery rows holding NaN/inf (faiss would index them and return nonsense neighbours)."
+def _finite_rows(x:np.ndarray, rows=0, what:str='gallery') -> np.ndarray:
+    "`x`, or an error naming the `what` rows holding NaN/inf (faiss gives nonsense for them)."
     bad = ~np.isfinite(x).all(1)
     if bad.any():
         rows = np.asarray(rows)[bad] if np.ndim(rows) else np.flatnonzero(bad) + rows
-        raise ValueError(f'{int(bad.sum())} gallery vector(s) are not finite (NaN/inf; first rows '
+        raise ValueError(f'{int(bad.sum())} {what} vector(s) are not finite (NaN/inf; first rows '
                          f'{rows[:5].tolist()}): a model trained to divergence makes them; re-embed with a model whose '
                          'training converged')
     return x
+
+def _zero_rows(x:np.ndarray) -> np.ndarray:
+    "Positions of the rows of L2-normalised `x` still (nearly) zero: vectors with no direction."
+    return np.flatnonzero(np.einsum('ij,ij->i', x, x) < 0.5)
+
+_ZERO_WHY = dict(
+    gallery=("it scores 0 against every query, so where it ranks says nothing about its "
+             "image. They are indexed as given; re-embed those items (a blank or unreadable "
+             "image, or an embedder that outputs zeros, makes them) or leave them out"),
+    query=("every item scores 0 against it, so its neighbours are arbitrary (the index's "
+           "order) and say nothing about the query. They are searched as given; re-embed "
+           "those queries or leave them out"))
+
+def _warn_zero_rows(rows, what:str='gallery'):
+    "Warn how many `what` vectors are all zeros and their first rows, if `rows` is not empty."
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows):
+        warnings.warn(f"{len(rows)} {what} vector(s) are all zeros (first rows "
+                      f"{rows[:5].tolist()}): a zero vector has no direction: {_ZERO_WHY[what]}",
+                      stacklevel=3)
 
 def save_index(index, path:str|Path) -> Path:
     "Write a faiss index to `path` (`faiss.write_index`)."
@@ -237,6 +261,16 @@ def load_index(path:str|Path, nprobe:int|None=None, efSearch:int|None=None):
     return set_search_params(faiss.read_index(str(path)), nprobe, efSearch)
 
 # %% ../nbs/07_retrieval.ipynb
+def _search_block(index, queries, k:int, exclude=None, row0:int=0) -> tuple:
+    "(scores, positions, all-zero rows) of the queries at rows `row0`..., `exclude` left out."
+    x = _finite_rows(l2_normalize(queries), row0, 'query')
+    d, i = index.search(x, k + (exclude is not None))
+    if exclude is not None:
+        keep = i != exclude[:, None]
+        order = np.argsort(~keep, axis=1, kind='stable')[:, :k]
+        d, i = np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
+    return d, i, _zero_rows(x) + row0
+
 def search(index, queries, k:int=10, bs:int=4096, exclude_self:bool=False, exclude=None,
            progress:bool=False) -> tuple[np.ndarray, np.ndarray]:
     "Batched k-NN search: (scores, gallery positions), leaving out each query's `exclude` position (or itself)."
@@ -246,18 +280,16 @@ def search(index, queries, k:int=10, bs:int=4096, exclude_self:bool=False, exclu
                                                 f"{index.ntotal} indexed")
         exclude = np.arange(nq)
     if exclude is not None: exclude = np.asarray(exclude, dtype=np.int64)
-    kk = k + (exclude is not None)
     D = np.empty((nq, k), np.float32); I = np.empty((nq, k), np.int64)
     starts = range(0, nq, bs)
     if progress:
         starts = pbar(starts, 'searching')
+    zero = []
     for s in starts:
-        d, i = index.search(l2_normalize(queries[s:s + bs]), kk)
-        if exclude is not None:
-            keep = i != exclude[s:s + bs, None]
-            order = np.argsort(~keep, axis=1, kind='stable')[:, :k]
-            d, i = np.take_along_axis(d, order, 1), np.take_along_axis(i, order, 1)
-        D[s:s + bs], I[s:s + bs] = d, i
+        ex = None if exclude is None else exclude[s:s + bs]
+        D[s:s + bs], I[s:s + bs], z = _search_block(index, queries[s:s + bs], k, ex, s)
+        zero.append(z)
+    _warn_zero_rows(np.concatenate(zero) if zero else [], 'query')
     return D, I
 
 # %% ../nbs/07_retrieval.ipynb
@@ -277,12 +309,15 @@ def chunked_metrics(index, queries, query_codes, gallery_codes, n_rel, k:int, ks
     ("Search and score `queries` in chunks of `bs`; returns `retrieval_metrics` over all queries (with `ci`: bootstrap "
      "intervals).")
     ks = ks or (k,); n_rel = np.asarray(n_rel); qc = np.asarray(query_codes)
-    sums, n_q, n_ex, per_query = {}, 0, 0, {}
+    if exclude is not None: exclude = np.asarray(exclude, dtype=np.int64)
+    sums, n_q, n_ex, per_query, zero = {}, 0, 0, {}, []
     starts = range(0, len(queries), bs)
     if progress:
         starts = pbar(starts, 'evaluating')
     for s in starts:
-        _, I = search(index, queries[s:s + bs], k, bs=bs, exclude=None if exclude is None else exclude[s:s + bs])
+        ex = None if exclude is None else exclude[s:s + bs]
+        _, I, z = _search_block(index, queries[s:s + bs], k, ex, s)
+        zero.append(z)
         if ci:   # keep the per-query values (one float per query and metric) for the intervals
             pq, keep = per_query_metrics(relevance(qc[s:s + bs], gallery_codes, I), n_rel[s:s + bs], ks=ks,
                                          metrics=metrics)
@@ -293,6 +328,7 @@ def chunked_metrics(index, queries, query_codes, gallery_codes, n_rel, k:int, ks
         for key, v in m.items():
             if key not in ('n_queries', 'n_excluded') and m['n_queries']:
                 sums[key] = sums.get(key, 0.0) + v * m['n_queries']
+    _warn_zero_rows(np.concatenate(zero) if zero else [], 'query')
     if ci: return summarise_metrics({key: np.concatenate(v) for key, v in per_query.items()}, n_q, n_ex, ci=True)
     return dict(n_queries=n_q, n_excluded=n_ex, **{key: v / n_q for key, v in sums.items()})
 
@@ -307,7 +343,7 @@ class ExactIndex:
         if normalize:
             nrm = np.concatenate([np.linalg.norm(np.asarray(gallery[s:s + self.bs], np.float32), axis=1)
                                   for s in range(0, self.ntotal, self.bs)] or [np.ones(0, np.float32)])
-            _finite_rows(nrm[:, None])
+            _finite_rows(nrm[:, None]); _warn_zero_rows(np.flatnonzero(nrm < 1e-12), 'gallery')
             if not np.allclose(nrm, 1, atol=1e-5): self.scale = (1 / np.maximum(nrm, 1e-12)).astype(np.float32)
 
     def _block(self, s:int):   # -> torch.Tensor (torch is imported only when an exact index is used)
@@ -349,7 +385,7 @@ def similar_items_task(emb, catalog, k:int=10, tasks=('fine_category', 'colour')
     n_rel = count_relevant(codes, codes, self_idx=np.arange(len(codes)))
     depth = min(max(k, min(int(n_rel.max(initial=0)), max_r)), len(codes) - 1)
     with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # MAP@R beyond max_r is a documented lower bound
+        warnings.filterwarnings('ignore', message='MAP@R')   # past max_r: a documented lower bound
         if nbrs is not None and nbrs.shape[1] >= depth:
             m = retrieval_metrics(relevance(codes, codes, nbrs), n_rel, ks=(k,), metrics=('P', 'mAP', 'MAP@R', 'MRR'),
                                   ci=ci)

@@ -82,22 +82,98 @@ def serving_runtimes(embedder:nn.Module, size:int, work_dir:str|Path,
     return out
 
 # %% ../nbs/11_serve.ipynb
+def _image_bytes(data) -> bytes:
+    "`data` as bytes, or a clear error when it is not an image file's (non-empty) bytes."
+    if isinstance(data, memoryview): data = data.tobytes()
+    if not isinstance(data, (bytes, bytearray)):
+        hint = ('read the file first: Path(path).read_bytes()' if isinstance(data, (str, Path))
+                else "pass the uploaded file's contents")
+        raise TypeError(f"ImageSearch takes an image file's bytes (bytes, bytearray or "
+                        f"memoryview), got {type(data).__name__}; {hint}")
+    if not len(data):
+        raise ValueError("the image is empty (0 bytes): the request carried no file content; "
+                         "send the image file's bytes")
+    return data
+
+def _decode(data:bytes, size:int):
+    "The RGB image in `data` (the catalog's decoder), or a ValueError saying what is wrong."
+    from PIL import UnidentifiedImageError
+    try: return load_image(data, size)
+    except UnidentifiedImageError as e:
+        raise ValueError(f"the {len(data)} bytes are not an image file (they start with "
+                         f"{bytes(data[:8])!r}); send a JPEG, PNG, WebP, GIF or other image file "
+                         "PIL reads") from e
+    except OSError as e:   # a known format whose data stops or breaks
+        raise ValueError(f"the image ({len(data)} bytes) could not be decoded: {e}; the file is "
+                         "truncated or corrupt, send the whole file") from e
+
 class ImageSearch:
-    "Online query path: image bytes -> top-`k` item ids, timing each stage (`.last` seconds per stage)."
-    def __init__(self, embed_fn, index, ids, size:int, mean=(0.5,) * 3, std=(0.5,) * 3, k:int=10):
-        self.embed_fn, self.index, self.ids, self.k = embed_fn, index, np.asarray(ids), k
+    ("Online query path: image bytes -> top-`k` item ids (`ids[j]` names the index's row j), "
+     "timing each stage (`.last` seconds per stage).")
+    def __init__(self, embed_fn, index, ids, size:int, mean=(0.5,) * 3, std=(0.5,) * 3,
+                 k:int=10, max_k:int=1000):
+        self.embed_fn, self.index, self.ids = embed_fn, index, np.asarray(ids)
         self.size, self.mean, self.std = size, mean, std
+        if isinstance(max_k, bool) or not isinstance(max_k, (int, np.integer)) or max_k < 1:
+            raise ValueError(f"max_k={max_k!r}: pass the largest k a caller may ask for, "
+                             "an integer >= 1")
+        self.max_k = int(max_k)
+        if self.ids.ndim != 1:
+            raise ValueError(f"ids must hold one id per indexed item (1-D), got shape "
+                             f"{self.ids.shape}")
+        self._check_ids()
+        self.k = self._check_k(k)
         self.last = {}
+
+    def _check_ids(self):
+        "Refuse an empty index, or ids that do not name its rows one to one."
+        n, m = len(self.ids), int(self.index.ntotal)
+        if m == 0: raise ValueError("the index holds no items: add the gallery embeddings to it "
+                                    "(vrl_nb.retrieval.build_index) before serving it")
+        if n != m:
+            raise ValueError(f"{n} ids for an index of {m} items: ids[j] names the index's row "
+                             f"j, so pass exactly {m} ids, in the order their embeddings were "
+                             "added (e.g. the item_id column of the catalog that was embedded)")
+
+    def _check_k(self, k) -> int:
+        "`k` as an int, or an error naming it and the range allowed (1 to index size or `max_k`)."
+        top = min(self.max_k, int(self.index.ntotal))
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= top:
+            raise ValueError(f"k={k!r} is out of range: ask for an integer number of ids from 1 "
+                             f"to {top} (the index holds {self.index.ntotal} items; "
+                             f"max_k={self.max_k})")
+        return int(k)
+
+    def _check_query(self, e:np.ndarray):
+        "Refuse a query embedding of the wrong shape, with NaN/inf, or all zeros (no direction)."
+        d = getattr(self.index, 'd', e.shape[-1])
+        if e.shape != (1, d):
+            raise ValueError(f"the embedder returned shape {e.shape} for one image but the index "
+                             f"holds {d}-d vectors: serve the embedder the index was built with")
+        if not np.isfinite(e).all():
+            raise ValueError("the query image's embedding is not finite (NaN/inf): the embedder "
+                             "diverged on it; serve a model whose training converged")
+        if np.linalg.norm(e) < 1e-12:
+            raise ValueError("the query image's embedding is all zeros: a zero vector has no "
+                             "direction, so every item scores the same and any top-k would be "
+                             "arbitrary; check the image (blank?) and the embedder (does it "
+                             "output zeros for it?)")
+
     def __call__(self, data:bytes, k:int|None=None) -> np.ndarray:
+        "The ids of the `k` (default: the service's `k`) items nearest the image, best first."
         from PIL import Image
+        self._check_ids()          # the index may have changed since the service was built
+        k = self.k if k is None else self._check_k(k)
+        data = _image_bytes(data)
         t0 = time.perf_counter()   # the catalog's own decoder and resize: the same pixels as embedding the file
-        img = np.asarray(load_image(data, self.size).resize((self.size, self.size), Image.BILINEAR))
+        img = np.asarray(_decode(data, self.size).resize((self.size, self.size), Image.BILINEAR))
         t1 = time.perf_counter()
         x = prepare_batch(img[None], self.size, self.mean, self.std)
         t2 = time.perf_counter()
         e = np.ascontiguousarray(self.embed_fn(x), dtype=np.float32)
         t3 = time.perf_counter()
-        _, I = self.index.search(e, k or self.k)
+        self._check_query(e)
+        _, I = self.index.search(e, k)
         t4 = time.perf_counter()
         self.last = dict(decode=t1 - t0, transform=t2 - t1, embed=t3 - t2, search=t4 - t3)
         return self.ids[I[0][I[0] >= 0]]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb 3
 from __future__ import annotations
-import os, time, random, difflib
+import os, time, random, difflib, math
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 from typing import Sequence
@@ -23,12 +23,13 @@ from .catalog import Catalog, IGNORE_INDEX
 from .backbones import create_backbone, eval_mode
 from .multitask import (MultitaskModel, MultitaskLoss, create_multitask, multitask_metrics, macro_f1,
                               save_multitask, Embedder, CosineHead)
-from .dataloaders import catalog_dls, BuyerPhotoAug, feature_dls
+from .dataloaders import catalog_dls, BuyerPhotoAug, feature_dls, _split_positions
 
 # %% auto 0
-__all__ = ['INSTANCE_TASK', 'CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'StopOnNonFiniteLoss',
-           'EpochCheckpoint', 'cache_features', 'predict_multitask', 'task_scores', 'evaluate_multitask', 'TrainConfig',
-           'train_config', 'TrainResult', 'SimulatedKill', 'train_multitask', 'plot_history', 'plot_confusion']
+__all__ = ['INSTANCE_TASK', 'CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'StopOnDivergence',
+           'StopOnNoBatches', 'EpochCheckpoint', 'cache_features', 'predict_multitask', 'task_scores',
+           'evaluate_multitask', 'saved_weights_spec', 'TrainConfig', 'train_config', 'TrainResult', 'SimulatedKill',
+           'train_multitask', 'plot_history', 'plot_confusion']
 
 # %% ../nbs/05_train.ipynb
 class CPUBFloat16(Callback):
@@ -98,26 +99,49 @@ def _refuse_non_finite(model:nn.Module, what:str):
                                      f"{bad[:3]}): training diverged; nothing was written. Lower the learning rate and "
                                      "train again.")
 
-class StopOnNonFiniteLoss(Callback):
-    ("Stop at the first non-finite training loss (or weights, checked after each training pass) naming the stage, "
-     "epoch and batch.")
-    # after_loss: before any later callback or the optimizer step sees it; after_train: before validation and
-    # checkpoints
+class StopOnDivergence(Callback):
+    ("Stop at the first training loss that is non-finite or explodes (over `ratio` x the stage's "
+     "first loss, floored at 1), or at non-finite weights after a training pass.")
+    # after_loss: before any later callback or the optimizer step sees it; after_train: before
+    # validation and checkpoints
     order = 1
-    def __init__(self, stage_name:str='', lr:float=float('nan')): self.stage_name, self.lr = stage_name, lr
-    def _fail(self, what):
-        lr = self.lr
+    def __init__(self, stage_name:str='', lr:float=float('nan'), ratio:float|None=1e3):
+        self.stage_name, self.lr, self.ratio, self.ref = stage_name, lr, ratio, None
+    def _fail(self, what, batch=None):
+        lr, at = self.lr, '' if batch is None else f', batch {batch}'
         raise FloatingPointError(
-            f"training diverged: {what} in stage {self.stage_name!r}, epoch {self.epoch} (lr={lr:.3g}). "
-            f"A learning rate far too high is the usual cause: try lr={lr / 10:.3g} or lower. No checkpoint or model "
-            "was written after the last finite epoch.")
+            f"training diverged in stage {self.stage_name!r}, epoch {self.epoch}{at}: {what} "
+            f"(lr={lr:.3g}). A learning rate far too high is the usual cause: lower it (try "
+            f"lr={lr / 10:.3g} or less) and train again. No checkpoint or model was written after "
+            "the last healthy epoch.")
     def after_loss(self):
-        if self.training and not torch.isfinite(self.learn.loss).all():
-            self._fail(f'the loss is {self.learn.loss.item()} at batch {self.iter}')
+        if not self.training: return
+        loss = float(self.learn.loss.detach().float().max())
+        if not math.isfinite(loss): self._fail(f'the loss is {loss}', self.iter)
+        if self.ref is None: self.ref = max(abs(loss), 1.0)   # the first batch sets the scale
+        elif self.ratio is not None and loss > self.ratio * self.ref:
+            self._fail(f"the loss is {loss:.3g}, over {self.ratio:g}x the stage's first loss "
+                       f"({self.ref:.3g})", self.iter)
     def after_train(self):
         bad = [k for k, p in self.learn.model.named_parameters() if not torch.isfinite(p).all()]
-        if bad: self._fail(f'{len(bad)} weight tensor(s) are NaN/inf after the training pass (first: {bad[:2]}; last '
-                           f'loss {float(self.learn.loss):.3g})')
+        if bad: self._fail(f'{len(bad)} weight tensor(s) are NaN/inf after the training pass '
+                           f'(first: {bad[:2]}; last loss {float(self.learn.loss.detach()):.3g})')
+
+class StopOnNoBatches(Callback):
+    "Fail a training pass that ran no batch (e.g. a training split smaller than one whole batch)."
+    order = 2
+    def __init__(self, stage_name:str=''): self.stage_name = stage_name
+    def before_train(self): self.n_batches = 0
+    def after_loss(self):
+        if self.training: self.n_batches += 1
+    def after_train(self):
+        if self.n_batches: return
+        dl = self.learn.dls.train
+        raise RuntimeError(
+            f"stage {self.stage_name!r}, epoch {self.epoch} trained on no batch: the training "
+            f"split has {dl.n} items and batches of bs={dl.bs} (drop_last={dl.drop_last}), so the "
+            f"model would be saved untrained. Use bs <= {dl.n} or add training items. No "
+            "checkpoint or model was written for this epoch.")
 
 class EpochCheckpoint(Callback):
     "After every trained epoch: record its row in `history` and save model/optimizer/RNG state to `path`."
@@ -189,6 +213,22 @@ def evaluate_multitask(model:MultitaskModel, dl, tasks:Sequence[str]|None=None, 
     return task_scores(p, y, tasks or model.tasks, prefix)
 
 # %% ../nbs/05_train.ipynb
+def saved_weights_spec(config:dict) -> str|None:
+    ("How to rebuild a saved run's starting trunk (`create_backbone`'s `weights`): its "
+     "`weights_spec`, or in a config saved before that existed, read from its `weights`.")
+    if 'weights_spec' in config: return config['weights_spec']
+    label = config.get('weights', '<missing>')
+    if label in (None, 'offline', 'hub'): return label     # a recipe(): the value itself
+    if label == 'from scratch': return None
+    if label == 'hub-pretrained': return 'hub'
+    if isinstance(label, str) and label.startswith('offline-pretrained'): return 'offline'
+    if isinstance(label, str) and label.startswith('file:'): return label[len('file:'):]
+    raise ValueError(f"cannot tell how the saved run's trunk started: the config has no "
+                     f"'weights_spec' and its 'weights' is {label!r} (known labels: 'from "
+                     "scratch', 'hub-pretrained', 'offline-pretrained (...)', 'file:<path>'). Add "
+                     "weights_spec to the config ('offline', 'hub', a file path, or None for from "
+                     "scratch) and read it again.")
+
 def _run_field(default):
     "A `TrainConfig` field that says how this run is carried out (not saved, not fingerprinted)."
     return field(default=default, metadata=dict(run=True))
@@ -229,6 +269,7 @@ class TrainConfig:
     seed: int = 0
     progress: bool = _run_field(True)
     backbone_kwargs: dict = field(default_factory=dict)   # extra timm options (e.g. dynamic_img_size=True)
+    diverge_ratio: float|None = _run_field(1e3)   # loss > this x the stage's first: diverged
 
     @classmethod
     def run_fields(cls) -> list[str]:
@@ -243,7 +284,7 @@ class TrainConfig:
     def from_saved(cls, config:dict, **run) -> TrainConfig:
         "The `TrainConfig` of a saved config (`TrainResult.config`, `config.json`'s `train`), plus `run` fields."
         kw = {f.name: config[f.name] for f in fields(cls) if f.name in config and not f.metadata.get('run')}
-        kw['weights'] = config.get('weights_spec', 'offline')   # the saved 'weights' is the label ('from scratch', ...)
+        kw['weights'] = saved_weights_spec(config)   # the saved 'weights' is a label
         bad = set(run) - set(cls.run_fields())
         if bad: raise TypeError(f'from_saved takes run fields {cls.run_fields()} only, not {sorted(bad)}')
         return cls(**kw, **run)
@@ -333,6 +374,14 @@ def _train_setup(catalog:Catalog, cfg:TrainConfig) -> tuple:
     "The resolved config, backbone, model, fitted catalog/tasks/loss weights and the saved configuration."
     cfg = replace(cfg, tasks=list(cfg.tasks or catalog.tasks),
                   freeze_epochs=0 if cfg.cached_features else cfg.freeze_epochs)
+    n_train = len(_split_positions(catalog, cfg.valid, 'train', cfg.seed)[1][0])
+    if n_train < 2:
+        raise ValueError(f"{catalog.name}: the 'train' split has {n_train} item; training needs at "
+                         "least 2 (batch norm needs 2 per batch): add training items")
+    if n_train < cfg.bs:   # whole batches only: a smaller split would train on no batch at all
+        print(f"bs={cfg.bs} is more than the {n_train} training items of {catalog.name}: "
+              f"training with bs={n_train}")
+        cfg = replace(cfg, bs=n_train)
     bb = create_backbone(cfg.backbone, weights=cfg.weights, img_size=cfg.size, **cfg.backbone_kwargs)
     if cfg.progressive and 'img_size' in bb.kwargs and not cfg.backbone_kwargs.get('dynamic_img_size'):
         raise ValueError(f'progressive resizing needs a trunk that accepts any input size; build {cfg.backbone} with '
@@ -421,8 +470,8 @@ def _run_stages(learn:Learner, stages:list, cfg:TrainConfig, ck_path, ck, meta:d
             # cleared it, so the finished stage's state is not restored (a resume is then bit-identical)
             if ck['stage'] == si: learn.opt.load_state_dict(ck['opt'])
             _set_rng_state(ck['rng'], learn.dls); opt_loaded = True
-        stage_cbs = [StopOnNonFiniteLoss(name, cfg.lr), EpochCheckpoint(ck_path, si, name, history, meta), *extra,
-                     *(cbs or [])]
+        stage_cbs = [StopOnDivergence(name, cfg.lr, cfg.diverge_ratio), StopOnNoBatches(name),
+                     EpochCheckpoint(ck_path, si, name, history, meta), *extra, *(cbs or [])]
         if cfg.progressive and name == 'unfrozen':
             stage_cbs.append(ProgressiveResize(progressive_sizes(cfg.progressive, cfg.size, n)))
         learn.fit_one_cycle(n, stage_lr, cbs=stage_cbs, start_epoch=start)
