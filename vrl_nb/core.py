@@ -7,6 +7,11 @@ from __future__ import annotations
 import os, sys, json, hashlib, random, platform, subprocess, datetime, re, contextlib, uuid
 from pathlib import Path
 import numpy as np
+import warnings
+
+# fastai wraps a few activations in `torch.jit.script` when it is imported, which this torch deprecates: a warning
+# about fastai's internals that no vrl_nb user can act on, so it is not shown
+warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
 
 # %% auto 0
 __all__ = ['BF16_EMULATED_SLOWDOWN', 'set_offline', 'is_offline', 'hub_kwargs', 'offline_env', 'project_root', 'outputs_dir',
