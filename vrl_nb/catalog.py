@@ -30,17 +30,24 @@ def to_rgb(im:Image.Image) -> Image.Image:
     "Convert any PIL mode to RGB; transparency is composited on white, 16-bit and float grayscale scaled to 8 bits."
     if im.mode == 'RGB': return im
     if im.mode.startswith('I') or im.mode == 'F': return _high_bit_to_l(im).convert('RGB')
-    if im.mode in ('RGBA', 'LA') or (im.mode == 'P' and 'transparency' in im.info):
+    if im.mode in ('RGBA', 'LA', 'PA') or (im.mode == 'P' and 'transparency' in im.info):
         im = im.convert('RGBA'); bg = Image.new('RGB', im.size, (255, 255, 255))
         bg.paste(im, mask=im.getchannel('A')); return bg
     return im.convert('RGB')
+
+def _reducible(im:Image.Image) -> Image.Image:
+    "`im` in a mode whose pixels `Image.reduce` can average: palette as RGB, 1-bit as L, 16-bit grayscale as 8-bit L."
+    if im.mode in ('P', 'PA'): return to_rgb(im)   # averaged palette indices would be unrelated colours
+    if im.mode == '1': return im.convert('L')
+    if im.mode.startswith('I;16'): return _high_bit_to_l(im)
+    return im   # every other mode PIL opens (L, LA, RGB, RGBA, CMYK, YCbCr, I, F, ...) is reduced as it is
 
 def _decode_reduced(im:Image.Image, size:int|None) -> Image.Image:
     "Ask the decoder for no more pixels than `size` needs: JPEG DCT scaling (`draft`), else `reduce` by a whole factor."
     if size is None: return im
     if im.format == 'JPEG': im.draft('RGB', (size, size)); return im
     f = min(im.size) // (2 * size)   # keep at least 2× the target, so the final antialiased resize has pixels to use
-    return im.reduce(f) if f >= 2 else im
+    return _reducible(im).reduce(f) if f >= 2 else im
 
 def load_image(src, size:int|None=None) -> Image.Image:
     ("An RGB image from a path, a file object or bytes, decoded reduced (at least `size` px a side) where the format "
