@@ -108,6 +108,7 @@ class Catalog:
         missing = [c for c in ('item_id', 'image', *tasks) if c not in items.columns]
         if missing:
             raise KeyError(f"{name}: missing column(s) {missing}; the items table has {list(items.columns)}")
+        _refuse_multi_values(items, [t for t in tasks if not (vocab and t in vocab)], name, labels=tasks)
         self.items, self.images, self.tasks, self.name = items, images, list(tasks), name
         self.vocab = {t: [_norm_label(v) for v in vocab[t]] if vocab and t in vocab else _vocab_of(items[t])
                       for t in self.tasks}
@@ -191,6 +192,24 @@ def _vocab_of(s:pd.Series) -> list:
     return sorted({_norm_label(v) for v in s if not _is_missing(v)}, key=_label_order)
 
 def _empty_quarantine(): return pd.DataFrame(columns=['row', 'item_id', 'reason'])
+
+def _is_multi(v) -> bool:
+    "Whether a table cell holds several values (a list, tuple, set, dict or array: parquet list columns) not one."
+    return isinstance(v, (list, tuple, set, frozenset, dict, np.ndarray))
+
+def _refuse_multi_values(df:pd.DataFrame, cols:Sequence[str], src:str, labels:Sequence[str]=()):
+    "Raise when a column of `cols` holds lists (or arrays, sets, dicts) instead of one value per row."
+    for c in cols:
+        s = df[c]
+        if s.dtype.kind in 'biufcmM': continue   # numbers, booleans, dates: one value per cell
+        rows = np.flatnonzero([_is_multi(v) for v in s])
+        if not len(rows): continue
+        v = s.iat[rows[0]]; v = v.tolist() if isinstance(v, np.ndarray) else v
+        fix = ("a label task takes one label per row: keep one label per item, or, for items with several labels, "
+               f"make one yes/no column per label (pd.get_dummies(df[{c!r}].explode()).groupby(level=0).max()) "
+               "and name those columns in label_cols") if c in labels else "give it one value per row"
+        raise ValueError(f"{src}: {'label column' if c in labels else 'column'} {c!r} holds lists, not single values "
+                         f"({len(rows)} of {len(s)} rows; row {rows[0]}: {repr(v)[:60]}); {fix}")
 
 # %% ../nbs/01_catalog.ipynb
 def _id_problems(ids:pd.Series) -> list:
@@ -496,6 +515,8 @@ def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Se
         raise ValueError(f'stratify={stratify!r} must be one of label_cols {label_cols}')
     wanted = dict(image_col=image_col, text_col=text_col, id_col=id_col, instance_col=instance_col, split_col=split_col)
     _refuse_unknown_columns(df, src, wanted, label_cols, extra_cols)
+    _refuse_multi_values(df, [c for c in (id_col, image_col, instance_col, split_col) if c] + label_cols, src,
+                         labels=label_cols)
     if not label_cols: raise ValueError('label_cols is empty: name at least one label column (e.g. a category)')
     out = _catalog_columns(df, image_col, label_cols, text_col, id_col, instance_col, extra_cols)
     split_info = _add_split(out, df, src, split_col, split_map, label_cols, stratify, valid_frac, test_frac, seed)
