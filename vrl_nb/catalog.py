@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_catalog.ipynb 3
 from __future__ import annotations
-import io, os, csv, time
+import io, os, csv, time, warnings
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
@@ -368,7 +368,37 @@ def draw_split(items:pd.DataFrame, valid_frac:float=0.2, test_frac:float=0.2, se
                 group_col=group_col if group_col and group_col in items else None,
                 stratify=stratify if stratified else None,
                 counts={k: int(v) for k, v in pd.Series(split).value_counts().items()})
+    said = _split_warnings(items, split, dict(train=1 - valid_frac - test_frac, valid=valid_frac, test=test_frac),
+                           groups if info['group_col'] else None, group_col, stratify)
+    for w in said: warnings.warn(w, stacklevel=2)
+    if said: info['warnings'] = said
     return split, info
+
+def _split_warnings(items:pd.DataFrame, split:np.ndarray, asked:dict, groups:pd.Series|None, group_col:str|None,
+                    stratify:str|None, far:float=0.1) -> list:
+    ("What is wrong with a drawn `split`: a share more than `far` off the fraction `asked`, classes of `stratify` "
+     "with no training row.")
+    n, out = len(split), []
+    got = {s: int((split == s).sum()) for s in asked}
+    if n and any(abs(got[s] / n - asked[s]) > far for s in asked):
+        msg = ('draw_split: the drawn split is far from the fractions asked: '
+               + ', '.join(f'{s} {got[s]} ({got[s] / n:.0%}, asked {asked[s]:.0%})' for s in asked) + f' of {n} rows')
+        vc = groups.value_counts() if groups is not None else pd.Series(dtype=int)
+        if len(vc) and vc.iloc[0] > 1:
+            msg += (f'; the largest {group_col} ({vc.index[0]!r}) holds {vc.iloc[0]} rows, and all rows of one '
+                    f'{group_col} stay on one side')
+        out.append(msg + '; give the table a split column to choose the split yourself')
+    if stratify is not None and stratify in items:
+        lab = items[stratify].map(lambda v: None if _is_missing(v) else _norm_label(v)).to_numpy()
+        ct = pd.crosstab(lab, split).reindex(columns=list(asked), fill_value=0)
+        gone = [l for l in ct.index if l is not None and ct.at[l, 'train'] == 0]
+        if gone:
+            each = '; '.join(f"{l!r} (" + ', '.join(f'{s} {ct.at[l, s]}' for s in asked if ct.at[l, s]) + ')'
+                             for l in gone[:10])
+            out.append(f'draw_split: {len(gone)} class(es) of {stratify!r} have no training item: {each}'
+                       + (f' and {len(gone) - 10} more' if len(gone) > 10 else '') + '; a model cannot learn them: '
+                       'add items of those classes, merge them into others, or give the table a split column')
+    return out
 
 
 # %% ../nbs/01_catalog.ipynb
