@@ -24,13 +24,15 @@ __all__ = ['PRETRAINED_FORMAT', 'PretrainedMixin', 'Embedder', 'embedder_from_ba
 # %% ../nbs/04_multitask.ipynb
 _PRETRAINED = {}   # class name (as saved in config.json's `_class_name`) -> class
 
+def _a(name:str) -> str: return ('an ' if name[:1].lower() in 'aeiou' else 'a ') + name
+
 def _pretrained(cls):
     "Register `cls` as a class that a model folder may hold."
     _PRETRAINED[cls.__name__] = cls; return cls
 
 class PretrainedMixin:
-    ("`save_pretrained(folder)` / `Cls.from_pretrained(folder)`: one folder, `config.json` (the class in "
-     "`_class_name`) + `model.safetensors`.")
+    ("`save_pretrained(folder)` / `Cls.from_pretrained(folder)`: one folder, `config.json` "
+     "(the class in `_class_name`) + `model.safetensors`.")
     _config_keys = ()   # the config keys that rebuild the module (`extra` may not change them)
     def pretrained_config(self) -> dict:
         "What rebuilds this module without its weights (saved in `config.json`)."
@@ -40,15 +42,16 @@ class PretrainedMixin:
         "The module `config` describes, with fresh (untrained) weights."
         raise NotImplementedError
     def save_pretrained(self, folder:str|Path, extra:dict|None=None) -> Path:
-        "Write this module to `folder`: `model.safetensors` and `config.json` (merged with `extra`)."
+        "Write this module to `folder`: `model.safetensors`, `config.json` (merged with `extra`)."
         return _save_folder(self, folder, extra)
     @classmethod
     def from_pretrained(cls, folder:str|Path):
         "The module saved in `folder` (eval mode; never touches a hub); it must be a `cls`."
         m = _load_folder(folder)
         if not isinstance(m, cls):
-            raise TypeError(f'{folder} holds a {type(m).__name__}, not a {cls.__name__}: load it with '
-                            f'{type(m).__name__}.from_pretrained, or load_embedder for the embedder of any '
+            have = type(m).__name__
+            raise TypeError(f'{folder} holds {_a(have)}, not {_a(cls.__name__)}: load it with '
+                            f'{have}.from_pretrained, or load_embedder for the embedder of any '
                             'model folder')
         return m
 
@@ -82,8 +85,8 @@ def embedder_from_backbone(backbone:Backbone) -> Embedder:
 @_pretrained
 class MultitaskModel(nn.Module, PretrainedMixin):
     "Trunk -> projection (the embedding) -> one linear head per task. `forward` returns a tuple of logits."
-    _config_keys = ('backbone', 'backbone_kwargs', 'weights', 'data_config', 'tasks', 'vocab', 'embed_dim',
-                    'num_features', 'dropout', 'uncertainty')
+    _config_keys = ('backbone', 'backbone_kwargs', 'weights', 'data_config', 'tasks', 'vocab',
+                    'embed_dim', 'num_features', 'dropout', 'uncertainty')
     def __init__(self, trunk:nn.Module, num_features:int, vocab:dict, embed_dim:int=256, dropout:float=0.1,
                  uncertainty:bool=False, config:dict|None=None):
         super().__init__()
@@ -130,9 +133,11 @@ class MultitaskModel(nn.Module, PretrainedMixin):
         bb = create_backbone(config['backbone'], weights=None, **config.get('backbone_kwargs', {}))
         own = ('tasks', 'vocab', 'embed_dim', 'num_features', 'dropout', 'uncertainty')
         keep = {k: v for k, v in config.items() if k not in own}
-        keep['data_config'] = {k: tuple(v) if isinstance(v, list) else v for k, v in config['data_config'].items()}
-        return cls(bb.model, config['num_features'], {t: config['vocab'][t] for t in config['tasks']},
-                   config['embed_dim'], config.get('dropout', 0.0), config.get('uncertainty', False), keep)
+        keep['data_config'] = {k: tuple(v) if isinstance(v, list) else v
+                               for k, v in config['data_config'].items()}
+        vocab = {t: config['vocab'][t] for t in config['tasks']}
+        return cls(bb.model, config['num_features'], vocab, config['embed_dim'],
+                   config.get('dropout', 0.0), config.get('uncertainty', False), keep)
 
 def create_multitask(backbone:Backbone|str, vocab:dict, embed_dim:int=256, dropout:float=0.1,
                      uncertainty:bool=False, weights='offline', img_size:int|None=None, **kwargs) -> MultitaskModel:
@@ -228,7 +233,7 @@ def multitask_metrics(tasks:Sequence[str], kinds=('acc', 'f1')) -> list:
 
 # %% ../nbs/04_multitask.ipynb
 _CONFIG, _WEIGHTS = 'config.json', 'model.safetensors'
-_OLD_EMBEDDER = ('embedder.json', 'embedder.safetensors')   # the embedder folders of earlier versions
+_OLD_EMBEDDER = ('embedder.json', 'embedder.safetensors')   # embedder folders of earlier versions
 PRETRAINED_FORMAT = 'vrl_nb.pretrained/1'
 _RESERVED = ('_class_name', 'format', '_save_id')
 
@@ -236,62 +241,70 @@ def _class_name(m) -> str:
     "The registered class `m` is saved as (a subclass of `Embedder` is saved as an `Embedder`)."
     for c in type(m).__mro__:
         if _PRETRAINED.get(c.__name__) is c: return c.__name__
-    raise TypeError(f'a {type(m).__name__} cannot be saved as a model folder; the classes that can: {list(_PRETRAINED)}')
+    raise TypeError(f'{_a(type(m).__name__)} cannot be saved as a model folder; the classes '
+                    f'that can: {list(_PRETRAINED)}')
 
 def _save_folder(m:nn.Module, folder:str|Path, extra:dict|None=None) -> Path:
-    "`model.safetensors` + `config.json` (`_class_name`, the module's config, `extra`, one save id) in `folder`."
+    "`model.safetensors` + `config.json` (class, config, `extra`, a save id) in `folder`."
     from safetensors.torch import save_file
     name, cfg, extra = _class_name(m), m.pretrained_config(), dict(extra or {})
     clash = sorted(set(extra) & {*_RESERVED, *type(m)._config_keys})
-    if clash: raise ValueError(f'extra keys {clash} would change how the {name} is rebuilt; give them other names')
+    if clash: raise ValueError(f'extra keys {clash} would change how the {name} is rebuilt; '
+                               'give them other names')
     sid = uuid.uuid4().hex
     cfg = {**cfg, **extra, '_class_name': name, 'format': PRETRAINED_FORMAT, '_save_id': sid}
     sd = {k: v.detach().cpu().contiguous() for k, v in m.state_dict().items()}
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     # both files are complete before either is moved into place; the save id pairs them
-    with atomic_write(folder/_WEIGHTS, 'model weights') as tw, atomic_write(folder/_CONFIG, 'model config') as tc:
-        save_file(sd, str(tw), metadata=dict(format=PRETRAINED_FORMAT, _class_name=name, save_id=sid))
+    with atomic_write(folder/_WEIGHTS, 'model weights') as tw, \
+         atomic_write(folder/_CONFIG, 'model config') as tc:
+        save_file(sd, str(tw),
+                  metadata=dict(format=PRETRAINED_FORMAT, _class_name=name, save_id=sid))
         save_json(cfg, tc)
-    for f in _OLD_EMBEDDER: (folder/f).unlink(missing_ok=True)   # an earlier save of this folder, now replaced
+    for f in _OLD_EMBEDDER: (folder/f).unlink(missing_ok=True)   # an earlier save there, replaced
     return folder
 
 def _read_folder(folder:str|Path) -> tuple[dict, Path]:
-    "The config (with `_class_name`) and the weights file of a model folder of either format; clear errors."
+    "The config (with `_class_name`) and the weights file of a model folder of either format."
     folder = Path(folder)
     new, old = folder/_CONFIG, folder/_OLD_EMBEDDER[0]
     if new.exists() and old.exists():
-        raise ValueError(f'{folder} holds two models, {_CONFIG} and {old.name} (an embedder saved by an earlier '
-                         'version): move one of them to a folder of its own')
+        raise ValueError(f'{folder} holds two models, {_CONFIG} and {old.name} (an embedder '
+                         'saved by an earlier version): move one of them to a folder of its own')
     if old.exists():
         cfg, weights = load_json(old), folder/_OLD_EMBEDDER[1]
         if not str(cfg.get('format', '')).startswith('vrl_nb.embedder/'):
-            raise ValueError(f"{old} is not an embedder folder of save_embedder (format {cfg.get('format')!r})")
+            raise ValueError(f"{old} is not an embedder folder of save_embedder (format "
+                             f"{cfg.get('format')!r})")
         cfg['_class_name'] = 'ConcatEmbedder' if cfg['spec']['type'] == 'concat' else 'Embedder'
     elif new.exists():
         cfg, weights = load_json(new), folder/_WEIGHTS
         if '_class_name' not in cfg:
             if not str(cfg.get('format', '')).startswith('vrl_nb.multitask/'):
-                raise ValueError(f"{new} is not the config of a vrl_nb model (no _class_name, format "
-                                 f"{cfg.get('format')!r}): give a folder written by save_pretrained or "
-                                 "train_multitask(out_dir=)")
+                raise ValueError(f"{new} is not the config of a vrl_nb model (no _class_name, "
+                                 f"format {cfg.get('format')!r}): give a folder written by "
+                                 "save_pretrained or train_multitask(out_dir=)")
             cfg['_class_name'] = 'MultitaskModel'
     else:
         have = [f for f in (_WEIGHTS, _OLD_EMBEDDER[1]) if (folder/f).exists()]
-        if have: raise FileNotFoundError(f'{folder} has {have[0]} but no {_CONFIG}: the folder was copied in part; '
-                                         f'copy its {_CONFIG} too, or save the model again')
+        if have: raise FileNotFoundError(f'{folder} has {have[0]} but no {_CONFIG}: the folder '
+                                         f'was copied in part; copy its {_CONFIG} too, or save '
+                                         'the model again')
         why = 'the folder does not exist' if not folder.exists() else 'no model was saved there'
-        raise FileNotFoundError(f'{folder} has no {_CONFIG} ({why}): give a folder written by save_pretrained, '
-                                'save_multitask, save_embedder or train_multitask(out_dir=)')
+        raise FileNotFoundError(f'{folder} has no {_CONFIG} ({why}): give a folder written by '
+                                'save_pretrained, save_multitask, save_embedder or '
+                                'train_multitask(out_dir=)')
     if not weights.exists():
-        raise FileNotFoundError(f'{folder} has {(old if old.exists() else new).name} but no {weights.name}: the '
-                                f'folder was copied in part; copy its {weights.name} too, or save the model again')
+        raise FileNotFoundError(f'{folder} has {(old if old.exists() else new).name} but no '
+                                f'{weights.name}: the folder was copied in part; copy its '
+                                f'{weights.name} too, or save the model again')
     if cfg['_class_name'] not in _PRETRAINED:
-        raise ValueError(f"{new} holds a {cfg['_class_name']!r}, which this version cannot build; it builds "
-                         f'{list(_PRETRAINED)}')
+        raise ValueError(f"{new} holds {_a(cfg['_class_name'])}, which this version cannot "
+                         f'build; it builds {list(_PRETRAINED)}')
     return cfg, weights
 
 def saved_config(folder:str|Path) -> dict:
-    "The config saved in a model folder (either format), with its class in `_class_name`; the weights are not read."
+    "The config saved in a model folder (either format), its class in `_class_name`."
     return _read_folder(folder)[0]
 
 def _load_folder(folder:str|Path) -> nn.Module:
@@ -299,29 +312,31 @@ def _load_folder(folder:str|Path) -> nn.Module:
     from safetensors import safe_open
     from safetensors.torch import load_file
     cfg, weights = _read_folder(folder)
-    if cfg.get('_save_id'):
-        with safe_open(str(weights), 'pt') as f: sid = (f.metadata() or {}).get('save_id')
-        if sid != cfg['_save_id']:
-            raise ValueError(f'{weights} and {Path(folder)/_CONFIG} come from two different saves (a save was cut '
-                             'short, or the folder was copied in part from two places): save the model again')
-    m = _PRETRAINED[cfg['_class_name']].from_config({k: v for k, v in cfg.items() if k not in _RESERVED})
+    with safe_open(str(weights), 'pt') as f: sid = (f.metadata() or {}).get('save_id')
+    if (sid or cfg.get('_save_id')) and sid != cfg.get('_save_id'):
+        raise ValueError(f'{weights} and {Path(folder)/_CONFIG} come from two different saves '
+                         '(a save was cut short, or the folder was copied in part from two '
+                         'places): save the model again')
+    m = _PRETRAINED[cfg['_class_name']].from_config({k: v for k, v in cfg.items()
+                                                     if k not in _RESERVED})
     m.load_state_dict(load_file(str(weights)), strict=True)
     return m.eval()
 
 def save_multitask(model:MultitaskModel, folder:str|Path, extra:dict|None=None) -> Path:
-    "Write `model` to `folder` (`model.save_pretrained`): `model.safetensors` + `config.json` merged with `extra`."
+    ("Write `model` to `folder` (`model.save_pretrained`): `model.safetensors` + `config.json` "
+     "merged with `extra`.")
     if not isinstance(model, MultitaskModel):
-        raise TypeError(f'save_multitask saves a MultitaskModel, not a {type(model).__name__} (an embedder: '
-                        'save_embedder)')
+        raise TypeError(f'save_multitask saves a MultitaskModel, not {_a(type(model).__name__)} '
+                        '(an embedder: save_embedder)')
     return model.save_pretrained(folder, extra)
 
 def load_multitask(folder:str|Path) -> MultitaskModel:
-    "Rebuild the `MultitaskModel` saved in `folder` (`MultitaskModel.from_pretrained`; eval mode, no hub)."
+    "Rebuild the `MultitaskModel` saved in `folder` (`MultitaskModel.from_pretrained`; no hub)."
     return MultitaskModel.from_pretrained(folder)
 
 def load_embedder(folder:str|Path) -> nn.Module:
-    ("The plain-PyTorch embedder (images -> L2-normalised embeddings) saved in `folder`, and nothing else: an "
-     "embedder folder as it is, a multitask model folder's `.embedder()`.")
+    ("The plain-PyTorch embedder (images -> L2-normalised embeddings) saved in `folder`, and "
+     "nothing else: an embedder folder as it is, a multitask model folder's `.embedder()`.")
     m = _load_folder(folder)
     return m.embedder().eval() if isinstance(m, MultitaskModel) else m
 
@@ -367,11 +382,12 @@ def _embedder_spec(m:nn.Module) -> dict:
                             meta={k: v for k, v in m.meta.items() if k not in ('backbone', 'backbone_kwargs')}))
 
 def _build_embedder(spec:dict, cls:type|None=None) -> nn.Module:
-    "The module `spec` describes (fresh weights); `cls`, if given, is the class the folder says it holds."
+    "The module `spec` describes (fresh weights); `cls`, if given, is the class its folder names."
     kind = 'concat' if cls is ConcatEmbedder else 'embedder' if cls is not None else spec['type']
     if spec['type'] != kind:
-        raise ValueError(f"the config's class is {cls.__name__} but its spec describes a {spec['type']!r}: the "
-                         'config was edited by hand; save the model again')
+        raise ValueError(f"the config's class is {cls.__name__} but its spec describes "
+                         f"{_a(repr(spec['type']))}: the config was edited by hand; save the "
+                         'model again')
     if spec['type'] == 'concat': return ConcatEmbedder(*[_build_embedder(p) for p in spec['parts']])
     bb = create_backbone(spec['backbone'], weights=None, **spec.get('backbone_kwargs', {}))
     n = spec.get('neck')
@@ -383,7 +399,7 @@ def _build_embedder(spec:dict, cls:type|None=None) -> nn.Module:
                               backbone_kwargs=spec.get('backbone_kwargs', {})))
 
 def save_embedder(embedder:nn.Module, folder:str|Path, extra:dict|None=None) -> Path:
-    ("Write an `Embedder` or `ConcatEmbedder` to `folder` (its `save_pretrained`): `model.safetensors` + "
-     "`config.json` merged with `extra`.")
+    ("Write an `Embedder` or `ConcatEmbedder` to `folder` (its `save_pretrained`): "
+     "`model.safetensors` + `config.json` merged with `extra`.")
     _embedder_spec(embedder)   # refuses what is not an embedder, before anything is written
     return embedder.save_pretrained(folder, extra)

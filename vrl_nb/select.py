@@ -45,18 +45,19 @@ class Selection:
     def __repr__(self): return f'Selection({self.name!r}: {self.why})'
 
     def save_pretrained(self, folder:str|Path) -> Path:
-        ("The winner as a model folder of its own (`load_embedder(folder)` gives it), its `config.json` recording "
-         "the choice under `selection`: the candidate's name, why, every candidate's scores.")
+        ("The winner as a model folder of its own (`load_embedder(folder)` gives it), its "
+         "`config.json` recording the choice under `selection`: name, why, all scores.")
         rec = dict(chosen=self.name, why=self.why, scores=self.scores.to_dict('records'))
         return save_embedder(self.embedder, folder, extra=dict(selection=rec))
 
     @classmethod
     def from_pretrained(cls, folder:str|Path) -> Selection:
-        "The `Selection` saved in `folder` by `save_pretrained` (the embedder, the name, why and the scores)."
+        "The `Selection` saved in `folder` by `save_pretrained` (embedder, name, why and scores)."
         cfg = saved_config(folder)
         if 'selection' not in cfg:
-            raise ValueError(f"{folder} holds a {cfg['_class_name']} but no record of a selection (it was not saved "
-                             'by Selection.save_pretrained or train_and_select): load it with load_embedder')
+            raise ValueError(f"{folder} holds a saved {cfg['_class_name']} but no record of a "
+                             'selection (it was not saved by Selection.save_pretrained or '
+                             'train_and_select): load it with load_embedder')
         s = cfg['selection']
         return cls(load_embedder(folder), s['chosen'], pd.DataFrame(s['scores']), s['why'])
 
@@ -126,35 +127,40 @@ def selection_candidates(finetuned:TrainResult, cached:TrainResult|None=None, al
     return cands
 
 def _selection_folder(cfg:TrainConfig, selection_dir) -> Path|None:
-    "Where the selection goes (default `out_dir/'selected'`), refused if it is where the fine-tuned model goes."
+    "Where the selection goes (default `out_dir/'selected'`), never where the model goes."
     if selection_dir is None: return None if cfg.out_dir is None else Path(cfg.out_dir)/'selected'
     sd = Path(selection_dir)
     if cfg.out_dir is not None and sd.resolve() == Path(cfg.out_dir).resolve():
-        raise ValueError(f'selection_dir {sd} is out_dir, where the fine-tuned model is saved: give the selection a '
-                         f"folder of its own (the default is {Path(cfg.out_dir)/'selected'})")
+        raise ValueError(f'selection_dir {sd} is out_dir, where the fine-tuned model is saved: '
+                         'give the selection a folder of its own (the default is '
+                         f"{Path(cfg.out_dir)/'selected'})")
     return sd
 
-def train_and_select(catalog:Catalog, cfg:TrainConfig|str|None=None, *args, alphas=(0.25, 0.5, 0.75),
-                     cached:bool=True, concat:bool=True, k:int=10, selection_dir:str|Path|None=None,
-                     verbose:bool=True, **overrides) -> TrainResult:
-    ("`train_multitask(catalog, cfg, **overrides)`, then the embedder chosen on the validation split "
-     "(`select_embedder`): `.embedder` is the winner, `.selection` says why.")
+def train_and_select(catalog:Catalog, cfg:TrainConfig|str|None=None, *args,
+                     alphas=(0.25, 0.5, 0.75), cached:bool=True, concat:bool=True, k:int=10,
+                     selection_dir:str|Path|None=None, verbose:bool=True,
+                     **overrides) -> TrainResult:
+    ("`train_multitask(catalog, cfg, **overrides)`, then the embedder chosen on the validation "
+     "split (`select_embedder`): `.embedder` is the winner, `.selection` says why.")
     from vrl_nb.datasets import buyer_photo_views
     cfg = train_config(cfg, *args, **overrides)
     if cfg.weights is None:
-        raise ValueError('model selection compares against the pretrained trunk, but weights=None starts from scratch: '
-                         "give pretrained weights (e.g. weights='offline' or a weights file)")
+        raise ValueError('model selection compares against the pretrained trunk, but weights=None '
+                         "starts from scratch: give pretrained weights (weights='offline' or a "
+                         'weights file)')
     sel_dir = _selection_folder(cfg, selection_dir)
     ck = None if cfg.checkpoint_dir is None else Path(cfg.checkpoint_dir)
+    # each inner run checkpoints into a subfolder of its own: neither finds the other's checkpoint
     res = train_multitask(catalog, replace(cfg, checkpoint_dir=ck/'fine-tuned' if ck else None))
     cres = None
-    if cached:   # heads on cached trunk features: no augmentation or resizing, no folder of its own
-        cres = train_multitask(catalog, replace(cfg, cached_features=True, augment=0.0, progressive=None, out_dir=None,
-                                                checkpoint_dir=ck/'cached-features' if ck else None))
+    if cached:   # heads on cached trunk features: no augmentation or resizing, no model folder
+        ccfg = replace(cfg, cached_features=True, augment=0.0, progressive=None, out_dir=None,
+                       checkpoint_dir=ck/'cached-features' if ck else None)
+        cres = train_multitask(catalog, ccfg)
     size = res.config['size']
     queries = buyer_photo_views(catalog.split_(cfg.valid), seed=cfg.seed, size=size)
-    sel = select_embedder(selection_candidates(res, cres, alphas, concat), catalog, cfg.valid, queries, k=k, size=size,
-                          verbose=verbose)
+    cands = selection_candidates(res, cres, alphas, concat)
+    sel = select_embedder(cands, catalog, cfg.valid, queries, k=k, size=size, verbose=verbose)
     res.selection, res.embedder = sel, sel.embedder
     if sel_dir is not None: sel.save_pretrained(sel_dir)
     return res
