@@ -14,7 +14,7 @@ from torch import nn
 from .catalog import Catalog
 from .backbones import create_backbone
 from .multitask import Embedder, ConcatEmbedder, save_embedder, load_embedder, saved_config
-from .train import TrainConfig, TrainResult, train_config, train_multitask
+from .train import TrainConfig, TrainResult, train_config, train_multitask, saved_weights_spec
 from .retrieval import records_from_flat, result_column
 
 # %% auto 0
@@ -111,7 +111,7 @@ def selection_candidates(finetuned:TrainResult, cached:TrainResult|None=None, al
     if cfg.get('weights') in (None, 'from scratch'):
         raise ValueError('model selection compares against the pretrained trunk, but this run started from scratch '
                          '(weights=None)')
-    bb = create_backbone(cfg['backbone'], weights=cfg.get('weights_spec', 'offline'), img_size=cfg['size'],
+    bb = create_backbone(cfg['backbone'], weights=saved_weights_spec(cfg), img_size=cfg['size'],
                          **cfg.get('backbone_kwargs', {}))
     ots = embedder_from_backbone(bb)
     cands = {'off-the-shelf': ots}
