@@ -4,12 +4,12 @@
 
 # %% ../nbs/01_catalog.ipynb 3
 from __future__ import annotations
-import io, os, csv, time
+import io, os, re, csv, time, errno, warnings
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 from PIL import Image, UnidentifiedImageError
-from .core import fingerprint, cache_dir, pbar, slugify
+from .core import fingerprint, cache_dir, pbar, slugify, atomic_write
 
 # %% auto 0
 __all__ = ['IGNORE_INDEX', 'SPLITS', 'to_rgb', 'load_image', 'FileImageStore', 'ArrayImageStore', 'Catalog', 'validate_catalog',
@@ -30,17 +30,24 @@ def to_rgb(im:Image.Image) -> Image.Image:
     "Convert any PIL mode to RGB; transparency is composited on white, 16-bit and float grayscale scaled to 8 bits."
     if im.mode == 'RGB': return im
     if im.mode.startswith('I') or im.mode == 'F': return _high_bit_to_l(im).convert('RGB')
-    if im.mode in ('RGBA', 'LA') or (im.mode == 'P' and 'transparency' in im.info):
+    if im.mode in ('RGBA', 'LA', 'PA') or (im.mode == 'P' and 'transparency' in im.info):
         im = im.convert('RGBA'); bg = Image.new('RGB', im.size, (255, 255, 255))
         bg.paste(im, mask=im.getchannel('A')); return bg
     return im.convert('RGB')
+
+def _reducible(im:Image.Image) -> Image.Image:
+    "`im` in a mode whose pixels `Image.reduce` can average: palette as RGB, 1-bit as L, 16-bit grayscale as 8-bit L."
+    if im.mode in ('P', 'PA'): return to_rgb(im)   # averaged palette indices would be unrelated colours
+    if im.mode == '1': return im.convert('L')
+    if im.mode.startswith('I;16'): return _high_bit_to_l(im)
+    return im   # every other mode PIL opens (L, LA, RGB, RGBA, CMYK, YCbCr, I, F, ...) is reduced as it is
 
 def _decode_reduced(im:Image.Image, size:int|None) -> Image.Image:
     "Ask the decoder for no more pixels than `size` needs: JPEG DCT scaling (`draft`), else `reduce` by a whole factor."
     if size is None: return im
     if im.format == 'JPEG': im.draft('RGB', (size, size)); return im
     f = min(im.size) // (2 * size)   # keep at least 2× the target, so the final antialiased resize has pixels to use
-    return im.reduce(f) if f >= 2 else im
+    return _reducible(im).reduce(f) if f >= 2 else im
 
 def load_image(src, size:int|None=None) -> Image.Image:
     ("An RGB image from a path, a file object or bytes, decoded reduced (at least `size` px a side) where the format "
@@ -101,6 +108,7 @@ class Catalog:
         missing = [c for c in ('item_id', 'image', *tasks) if c not in items.columns]
         if missing:
             raise KeyError(f"{name}: missing column(s) {missing}; the items table has {list(items.columns)}")
+        _refuse_multi_values(items, [t for t in tasks if not (vocab and t in vocab)], name, labels=tasks)
         self.items, self.images, self.tasks, self.name = items, images, list(tasks), name
         self.vocab = {t: [_norm_label(v) for v in vocab[t]] if vocab and t in vocab else _vocab_of(items[t])
                       for t in self.tasks}
@@ -184,6 +192,24 @@ def _vocab_of(s:pd.Series) -> list:
     return sorted({_norm_label(v) for v in s if not _is_missing(v)}, key=_label_order)
 
 def _empty_quarantine(): return pd.DataFrame(columns=['row', 'item_id', 'reason'])
+
+def _is_multi(v) -> bool:
+    "Whether a table cell holds several values (a list, tuple, set, dict or array: parquet list columns) not one."
+    return isinstance(v, (list, tuple, set, frozenset, dict, np.ndarray))
+
+def _refuse_multi_values(df:pd.DataFrame, cols:Sequence[str], src:str, labels:Sequence[str]=()):
+    "Raise when a column of `cols` holds lists (or arrays, sets, dicts) instead of one value per row."
+    for c in cols:
+        s = df[c]
+        if s.dtype.kind in 'biufcmM': continue   # numbers, booleans, dates: one value per cell
+        rows = np.flatnonzero([_is_multi(v) for v in s])
+        if not len(rows): continue
+        v = s.iat[rows[0]]; v = v.tolist() if isinstance(v, np.ndarray) else v
+        fix = ("a label task takes one label per row: keep one label per item, or, for items with several labels, "
+               f"make one yes/no column per label (pd.get_dummies(df[{c!r}].explode()).groupby(level=0).max()) "
+               "and name those columns in label_cols") if c in labels else "give it one value per row"
+        raise ValueError(f"{src}: {'label column' if c in labels else 'column'} {c!r} holds lists, not single values "
+                         f"({len(rows)} of {len(s)} rows; row {rows[0]}: {repr(v)[:60]}); {fix}")
 
 # %% ../nbs/01_catalog.ipynb
 def _id_problems(ids:pd.Series) -> list:
@@ -342,7 +368,37 @@ def draw_split(items:pd.DataFrame, valid_frac:float=0.2, test_frac:float=0.2, se
                 group_col=group_col if group_col and group_col in items else None,
                 stratify=stratify if stratified else None,
                 counts={k: int(v) for k, v in pd.Series(split).value_counts().items()})
+    said = _split_warnings(items, split, dict(train=1 - valid_frac - test_frac, valid=valid_frac, test=test_frac),
+                           groups if info['group_col'] else None, group_col, stratify)
+    for w in said: warnings.warn(w, stacklevel=2)
+    if said: info['warnings'] = said
     return split, info
+
+def _split_warnings(items:pd.DataFrame, split:np.ndarray, asked:dict, groups:pd.Series|None, group_col:str|None,
+                    stratify:str|None, far:float=0.1) -> list:
+    ("What is wrong with a drawn `split`: a share more than `far` off the fraction `asked`, classes of `stratify` "
+     "with no training row.")
+    n, out = len(split), []
+    got = {s: int((split == s).sum()) for s in asked}
+    if n and any(abs(got[s] / n - asked[s]) > far for s in asked):
+        msg = ('draw_split: the drawn split is far from the fractions asked: '
+               + ', '.join(f'{s} {got[s]} ({got[s] / n:.0%}, asked {asked[s]:.0%})' for s in asked) + f' of {n} rows')
+        vc = groups.value_counts() if groups is not None else pd.Series(dtype=int)
+        if len(vc) and vc.iloc[0] > 1:
+            msg += (f'; the largest {group_col} ({vc.index[0]!r}) holds {vc.iloc[0]} rows, and all rows of one '
+                    f'{group_col} stay on one side')
+        out.append(msg + '; give the table a split column to choose the split yourself')
+    if stratify is not None and stratify in items:
+        lab = items[stratify].map(lambda v: None if _is_missing(v) else _norm_label(v)).to_numpy()
+        ct = pd.crosstab(lab, split).reindex(columns=list(asked), fill_value=0)
+        gone = [l for l in ct.index if l is not None and ct.at[l, 'train'] == 0]
+        if gone:
+            each = '; '.join(f"{l!r} (" + ', '.join(f'{s} {ct.at[l, s]}' for s in asked if ct.at[l, s]) + ')'
+                             for l in gone[:10])
+            out.append(f'draw_split: {len(gone)} class(es) of {stratify!r} have no training item: {each}'
+                       + (f' and {len(gone) - 10} more' if len(gone) > 10 else '') + '; a model cannot learn them: '
+                       'add items of those classes, merge them into others, or give the table a split column')
+    return out
 
 
 # %% ../nbs/01_catalog.ipynb
@@ -489,6 +545,8 @@ def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Se
         raise ValueError(f'stratify={stratify!r} must be one of label_cols {label_cols}')
     wanted = dict(image_col=image_col, text_col=text_col, id_col=id_col, instance_col=instance_col, split_col=split_col)
     _refuse_unknown_columns(df, src, wanted, label_cols, extra_cols)
+    _refuse_multi_values(df, [c for c in (id_col, image_col, instance_col, split_col) if c] + label_cols, src,
+                         labels=label_cols)
     if not label_cols: raise ValueError('label_cols is empty: name at least one label column (e.g. a category)')
     out = _catalog_columns(df, image_col, label_cols, text_col, id_col, instance_col, extra_cols)
     split_info = _add_split(out, df, src, split_col, split_map, label_cols, stratify, valid_frac, test_frac, seed)
@@ -511,41 +569,118 @@ def _thumbnail(store, ref, size:int) -> np.ndarray:
     "One image decoded reduced and squished to `size`×`size` with the bilinear filter (fastai's `Resize` of training)."
     return np.asarray(store.open(ref, size=size).resize((size, size), Image.BILINEAR))
 
-def thumbnail_cache(cat:Catalog, size:int, folder:str|Path|None=None, progress:bool=True, verbose:bool=True) -> Catalog:
+
+# %% ../nbs/01_catalog.ipynb
+def _reserved_npy(path:Path, shape:tuple) -> np.ndarray:
+    ("A new uint8 `.npy` file at `path` as a writable memory map, its bytes reserved on disk first: a full disk is an "
+     "OSError here, never a SIGBUS while pixels are written into a sparse file.")
+    shape = tuple(int(s) for s in shape)
+    with open(path, 'wb') as f:
+        np.lib.format.write_array_header_1_0(f, dict(descr='|u1', fortran_order=False, shape=shape))
+        offset = f.tell(); total = offset + int(np.prod(shape))
+        if hasattr(os, 'posix_fallocate'): os.posix_fallocate(f.fileno(), 0, total)
+        else: f.truncate(total)   # systems without it (macOS, Windows): the space is not reserved
+    if total == offset: return np.zeros(shape, np.uint8)   # nothing to write (an empty catalog)
+    return np.memmap(path, dtype=np.uint8, mode='r+', offset=offset, shape=shape)
+
+# %% ../nbs/01_catalog.ipynb
+_TMP_NAMES = (re.compile(r'^\.(?P<target>.+-\d+px-.+\.npy)\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp$'),   # core.atomic_write
+              re.compile(r'^(?P<target>.+-\d+px-[0-9a-f]+)\.tmp-(?P<pid>\d+)\.npy$'))              # earlier versions
+
+def _pid_alive(pid:int) -> bool:
+    "Whether process `pid` runs on this machine (True where it cannot be told)."
+    if os.name != 'posix': return True
+    try: os.kill(pid, 0)   # signal 0: nothing is sent, only checked
+    except ProcessLookupError: return False
+    except PermissionError: return True   # another user's process
+    return True
+
+def _clean_stale_temps(folder:Path, min_age_s:float=600) -> list:
+    ("Remove the temporary files of thumbnail builds in `folder` whose process is gone and that were untouched for "
+     "`min_age_s`; their names.")
+    gone = []
+    for p in sorted(folder.iterdir()):
+        m = next((m for m in (r.match(p.name) for r in _TMP_NAMES) if m), None)
+        if m is None or int(m['pid']) == os.getpid() or _pid_alive(int(m['pid'])): continue
+        try:
+            if time.time() - p.stat().st_mtime < min_age_s: continue   # maybe a live build on another machine
+            p.unlink(); gone.append(p.name)
+        except FileNotFoundError: continue   # removed by another process meanwhile
+    return gone
+
+# %% ../nbs/01_catalog.ipynb
+# cache write failures (not decode failures, which carry no errno): full disk or quota, size limit, no permission
+_CACHE_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EROFS, errno.EPERM}
+
+def _build_thumbnails(cat:Catalog, refs:np.ndarray, size:int, path:Path, progress:bool=True) -> str:
+    "Decode the images `refs` of `cat` into the cache file `path`, whole or not at all; how long it took."
+    t0 = time.perf_counter()
+    _clean_stale_temps(path.parent)
+    with atomic_write(path, 'thumbnail cache') as tmp:   # a per-process temporary name, renamed when complete
+        arr = _reserved_npy(tmp, (len(refs), size, size, 3))
+        it = pbar(range(len(refs)), f'thumbnails at {size} px',
+                  total=len(refs)) if progress and len(refs) else range(len(refs))
+        for r in it:
+            try: arr[r] = _thumbnail(cat.images, refs[r], size)
+            except Exception as e:
+                raise type(e)(f'thumbnail cache: image {refs[r]!r} of {cat.name} could not be decoded ({e}); '
+                              'validate_catalog quarantines such rows, or pass image_cache=False') from e
+        if isinstance(arr, np.memmap): arr.flush()
+        del arr
+    return f'built in {time.perf_counter() - t0:.1f} s'
+
+def _prune_older(folder:Path, group:str, size:int, keep:Path) -> list:
+    ("Remove the caches in `folder` of the same catalog name, image folder and size as `keep` (named `group-<key>.npy`"
+     ", or the earlier `name-<size>px-<key>.npy`); the removed paths.")
+    name = group.split(f'-{size}px-')[0]
+    pat = re.compile(rf'^(?:{re.escape(group)}|{re.escape(name)}-{size}px)-[0-9a-f]{{16}}\.npy$')
+    gone = []
+    for p in sorted(folder.iterdir()):
+        if p == keep or not pat.match(p.name): continue
+        try: p.unlink(); gone.append(p)
+        except FileNotFoundError: continue   # removed by another process meanwhile
+        except OSError as e: warnings.warn(f'thumbnail cache: could not remove the older cache {p} ({e}); delete it '
+                                           'by hand to free its space')
+    return gone
+
+def _cache_fallback_message(e:OSError, folder, shape:tuple) -> str:
+    "What `thumbnail_cache` says when it cannot write its file `e`: why, what happens instead, what to do."
+    why = e.strerror or str(e)
+    if e.filename and str(e.filename) not in why: why += f': {e.filename}'
+    where = folder if folder is not None else f'the cache folder ({e.filename})'
+    nb = int(np.prod(shape)); room = f'{nb / 1e9:.1f} GB' if nb >= 1e9 else f'{nb / 1e6:.1f} MB'
+    return (f"thumbnail cache: {why}. The images are decoded from their files instead, every epoch (the same pixels, "
+            f"slower). To cache them, free space in or allow writing to {where}, or point VRL_NB_CACHE (or "
+            f"image_cache='<folder>') at a writable folder with room for {room}; image_cache=False decodes without "
+            "trying the cache")
+
+def thumbnail_cache(cat:Catalog, size:int, folder:str|Path|None=None, progress:bool=True, verbose:bool=True,
+                    prune:bool=True) -> Catalog:
     ("`cat` with its images decoded once at `size`×`size` into a memory-mapped uint8 file, reused while the images are "
-     "unchanged.")
+     "unchanged; `cat` itself (with a warning) when the file cannot be written.")
     if isinstance(cat.images, ArrayImageStore): return cat   # already in memory: nothing to decode
     size = int(size)
     refs = pd.unique(cat.items['image'].astype(str))   # one thumbnail per image file, however many rows share it
+    root = str(Path(getattr(cat.images, 'root', '')).resolve())
     key = fingerprint(images_fingerprint(Catalog(pd.DataFrame(dict(item_id=refs, image=refs)), cat.images)),
-                      str(Path(getattr(cat.images, 'root', '')).resolve()), size, 'squish-bilinear-reduced-v1')
-    folder = Path(folder) if folder is not None else cache_dir('thumbnails')
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder/f'{slugify(cat.name)[:40]}-{size}px-{key}.npy'
-    if path.exists():
-        arr = np.load(path, mmap_mode='r')
-        if arr.shape != (len(refs), size, size, 3): raise ValueError(f'thumbnail cache {path} has shape {arr.shape}, '
-                                                                      f'expected {(len(refs), size, size, 3)}: delete '
-                                                                      'it')
-        how = 'reused'
-    else:
-        t0 = time.perf_counter(); tmp = path.with_name(f'{path.stem}.tmp-{os.getpid()}.npy')
-        arr = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(len(refs), size, size, 3))
-        try:
-            it = pbar(range(len(refs)), f'thumbnails at {size} px',
-                      total=len(refs)) if progress and len(refs) else range(len(refs))
-            for r in it:
-                try: arr[r] = _thumbnail(cat.images, refs[r], size)
-                except Exception as e:
-                    raise type(e)(f'thumbnail cache: image {refs[r]!r} of {cat.name} could not be decoded ({e}); '
-                                  'validate_catalog quarantines such rows, or pass image_cache=False') from e
-            arr.flush(); del arr
-            os.replace(tmp, path)   # complete files only: an interrupted build leaves no cache behind
-        finally:
-            if tmp.exists(): tmp.unlink()
-        arr = np.load(path, mmap_mode='r')
-        how = f'built in {time.perf_counter() - t0:.1f} s'
-    if verbose: print(f'thumbnail cache: {len(refs)} images at {size} px, {how} ({path})')
+                      root, size, 'squish-bilinear-reduced-v1')
+    shape, group = (len(refs), size, size, 3), f'{slugify(cat.name)[:40]}-{size}px-{fingerprint(root, n=8)}'
+    try:   # the folder cannot be made (read-only, under a file, ...): no cache
+        folder = Path(folder) if folder is not None else cache_dir('thumbnails')
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        warnings.warn(_cache_fallback_message(e, folder, shape), stacklevel=2); return cat
+    path = folder/f'{group}-{key}.npy'
+    try: how = 'reused' if path.exists() else _build_thumbnails(cat, refs, size, path, progress)
+    except OSError as e:
+        if e.errno not in _CACHE_WRITE_ERRNOS: raise   # not the cache's fault (an image that cannot be decoded)
+        warnings.warn(_cache_fallback_message(e, folder, shape), stacklevel=2); return cat
+    arr = np.load(path, mmap_mode='r')
+    if arr.shape != shape: raise ValueError(f'thumbnail cache {path} has shape {arr.shape}, expected {shape}: delete it')
+    gone = _prune_older(folder, group, size, path) if prune and how != 'reused' else []
+    if verbose:
+        print(f'thumbnail cache: {len(refs)} images at {size} px, {how} ({path})'
+              + (f'; removed {len(gone)} older cache(s) of {cat.name} at {size} px' if gone else ''))
     pos = {r: k for k, r in enumerate(refs)}
     items = cat.items.assign(image=[pos[str(r)] for r in cat.items['image']])
     out = Catalog(items, ArrayImageStore(arr), cat.tasks, cat.vocab, cat.name, cat.quarantine, cat.split_info)

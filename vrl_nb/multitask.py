@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_multitask.ipynb 3
 from __future__ import annotations
-import os, tempfile
+import uuid
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -12,18 +12,53 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from fastai.learner import Metric
-from .core import save_json, load_json
+from .core import save_json, load_json, atomic_write
 from .catalog import IGNORE_INDEX
 from .backbones import Backbone, create_backbone
 
 # %% auto 0
-__all__ = ['Embedder', 'embedder_from_backbone', 'MultitaskModel', 'create_multitask', 'CosineHead', 'MultitaskLoss', 'macro_f1',
-           'TaskMetric', 'multitask_metrics', 'save_multitask', 'load_multitask', 'load_embedder', 'ConcatEmbedder',
-           'save_embedder']
+__all__ = ['PRETRAINED_FORMAT', 'PretrainedMixin', 'Embedder', 'embedder_from_backbone', 'MultitaskModel', 'create_multitask',
+           'CosineHead', 'MultitaskLoss', 'macro_f1', 'TaskMetric', 'multitask_metrics', 'saved_config',
+           'save_multitask', 'load_multitask', 'load_embedder', 'ConcatEmbedder', 'save_embedder']
 
 # %% ../nbs/04_multitask.ipynb
-class Embedder(nn.Module):
+_PRETRAINED = {}   # class name (as saved in config.json's `_class_name`) -> class
+
+def _a(name:str) -> str: return ('an ' if name[:1].lower() in 'aeiou' else 'a ') + name
+
+def _pretrained(cls):
+    "Register `cls` as a class that a model folder may hold."
+    _PRETRAINED[cls.__name__] = cls; return cls
+
+class PretrainedMixin:
+    ("`save_pretrained(folder)` / `Cls.from_pretrained(folder)`: one folder, `config.json` "
+     "(the class in `_class_name`) + `model.safetensors`.")
+    _config_keys = ()   # the config keys that rebuild the module (`extra` may not change them)
+    def pretrained_config(self) -> dict:
+        "What rebuilds this module without its weights (saved in `config.json`)."
+        raise NotImplementedError
+    @classmethod
+    def from_config(cls, config:dict):
+        "The module `config` describes, with fresh (untrained) weights."
+        raise NotImplementedError
+    def save_pretrained(self, folder:str|Path, extra:dict|None=None) -> Path:
+        "Write this module to `folder`: `model.safetensors`, `config.json` (merged with `extra`)."
+        return _save_folder(self, folder, extra)
+    @classmethod
+    def from_pretrained(cls, folder:str|Path):
+        "The module saved in `folder` (eval mode; never touches a hub); it must be a `cls`."
+        m = _load_folder(folder)
+        if not isinstance(m, cls):
+            have = type(m).__name__
+            raise TypeError(f'{folder} holds {_a(have)}, not {_a(cls.__name__)}: load it with '
+                            f'{have}.from_pretrained, or load_embedder for the embedder of any '
+                            'model folder')
+        return m
+
+@_pretrained
+class Embedder(nn.Module, PretrainedMixin):
     "Images (normalised NCHW float) -> L2-normalised `(N, D)` embeddings: trunk, optional projection."
+    _config_keys = ('spec',)
     def __init__(self, trunk:nn.Module, neck:nn.Module|None=None, data_config:dict|None=None, embed_dim:int|None=None,
                  normalize:bool=True, meta:dict|None=None):
         super().__init__()
@@ -36,6 +71,10 @@ class Embedder(nn.Module):
         if self.neck is not None: e = self.neck(e)
         return F.normalize(e, dim=-1) if self.normalize else e
 
+    def pretrained_config(self) -> dict: return dict(spec=_embedder_spec(self))
+    @classmethod
+    def from_config(cls, config:dict) -> Embedder: return _build_embedder(config['spec'], cls)
+
 def embedder_from_backbone(backbone:Backbone) -> Embedder:
     "The off-the-shelf embedder of a backbone: its pooled features, L2-normalised (no training)."
     return Embedder(backbone.model, None, backbone.data_config, backbone.num_features,
@@ -43,8 +82,11 @@ def embedder_from_backbone(backbone:Backbone) -> Embedder:
                               kind='off-the-shelf')).eval()
 
 # %% ../nbs/04_multitask.ipynb
-class MultitaskModel(nn.Module):
+@_pretrained
+class MultitaskModel(nn.Module, PretrainedMixin):
     "Trunk -> projection (the embedding) -> one linear head per task. `forward` returns a tuple of logits."
+    _config_keys = ('backbone', 'backbone_kwargs', 'weights', 'data_config', 'tasks', 'vocab',
+                    'embed_dim', 'num_features', 'dropout', 'uncertainty')
     def __init__(self, trunk:nn.Module, num_features:int, vocab:dict, embed_dim:int=256, dropout:float=0.1,
                  uncertainty:bool=False, config:dict|None=None):
         super().__init__()
@@ -84,6 +126,18 @@ class MultitaskModel(nn.Module):
         return Embedder(self.trunk, self.neck, self.data_config, self.embed_dim,
                         meta={k: self.config.get(k) for k in ('backbone', 'backbone_kwargs', 'weights', 'tasks',
                                                               'vocab')})
+
+    def pretrained_config(self) -> dict: return dict(self.config)
+    @classmethod
+    def from_config(cls, config:dict) -> MultitaskModel:
+        bb = create_backbone(config['backbone'], weights=None, **config.get('backbone_kwargs', {}))
+        own = ('tasks', 'vocab', 'embed_dim', 'num_features', 'dropout', 'uncertainty')
+        keep = {k: v for k, v in config.items() if k not in own}
+        keep['data_config'] = {k: tuple(v) if isinstance(v, list) else v
+                               for k, v in config['data_config'].items()}
+        vocab = {t: config['vocab'][t] for t in config['tasks']}
+        return cls(bb.model, config['num_features'], vocab, config['embed_dim'],
+                   config.get('dropout', 0.0), config.get('uncertainty', False), keep)
 
 def create_multitask(backbone:Backbone|str, vocab:dict, embed_dim:int=256, dropout:float=0.1,
                      uncertainty:bool=False, weights='offline', img_size:int|None=None, **kwargs) -> MultitaskModel:
@@ -178,53 +232,128 @@ def multitask_metrics(tasks:Sequence[str], kinds=('acc', 'f1')) -> list:
     return [TaskMetric(i, t, k) for i, t in enumerate(tasks) for k in kinds]
 
 # %% ../nbs/04_multitask.ipynb
-def save_multitask(model:MultitaskModel, folder:str|Path, extra:dict|None=None) -> Path:
-    "Write `model` to `folder` as `model.safetensors` + `config.json` (merged with `extra`)."
+_CONFIG, _WEIGHTS = 'config.json', 'model.safetensors'
+_OLD_EMBEDDER = ('embedder.json', 'embedder.safetensors')   # embedder folders of earlier versions
+PRETRAINED_FORMAT = 'vrl_nb.pretrained/1'
+_RESERVED = ('_class_name', 'format', '_save_id')
+
+def _class_name(m) -> str:
+    "The registered class `m` is saved as (a subclass of `Embedder` is saved as an `Embedder`)."
+    for c in type(m).__mro__:
+        if _PRETRAINED.get(c.__name__) is c: return c.__name__
+    raise TypeError(f'{_a(type(m).__name__)} cannot be saved as a model folder; the classes '
+                    f'that can: {list(_PRETRAINED)}')
+
+def _save_folder(m:nn.Module, folder:str|Path, extra:dict|None=None) -> Path:
+    "`model.safetensors` + `config.json` (class, config, `extra`, a save id) in `folder`."
     from safetensors.torch import save_file
+    name, cfg, extra = _class_name(m), m.pretrained_config(), dict(extra or {})
+    clash = sorted(set(extra) & {*_RESERVED, *type(m)._config_keys})
+    if clash: raise ValueError(f'extra keys {clash} would change how the {name} is rebuilt; '
+                               'give them other names')
+    sid = uuid.uuid4().hex
+    cfg = {**cfg, **extra, '_class_name': name, 'format': PRETRAINED_FORMAT, '_save_id': sid}
+    sd = {k: v.detach().cpu().contiguous() for k, v in m.state_dict().items()}
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp'); os.close(fd)
-    save_file(sd, tmp, metadata=dict(format='vrl_nb.multitask'))
-    os.replace(tmp, folder/'model.safetensors')
-    save_json(dict(model.config, format='vrl_nb.multitask/1', **(extra or {})), folder/'config.json')
+    # both files are complete before either is moved into place; the save id pairs them
+    with atomic_write(folder/_WEIGHTS, 'model weights') as tw, \
+         atomic_write(folder/_CONFIG, 'model config') as tc:
+        save_file(sd, str(tw),
+                  metadata=dict(format=PRETRAINED_FORMAT, _class_name=name, save_id=sid))
+        save_json(cfg, tc)
+    for f in _OLD_EMBEDDER: (folder/f).unlink(missing_ok=True)   # an earlier save there, replaced
     return folder
 
-def load_multitask(folder:str|Path) -> MultitaskModel:
-    "Rebuild a `MultitaskModel` saved with `save_multitask` (eval mode); never touches a hub."
-    from safetensors.torch import load_file
+def _read_folder(folder:str|Path) -> tuple[dict, Path]:
+    "The config (with `_class_name`) and the weights file of a model folder of either format."
     folder = Path(folder)
-    for f in ('config.json', 'model.safetensors'):
-        if not (folder/f).exists():
-            raise FileNotFoundError(f'{folder} has no {f}: is it a folder written by save_multitask / train_multitask?')
-    cfg = load_json(folder/'config.json')
-    bb = create_backbone(cfg['backbone'], weights=None, **cfg.get('backbone_kwargs', {}))
-    cfg_keep = {k: v for k,
-                v in cfg.items() if k not in ('tasks', 'vocab', 'embed_dim', 'num_features', 'dropout', 'uncertainty')}
-    cfg_keep['data_config'] = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg['data_config'].items()}
-    m = MultitaskModel(bb.model, cfg['num_features'], {t: cfg['vocab'][t] for t in cfg['tasks']}, cfg['embed_dim'],
-                       cfg.get('dropout', 0.0), cfg.get('uncertainty', False), cfg_keep)
-    m.load_state_dict(load_file(str(folder/'model.safetensors')), strict=True)
+    new, old = folder/_CONFIG, folder/_OLD_EMBEDDER[0]
+    if new.exists() and old.exists():
+        raise ValueError(f'{folder} holds two models, {_CONFIG} and {old.name} (an embedder '
+                         'saved by an earlier version): move one of them to a folder of its own')
+    if old.exists():
+        cfg, weights = load_json(old), folder/_OLD_EMBEDDER[1]
+        if not str(cfg.get('format', '')).startswith('vrl_nb.embedder/'):
+            raise ValueError(f"{old} is not an embedder folder of save_embedder (format "
+                             f"{cfg.get('format')!r})")
+        cfg['_class_name'] = 'ConcatEmbedder' if cfg['spec']['type'] == 'concat' else 'Embedder'
+    elif new.exists():
+        cfg, weights = load_json(new), folder/_WEIGHTS
+        if '_class_name' not in cfg:
+            if not str(cfg.get('format', '')).startswith('vrl_nb.multitask/'):
+                raise ValueError(f"{new} is not the config of a vrl_nb model (no _class_name, "
+                                 f"format {cfg.get('format')!r}): give a folder written by "
+                                 "save_pretrained or train_multitask(out_dir=)")
+            cfg['_class_name'] = 'MultitaskModel'
+    else:
+        have = [f for f in (_WEIGHTS, _OLD_EMBEDDER[1]) if (folder/f).exists()]
+        if have: raise FileNotFoundError(f'{folder} has {have[0]} but no {_CONFIG}: the folder '
+                                         f'was copied in part; copy its {_CONFIG} too, or save '
+                                         'the model again')
+        why = 'the folder does not exist' if not folder.exists() else 'no model was saved there'
+        raise FileNotFoundError(f'{folder} has no {_CONFIG} ({why}): give a folder written by '
+                                'save_pretrained, save_multitask, save_embedder or '
+                                'train_multitask(out_dir=)')
+    if not weights.exists():
+        raise FileNotFoundError(f'{folder} has {(old if old.exists() else new).name} but no '
+                                f'{weights.name}: the folder was copied in part; copy its '
+                                f'{weights.name} too, or save the model again')
+    if cfg['_class_name'] not in _PRETRAINED:
+        raise ValueError(f"{new} holds {_a(cfg['_class_name'])}, which this version cannot "
+                         f'build; it builds {list(_PRETRAINED)}')
+    return cfg, weights
+
+def saved_config(folder:str|Path) -> dict:
+    "The config saved in a model folder (either format), its class in `_class_name`."
+    return _read_folder(folder)[0]
+
+def _load_folder(folder:str|Path) -> nn.Module:
+    "The module saved in `folder`, of the class its config names, in eval mode."
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    cfg, weights = _read_folder(folder)
+    with safe_open(str(weights), 'pt') as f: sid = (f.metadata() or {}).get('save_id')
+    if (sid or cfg.get('_save_id')) and sid != cfg.get('_save_id'):
+        raise ValueError(f'{weights} and {Path(folder)/_CONFIG} come from two different saves '
+                         '(a save was cut short, or the folder was copied in part from two '
+                         'places): save the model again')
+    m = _PRETRAINED[cfg['_class_name']].from_config({k: v for k, v in cfg.items()
+                                                     if k not in _RESERVED})
+    m.load_state_dict(load_file(str(weights)), strict=True)
     return m.eval()
 
-def load_embedder(folder:str|Path, selected:bool=True) -> nn.Module:
-    """The plain-PyTorch embedder (images -> L2-normalised embeddings) saved in `folder`: a multitask model folder, or an
-    embedder folder of `save_embedder`. A model folder whose run chose another embedder on the validation split
-    (`selection.json` + `selected/`, written by `vrl_nb.select.train_and_select`) gives that winner unless `selected=False`."""
-    folder = Path(folder)
-    if selected and (folder/'selection.json').exists() and (folder/'selected'/'embedder.json').exists():
-        folder = folder/'selected'
-    if (folder/'embedder.json').exists(): return _load_embedder_folder(folder)
-    return load_multitask(folder).embedder().eval()
+def save_multitask(model:MultitaskModel, folder:str|Path, extra:dict|None=None) -> Path:
+    ("Write `model` to `folder` (`model.save_pretrained`): `model.safetensors` + `config.json` "
+     "merged with `extra`.")
+    if not isinstance(model, MultitaskModel):
+        raise TypeError(f'save_multitask saves a MultitaskModel, not {_a(type(model).__name__)} '
+                        '(an embedder: save_embedder)')
+    return model.save_pretrained(folder, extra)
+
+def load_multitask(folder:str|Path) -> MultitaskModel:
+    "Rebuild the `MultitaskModel` saved in `folder` (`MultitaskModel.from_pretrained`; no hub)."
+    return MultitaskModel.from_pretrained(folder)
+
+def load_embedder(folder:str|Path) -> nn.Module:
+    ("The plain-PyTorch embedder (images -> L2-normalised embeddings) saved in `folder`, and "
+     "nothing else: an embedder folder as it is, a multitask model folder's `.embedder()`.")
+    m = _load_folder(folder)
+    return m.embedder().eval() if isinstance(m, MultitaskModel) else m
 
 # %% ../nbs/04_multitask.ipynb
-class ConcatEmbedder(nn.Module):
+@_pretrained
+class ConcatEmbedder(nn.Module, PretrainedMixin):
     ("Several embedders side by side: each output L2-normalised, concatenated, then normalised again (equal weight per "
      "part).")
     def __init__(self, *parts:nn.Module):
         super().__init__(); self.parts = nn.ModuleList(parts)
         self.data_config = dict(getattr(parts[0], 'data_config', {}) or {})
         self.embed_dim = sum(getattr(p, 'embed_dim', 0) or 0 for p in parts) or None
+    _config_keys = ('spec',)
     def forward(self, x): return F.normalize(torch.cat([F.normalize(p(x), dim=-1) for p in self.parts], -1), dim=-1)
+    def pretrained_config(self) -> dict: return dict(spec=_embedder_spec(self))
+    @classmethod
+    def from_config(cls, config:dict) -> ConcatEmbedder: return _build_embedder(config['spec'], cls)
 
 def _plain_json(v):
     "tuples -> lists, recursively (what a JSON round trip does), so specs compare equal before and after saving."
@@ -252,7 +381,13 @@ def _embedder_spec(m:nn.Module) -> dict:
                             neck=neck, data_config=m.data_config, embed_dim=m.embed_dim, normalize=m.normalize,
                             meta={k: v for k, v in m.meta.items() if k not in ('backbone', 'backbone_kwargs')}))
 
-def _build_embedder(spec:dict) -> nn.Module:
+def _build_embedder(spec:dict, cls:type|None=None) -> nn.Module:
+    "The module `spec` describes (fresh weights); `cls`, if given, is the class its folder names."
+    kind = 'concat' if cls is ConcatEmbedder else 'embedder' if cls is not None else spec['type']
+    if spec['type'] != kind:
+        raise ValueError(f"the config's class is {cls.__name__} but its spec describes "
+                         f"{_a(repr(spec['type']))}: the config was edited by hand; save the "
+                         'model again')
     if spec['type'] == 'concat': return ConcatEmbedder(*[_build_embedder(p) for p in spec['parts']])
     bb = create_backbone(spec['backbone'], weights=None, **spec.get('backbone_kwargs', {}))
     n = spec.get('neck')
@@ -264,27 +399,7 @@ def _build_embedder(spec:dict) -> nn.Module:
                               backbone_kwargs=spec.get('backbone_kwargs', {})))
 
 def save_embedder(embedder:nn.Module, folder:str|Path, extra:dict|None=None) -> Path:
-    ("Write an `Embedder` or `ConcatEmbedder` to `folder` as `embedder.safetensors` + `embedder.json` (merged with "
-     "`extra`).")
-    from safetensors.torch import save_file
-    spec = _embedder_spec(embedder)
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    sd = {k: v.detach().cpu().contiguous() for k, v in embedder.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp'); os.close(fd)
-    save_file(sd, tmp, metadata=dict(format='vrl_nb.embedder'))
-    os.replace(tmp, folder/'embedder.safetensors')
-    save_json(dict(format='vrl_nb.embedder/1', spec=spec, **(extra or {})), folder/'embedder.json')
-    return folder
-
-def _load_embedder_folder(folder:Path) -> nn.Module:
-    from safetensors.torch import load_file
-    cfg = load_json(folder/'embedder.json')
-    if not str(cfg.get('format', '')).startswith('vrl_nb.embedder/'):
-        raise ValueError(f"{folder/'embedder.json'} is not an embedder folder of save_embedder (format "
-                         f"{cfg.get('format')!r})")
-    if not (folder/'embedder.safetensors').exists():
-        raise FileNotFoundError(f'{folder} has embedder.json but no embedder.safetensors: was the folder copied in '
-                                'part?')
-    m = _build_embedder(cfg['spec'])
-    m.load_state_dict(load_file(str(folder/'embedder.safetensors')), strict=True)
-    return m.eval()
+    ("Write an `Embedder` or `ConcatEmbedder` to `folder` (its `save_pretrained`): "
+     "`model.safetensors` + `config.json` merged with `extra`.")
+    _embedder_spec(embedder)   # refuses what is not an embedder, before anything is written
+    return embedder.save_pretrained(folder, extra)

@@ -5,17 +5,16 @@
 # %% ../nbs/09_select.ipynb 2
 from __future__ import annotations
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from .core import save_json
 from .catalog import Catalog
 from .backbones import create_backbone
-from .multitask import Embedder, ConcatEmbedder, save_embedder
-from .train import TrainResult, train_multitask
+from .multitask import Embedder, ConcatEmbedder, save_embedder, load_embedder, saved_config
+from .train import TrainConfig, TrainResult, train_config, train_multitask, saved_weights_spec
 from .retrieval import records_from_flat, result_column
 
 # %% auto 0
@@ -44,6 +43,23 @@ class Selection:
     scores: pd.DataFrame
     why: str
     def __repr__(self): return f'Selection({self.name!r}: {self.why})'
+
+    def save_pretrained(self, folder:str|Path) -> Path:
+        ("The winner as a model folder of its own (`load_embedder(folder)` gives it), its "
+         "`config.json` recording the choice under `selection`: name, why, all scores.")
+        rec = dict(chosen=self.name, why=self.why, scores=self.scores.to_dict('records'))
+        return save_embedder(self.embedder, folder, extra=dict(selection=rec))
+
+    @classmethod
+    def from_pretrained(cls, folder:str|Path) -> Selection:
+        "The `Selection` saved in `folder` by `save_pretrained` (embedder, name, why and scores)."
+        cfg = saved_config(folder)
+        if 'selection' not in cfg:
+            raise ValueError(f"{folder} holds a saved {cfg['_class_name']} but no record of a "
+                             'selection (it was not saved by Selection.save_pretrained or '
+                             'train_and_select): load it with load_embedder')
+        s = cfg['selection']
+        return cls(load_embedder(folder), s['chosen'], pd.DataFrame(s['scores']), s['why'])
 
 def _task_scores(r:dict, k:int) -> dict:
     ("The validation objective's parts from an `evaluate_retrieval` dict, each (value, lo, hi), named by "
@@ -95,7 +111,7 @@ def selection_candidates(finetuned:TrainResult, cached:TrainResult|None=None, al
     if cfg.get('weights') in (None, 'from scratch'):
         raise ValueError('model selection compares against the pretrained trunk, but this run started from scratch '
                          '(weights=None)')
-    bb = create_backbone(cfg['backbone'], weights=cfg.get('weights_spec', 'offline'), img_size=cfg['size'],
+    bb = create_backbone(cfg['backbone'], weights=saved_weights_spec(cfg), img_size=cfg['size'],
                          **cfg.get('backbone_kwargs', {}))
     ots = embedder_from_backbone(bb)
     cands = {'off-the-shelf': ots}
@@ -110,26 +126,41 @@ def selection_candidates(finetuned:TrainResult, cached:TrainResult|None=None, al
     if concat: cands['off-the-shelf + fine-tuned'] = ConcatEmbedder(ots, finetuned.embedder).eval()
     return cands
 
-def train_and_select(catalog:Catalog, backbone:str='tf_efficientnet_lite0', weights='offline', alphas=(0.25, 0.5, 0.75),
-                     cached:bool=True, concat:bool=True, k:int=10, valid:str='valid', out_dir=None, seed:int=0,
-                     verbose:bool=True, **train_kw) -> TrainResult:
-    ("`train_multitask`, then the embedder chosen on the validation split (`select_embedder`): `.embedder` is the "
-     "winner, `.selection` says why.")
-    from vrl_nb.datasets import buyer_photo_views
-    res = train_multitask(catalog, backbone, weights, out_dir=out_dir, seed=seed, valid=valid, **train_kw)
-    cres = None
-    if cached:
-        ckw = {k_: v for k_, v in train_kw.items() if k_ not in ('augment', 'freeze_epochs', 'progressive')}
-        cres = train_multitask(catalog, backbone, weights, cached_features=True, seed=seed, valid=valid, **ckw)
-    size = res.config['size']
-    queries = buyer_photo_views(catalog.split_(valid), seed=seed, size=size)
-    sel = select_embedder(selection_candidates(res, cres, alphas, concat), catalog, valid, queries, k=k, size=size,
-                          verbose=verbose)
-    res.selection, res.embedder = sel, sel.embedder
-    # the winner as a folder of its own: load_embedder(out_dir) gives it (selected=False: the fine-tuned one)
-    if out_dir is not None:
-        save_embedder(sel.embedder, Path(out_dir)/'selected', extra=dict(name=sel.name, why=sel.why))
-        save_json(dict(chosen=sel.name, why=sel.why, folder='selected', scores=sel.scores.to_dict('records')),
-                  Path(out_dir)/'selection.json')
-    return res
+def _selection_folder(cfg:TrainConfig, selection_dir) -> Path|None:
+    "Where the selection goes (default `out_dir/'selected'`), never where the model goes."
+    if selection_dir is None: return None if cfg.out_dir is None else Path(cfg.out_dir)/'selected'
+    sd = Path(selection_dir)
+    if cfg.out_dir is not None and sd.resolve() == Path(cfg.out_dir).resolve():
+        raise ValueError(f'selection_dir {sd} is out_dir, where the fine-tuned model is saved: '
+                         'give the selection a folder of its own (the default is '
+                         f"{Path(cfg.out_dir)/'selected'})")
+    return sd
 
+def train_and_select(catalog:Catalog, cfg:TrainConfig|str|None=None, *args,
+                     alphas=(0.25, 0.5, 0.75), cached:bool=True, concat:bool=True, k:int=10,
+                     selection_dir:str|Path|None=None, verbose:bool=True,
+                     **overrides) -> TrainResult:
+    ("`train_multitask(catalog, cfg, **overrides)`, then the embedder chosen on the validation "
+     "split (`select_embedder`): `.embedder` is the winner, `.selection` says why.")
+    from vrl_nb.datasets import buyer_photo_views
+    cfg = train_config(cfg, *args, **overrides)
+    if cfg.weights is None:
+        raise ValueError('model selection compares against the pretrained trunk, but weights=None '
+                         "starts from scratch: give pretrained weights (weights='offline' or a "
+                         'weights file)')
+    sel_dir = _selection_folder(cfg, selection_dir)
+    ck = None if cfg.checkpoint_dir is None else Path(cfg.checkpoint_dir)
+    # each inner run checkpoints into a subfolder of its own: neither finds the other's checkpoint
+    res = train_multitask(catalog, replace(cfg, checkpoint_dir=ck/'fine-tuned' if ck else None))
+    cres = None
+    if cached:   # heads on cached trunk features: no augmentation or resizing, no model folder
+        ccfg = replace(cfg, cached_features=True, augment=0.0, progressive=None, out_dir=None,
+                       checkpoint_dir=ck/'cached-features' if ck else None)
+        cres = train_multitask(catalog, ccfg)
+    size = res.config['size']
+    queries = buyer_photo_views(catalog.split_(cfg.valid), seed=cfg.seed, size=size)
+    cands = selection_candidates(res, cres, alphas, concat)
+    sel = select_embedder(cands, catalog, cfg.valid, queries, k=k, size=size, verbose=verbose)
+    res.selection, res.embedder = sel, sel.embedder
+    if sel_dir is not None: sel.save_pretrained(sel_dir)
+    return res
