@@ -5,10 +5,10 @@ __version__ = "0.1.0"
 
 # %% auto 0
 __all__ = ['set_offline', 'set_seed', 'machine_line', 'Catalog', 'read_catalog', 'validate_catalog', 'load_image',
-           'fashion_mnist_catalog', 'icon_catalog', 'buyer_photo_views', 'create_backbone', 'load_embedder',
-           'save_embedder', 'load_multitask', 'TrainConfig', 'train_multitask', 'train_and_select', 'embed_catalog',
-           'load_embeddings', 'build_index', 'search', 'evaluate_retrieval', 'metrics_table', 'show_results',
-           'plot_retrieval_gallery', 'embedding_map', 'ImageSearch', 'export_onnx']
+           'fashion_mnist_catalog', 'icon_catalog', 'buyer_photo_views', 'create_backbone', 'embedder_from_backbone',
+           'load_embedder', 'save_embedder', 'load_multitask', 'TrainConfig', 'train_multitask', 'train_and_select',
+           'embed_catalog', 'load_embeddings', 'build_index', 'search', 'evaluate_retrieval', 'metrics_table',
+           'score_table', 'show_results', 'plot_retrieval_gallery', 'embedding_map', 'ImageSearch', 'export_onnx']
 
 # %% ../nbs/14_api.ipynb
 import importlib
@@ -19,12 +19,12 @@ _FRONT = dict(
     catalog=['Catalog', 'read_catalog', 'validate_catalog', 'load_image'],
     datasets=['fashion_mnist_catalog', 'icon_catalog', 'buyer_photo_views'],
     backbones=['create_backbone'],
-    multitask=['load_embedder', 'save_embedder', 'load_multitask'],
+    multitask=['embedder_from_backbone', 'load_embedder', 'save_embedder', 'load_multitask'],
     train=['TrainConfig', 'train_multitask'],
     select=['train_and_select'],
     embed=['embed_catalog', 'load_embeddings'],
     retrieval=['build_index', 'search', 'evaluate_retrieval', 'metrics_table'],
-    viz=['show_results', 'plot_retrieval_gallery', 'embedding_map'],
+    viz=['score_table', 'show_results', 'plot_retrieval_gallery', 'embedding_map'],
     serve=['ImageSearch', 'export_onnx'],
 )
 
@@ -44,7 +44,7 @@ def __dir__(): return sorted({*globals(), *_OWNER, *_MODULES})
 
 _all_ = ['set_offline', 'set_seed', 'machine_line', 'Catalog', 'read_catalog', 'validate_catalog',
          'load_image', 'fashion_mnist_catalog', 'icon_catalog', 'buyer_photo_views', 'create_backbone',
-         'load_embedder', 'save_embedder', 'load_multitask', 'TrainConfig', 'train_multitask',
-         'train_and_select', 'embed_catalog', 'load_embeddings', 'build_index', 'search',
-         'evaluate_retrieval', 'metrics_table', 'show_results', 'plot_retrieval_gallery',
-         'embedding_map', 'ImageSearch', 'export_onnx']
+         'embedder_from_backbone', 'load_embedder', 'save_embedder', 'load_multitask', 'TrainConfig',
+         'train_multitask', 'train_and_select', 'embed_catalog', 'load_embeddings', 'build_index',
+         'search', 'evaluate_retrieval', 'metrics_table', 'score_table', 'show_results',
+         'plot_retrieval_gallery', 'embedding_map', 'ImageSearch', 'export_onnx']

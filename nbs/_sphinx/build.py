@@ -285,7 +285,11 @@ def readme_from_index(nbs_path=ROOT/'nbs') -> str:
         if not src: continue
         if c['cell_type'] == 'markdown': parts.append(src)
         elif c['cell_type'] == 'code' and not any(l.strip() in ('#| hide', '#|hide', '#| echo: false') for l in src.splitlines()):
-            parts.append('```python\n' + src + '\n```')
+            code = '\n'.join(l for l in src.splitlines() if not l.startswith('#|')).strip()
+            parts.append('```python\n' + code + '\n```')
+            # what the cell printed when it was run (the notebook keeps it), shown under the code
+            text = ''.join(''.join(o.get('text', '')) for o in c.get('outputs', []) if o.get('name') == 'stdout').rstrip()
+            if text: parts.append('```\n' + text + '\n```')
     return _README_BANNER + '\n\n'.join(parts) + '\n'
 
 def main(argv=None) -> int:
