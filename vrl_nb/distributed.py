@@ -10,10 +10,10 @@ import numpy as np, pandas as pd
 import torch
 from PIL import Image
 from fastai.callback.core import Callback
-from .core import fingerprint, save_json, load_json, check_bf16, offline_env
+from .core import save_json, load_json, check_bf16, offline_env
 from .catalog import Catalog, FileImageStore, ArrayImageStore, read_table, to_rgb
-from .embed import (embed_catalog, embedding_config, embedding_inputs, image_batch, open_embedding_folder,
-                          close_embedding_folder)
+from .embed import (embed_catalog, embedding_config, embedding_inputs, image_batch, EmbeddingFolder,
+                          _meta_for, _read_part)
 from .multitask import load_embedder
 from .retrieval import l2_normalize, set_search_params
 
@@ -94,37 +94,14 @@ def _decode(batch:dict, images, size) -> dict:
     return dict(row=batch['row'], item_id=batch['item_id'], pixels=px)
 
 # %% ../nbs/13_distributed.ipynb
-def _part_path(out_dir, s:int) -> Path: return Path(out_dir)/f'part-{s:05d}.parquet'
-
-def _write_part(path:Path, ids, emb:np.ndarray):
-    "One shard as parquet (`item_id`, `embedding` fixed-size list), written to a temp file renamed into place."
-    import pyarrow as pa, pyarrow.parquet as pq
-    col = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(emb).reshape(-1)), emb.shape[1])
-    tmp = path.with_name(f'.{path.name}.tmp')
-    pq.write_table(pa.table(dict(item_id=pa.array(np.asarray(ids, dtype=str)), embedding=col)), tmp)
-    os.replace(tmp, path)
-
 def read_embedding_part(path) -> tuple[np.ndarray, np.ndarray]:
     "`(ids, embeddings)` of one parquet shard written by `embed_catalog_ray`."
-    import pyarrow.parquet as pq
-    t = pq.read_table(path)
-    col = t.column('embedding').combine_chunks()
-    return t.column('item_id').to_numpy().astype(str), col.values.to_numpy(zero_copy_only=False).reshape(-1, col.type.list_size)
+    return _read_part(path)
 
 def load_parquet_embeddings(folder, dtype=None) -> tuple[np.ndarray, np.ndarray]:
-    "All `(ids, embeddings)` of a complete parquet-layout folder (`embed_catalog_ray`), in catalog order."
-    folder = Path(folder)
-    if not (folder/'meta.json').exists(): raise FileNotFoundError(f'{folder} is not an embedding folder (no meta.json)')
-    meta = load_json(folder/'meta.json'); ss = meta['shard_size']
-    n_shards = (meta['n'] + ss - 1) // ss
-    missing = [s for s in range(n_shards) if not _part_path(folder, s).exists()]
-    if missing or not meta.get('complete'):
-        raise ValueError(f"{folder} is incomplete (missing shards {missing}); run embed_catalog_ray again with the "
-                         "same arguments to resume")
-    out, ids = np.empty((meta['n'], meta['dim']), dtype or meta['dtype']), []
-    for s in range(n_shards):
-        i, e = read_embedding_part(_part_path(folder, s)); ids.append(i); out[s * ss:s * ss + len(e)] = e
-    return (np.concatenate(ids) if ids else np.zeros(0, str)), out
+    ("All `(ids, embeddings)` of a complete embedding folder, in catalog order: `vrl_nb.embed.load_embeddings`, "
+     "which reads either layout.")
+    return EmbeddingFolder(folder).load(dtype)
 
 # %% ../nbs/13_distributed.ipynb
 def _items_of(table, image_root, id_col, image_col) -> Catalog:
@@ -159,7 +136,7 @@ class _EmbedActor:
         t = np.full(len(e), t0); return dict(row=batch['row'], embedding=e, t_start=t,
                                              t_end=np.full(len(e), time.time()))
 
-def _collect_parts(ds, out_dir, ids, shard_size:int, n:int, dtype) -> dict:
+def _collect_parts(ds, folder:EmbeddingFolder, shard_size:int, n:int, dtype) -> dict:
     "Stream embedded batches to the driver; write each shard the moment all its rows are in, each row once."
     bufs, filled, t_first, t_last, got = {}, {}, np.inf, -np.inf, 0
     for b in ds.iter_batches(batch_size=None, batch_format='numpy'):
@@ -172,7 +149,7 @@ def _collect_parts(ds, out_dir, ids, shard_size:int, n:int, dtype) -> dict:
             if filled[s][r].any(): raise RuntimeError(f'rows {(r[filled[s][r]] + lo).tolist()[:5]} of shard {s} '
                                                       'arrived twice')
             bufs[s][r] = e[m]; filled[s][r] = True
-            if filled[s].all(): _write_part(_part_path(out_dir, s), ids[lo:lo + cnt], bufs.pop(s)); filled.pop(s)
+            if filled[s].all(): folder.write_shard(int(s), bufs.pop(s)); filled.pop(s)
     if bufs: raise RuntimeError(f'shards {sorted(int(s) for s in bufs)} did not receive all their rows; run again to '
                                 'resume')
     # steady rate: rows over the span from the first batch an actor started to the last one finished (actor start-up
@@ -227,10 +204,9 @@ def _embed_settings(embedder_dir, cat:Catalog, size, channels_last, dtype, bf16:
     hw, channels_last, mean, std, dtype = embedding_inputs(probe, size, channels_last, dtype)
     return hw, channels_last, dtype, embedding_config(probe, cat, hw, mean, std, bf16, channels_last, l2, dtype)
 
-def _parquet_meta(cat:Catalog, ids, shard_size:int, dtype, config:dict) -> dict:
-    "The `meta.json` of a parquet embedding folder (before it is complete)."
-    return dict(n=len(ids), ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)), shard_size=int(shard_size),
-                catalog=cat.name, dtype=str(dtype), **config, layout='parquet')
+def _parquet_meta(cat:Catalog, ids, shard_size:int, config:dict) -> dict:
+    "The `meta.json` of a parquet embedding folder (before it is complete): `embed_catalog`'s, plus the layout."
+    return {**_meta_for(cat, ids, shard_size, config), 'layout': 'parquet'}
 
 # %% ../nbs/13_distributed.ipynb
 def _rows_of(shards:list, shard_size:int, n:int) -> np.ndarray:
@@ -256,13 +232,13 @@ def _embed_pipeline(ray, cat:Catalog, ids, rows, n_todo:int, embedder_dir, loade
                           compute=ActorPoolStrategy(size=num_workers), num_cpus=threads_per_worker)
 
 # %% ../nbs/13_distributed.ipynb
-def _run_embedding(out_dir:Path, ids, shard_size:int, dtype, progress:bool, **pipeline_kw) -> dict:
-    "Run `_embed_pipeline(**pipeline_kw)`, writing its shards to `out_dir`: the steady rate."
+def _run_embedding(folder:EmbeddingFolder, ids, shard_size:int, dtype, progress:bool, **pipeline_kw) -> dict:
+    "Run `_embed_pipeline(**pipeline_kw)`, writing its shards to `folder`: the steady rate."
     from ray.data import DataContext
     ctx = DataContext.get_current(); old_pb = ctx.enable_progress_bars; ctx.enable_progress_bars = progress
     try:
         ds = _embed_pipeline(ids=ids, **pipeline_kw)
-        try: return _collect_parts(ds, out_dir, ids, shard_size, len(ids), dtype)
+        try: return _collect_parts(ds, folder, shard_size, len(ids), dtype)
         except BaseException as e:   # an actor's error, Ctrl-C, ...: the actors are released before it propagates
             ds = None; _release_failed_run(e); msg = _unreadable_message(e)   # ds, too, holds the run
             if msg is not None: raise ImageNotReadable(msg) from None
@@ -270,60 +246,49 @@ def _run_embedding(out_dir:Path, ids, shard_size:int, dtype, progress:bool, **pi
     finally: ctx.enable_progress_bars = old_pb
 
 # %% ../nbs/13_distributed.ipynb
-def _close_parquet_folder(out_dir:Path, stats:dict, n_shards:int) -> Path:
-    "Save the run's `stats` (`ray_run.json`), then mark the folder complete as `embed_catalog`'s are."
-    save_json(stats, out_dir/'ray_run.json')
-    return close_embedding_folder(out_dir, n_shards)
-
-# %% ../nbs/13_distributed.ipynb
 def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=None, bs:int=64,
                       shard_size:int=4096, num_workers:int=2, threads_per_worker:int=1, decode_in:str='actors',
                       decode_tasks:int|None=None, decode_cpus:float=0, dtype:str='float32', bf16:bool=False,
                       channels_last:bool|None=None,
                       l2:bool=True, id_col:str='item_id', image_col:str='image', loader=None, overwrite:bool=False,
-                      address:str|None=None, runtime_env:dict|None=None, progress:bool=True) -> Path:
+                      address:str|None=None, runtime_env:dict|None=None, progress:bool=True) -> EmbeddingFolder:
     ("Embed a catalog on Ray: `num_workers` actors decode (or Ray Data tasks do, `decode_in='tasks'`) and embed; "
-     "parquet shards + meta in `out_dir` (resumable).")
+     "parquet shards + meta in `out_dir` (resumable), returned as an `EmbeddingFolder`.")
     _check_embed_args(out_dir, decode_in, bf16)
     ray = init_ray(address, runtime_env=runtime_env)
     if '://' not in str(embedder_dir): embedder_dir = Path(embedder_dir).resolve()
     cat = _items_of(table, image_root, id_col, image_col)
     hw, channels_last, dtype, config = _embed_settings(embedder_dir, cat, size, channels_last, dtype, bf16, l2, loader)
     ids = cat.ids.astype(str); n = len(ids); n_shards = (n + shard_size - 1) // shard_size
-    out_dir = Path(out_dir)
-    meta = _parquet_meta(cat, ids, shard_size, dtype, config)
-    todo = open_embedding_folder(out_dir, meta, ids, shard_size, overwrite)   # embed's, for the parquet layout
-    rows = _rows_of(todo, shard_size, n)
-    stats = dict(n=n, shards=n_shards, shards_skipped=n_shards - len(todo), embedded=int(len(rows)),
-                 num_workers=num_workers, threads_per_worker=threads_per_worker, bs=bs)
-    t0 = time.perf_counter()
-    if len(rows):
-        stats.update(_run_embedding(out_dir, ids, shard_size, dtype, progress, ray=ray, cat=cat, rows=rows,
-                                    n_todo=len(todo), embedder_dir=embedder_dir, loader=loader, hw=hw, bs=bs,
-                                    num_workers=num_workers, threads_per_worker=threads_per_worker, decode_in=decode_in,
-                                    decode_tasks=decode_tasks, decode_cpus=decode_cpus,
-                                    embed_kw=dict(bf16=bf16, channels_last=channels_last, l2=l2, dtype=str(dtype))))
-    stats['seconds'] = time.perf_counter() - t0
-    stats['img_s'] = stats['embedded'] / stats['seconds'] if stats['embedded'] else float('nan')
-    return _close_parquet_folder(out_dir, stats, n_shards)
+    with EmbeddingFolder.start(out_dir, _parquet_meta(cat, ids, shard_size, config), ids, overwrite) as folder:
+        todo = folder.missing()
+        rows = _rows_of(todo, shard_size, n)
+        stats = dict(n=n, shards=n_shards, shards_skipped=n_shards - len(todo), embedded=int(len(rows)),
+                     num_workers=num_workers, threads_per_worker=threads_per_worker, bs=bs)
+        t0 = time.perf_counter()
+        if len(rows):
+            stats.update(_run_embedding(folder, ids, shard_size, dtype, progress, ray=ray, cat=cat, rows=rows,
+                                        n_todo=len(todo), embedder_dir=embedder_dir, loader=loader, hw=hw, bs=bs,
+                                        num_workers=num_workers, threads_per_worker=threads_per_worker,
+                                        decode_in=decode_in, decode_tasks=decode_tasks, decode_cpus=decode_cpus,
+                                        embed_kw=dict(bf16=bf16, channels_last=channels_last, l2=l2,
+                                                      dtype=str(dtype))))
+        stats['seconds'] = time.perf_counter() - t0
+        stats['img_s'] = stats['embedded'] / stats['seconds'] if stats['embedded'] else float('nan')
+        return folder.complete(run_stats=stats)
 
 # %% ../nbs/13_distributed.ipynb
 def embedding_shards(folder) -> list:
     ("The shards of a complete embedding folder (`.npy` or parquet layout) as `(first row, n rows, ref)`; "
      "`read_shard(ref)` reads one.")
-    folder = Path(folder)
-    if not (folder/'meta.json').exists(): raise FileNotFoundError(f'{folder} is not an embedding folder (no meta.json)')
-    meta = load_json(folder/'meta.json')
-    if not meta.get('complete'): raise ValueError(f'{folder} is incomplete: run the embedding again to finish it '
-                                                  'before indexing')
+    f = EmbeddingFolder(folder); meta = f.check()
     n, ss, layout = meta['n'], meta['shard_size'], meta.get('layout', 'npy')
-    return [(s * ss, min(ss, n - s * ss), (str(folder), s, layout)) for s in range((n + ss - 1) // ss)]
+    return [(s * ss, min(ss, n - s * ss), (str(f.path), s, layout)) for s in range((n + ss - 1) // ss)]
 
 def read_shard(ref) -> np.ndarray:
     "The embeddings of one shard `(folder, s, layout)` of `embedding_shards`."
-    folder, s, layout = ref
-    if layout == 'parquet': return read_embedding_part(_part_path(folder, s))[1]
-    return np.load(Path(folder)/f'emb-{s:05d}.npy')
+    folder, s, _ = ref
+    return EmbeddingFolder(folder).read_shard(s, mmap=False)
 
 def train_index(sample, factory:str):
     "An empty inner-product faiss IVF index of `factory`, its quantisers trained on `sample` (rows L2-normalised)."
@@ -355,7 +320,7 @@ def _add_part(index_bytes, units, out_path=None):
 # %% ../nbs/13_distributed.ipynb
 def _index_source(source, chunk:int) -> tuple:
     "`(n, units, rows)` of an embedding folder or N×D array: units [(first row, shard ref or array)], `rows(idx)`."
-    if isinstance(source, (str, Path)):
+    if isinstance(source, (str, os.PathLike)):   # a path or an EmbeddingFolder
         shards = embedding_shards(source); n = sum(c for _, c, _ in shards)
         units = [(lo, ref) for lo, _, ref in shards]
         def rows(idx):   # the training sample, read shard by shard on the driver
@@ -600,7 +565,7 @@ def scaling_benchmark(embedder_dir, table, image_root=None, train_catalog:Catalo
         t0 = time.perf_counter()
         f = embed_catalog_ray(embedder_dir, table, image_root, out_dir/f'emb-{w}', bs=bs, num_workers=w,
                               threads_per_worker=1, overwrite=True, progress=False)
-        run = load_json(f/'ray_run.json')
+        run = f.run_stats
         rows.append(dict(stage='embedding', workers=w, items=run['embedded'], items_s=run['steady_img_s'],
                          wall_s=time.perf_counter() - t0))
     if n_index:
