@@ -320,9 +320,10 @@ def match_clicked_ids(queries:pd.DataFrame, catalog_ids, evaluated_ids=None, sou
     out = dict(n_ids=len(ids), n_evaluated=len(inside), elsewhere=elsewhere, nowhere=nowhere, queries_lost=lost,
                message=None)
     parts = []
-    if elsewhere: parts.append(f"{len(elsewhere)} are in {catalog} but not in {evaluated} (e.g. {elsewhere[:3]})")
-    if nowhere: parts.append(f"{len(nowhere)} exist nowhere in {catalog} (e.g. {nowhere[:3]}; "
-                             f"{_id_cause(nowhere, cat)})")
+    if elsewhere: parts.append(f"{len(elsewhere)} {'is' if len(elsewhere) == 1 else 'are'} elsewhere in {catalog} "
+                               f"(e.g. {elsewhere[:3]})")
+    if nowhere: parts.append(f"{len(nowhere)} {'exists' if len(nowhere) == 1 else 'exist'} nowhere in {catalog} (e.g. "
+                             f"{nowhere[:3]}; {_id_cause(nowhere, cat)})")
     if ids and not inside:
         raise ValueError(f"{source}: none of its {len(ids)} clicked ids is in {evaluated}, so clicked recall and MRR "
                          f"would be 0 for every model: {'; '.join(parts)}. The evaluation searches {evaluated} "
