@@ -67,7 +67,7 @@ def test_clicked_ids_none_of_which_is_in_the_catalog_are_refused(tmp_path, fm_id
     assert msg.startswith("parameter 'queries': query log log.csv: none of its 5 clicked ids is in the catalog's test "
                           "split (the items the report searches)"), msg
     assert f"5 exist nowhere in the catalog (fashion-mnist) (e.g. {[i.upper() for i in fm_ids[0][:3]]}" in msg, msg
-    assert f"differ from a catalog id only in letter case (e.g. '{fm_ids[0][0].upper()}' vs '{fm_ids[0][0]}')" in msg
+    assert f"differ from an id in the catalog (fashion-mnist) only in letter case (e.g. '{fm_ids[0][0].upper()}' vs '{fm_ids[0][0]}')" in msg
 
 
 def test_clicked_ids_of_a_users_table_zero_padding(tmp_path):
@@ -93,7 +93,7 @@ def test_clicked_ids_partly_unknown_are_reported_with_their_share(tmp_path, fm_i
     for part in (f"parameter 'queries': query log log.csv: 2 of its 4 clicked ids (50%) are not in the catalog's test "
                  f"split (the items the report searches): 1 is elsewhere in the catalog (fashion-mnist) (e.g. "
                  f"['{train[0]}']); 1 exists nowhere in the catalog (fashion-mnist) (e.g. ['nope-1']; "
-                 "the catalog's ids look like ['fmnist-test-",
+                 "the ids in the catalog (fashion-mnist) look like ['fmnist-test-",
                  "They count as missed; 2 queries have no clicked item left there"):
         assert part in note, note
 

@@ -294,15 +294,15 @@ _ID_SPELLINGS = (('letter case', str.casefold),
                  ("a trailing '.0' (ids stored as numbers)", lambda s: re.sub(r'\.0+$', '', s)),
                  ('quotes or spaces around them', lambda s: s.strip().strip('\'"').strip()))
 
-def _id_cause(unknown, known) -> str:
+def _id_cause(unknown, known, catalog:str='the catalog') -> str:
     "Why the `unknown` ids miss the `known` ones: the spelling (case, zero-padding, ...) they differ in, else the scheme."
     unknown, known = list(unknown), list(known)
     for name, f in _ID_SPELLINGS:
         kn = {f(k): k for k in known}
         hits = [(u, kn[f(u)]) for u in unknown if f(u) in kn]
-        if hits: return (f"{len(hits)} of them differ from a catalog id only in {name} (e.g. {hits[0][0]!r} vs "
-                         f"{hits[0][1]!r}): write the log's ids exactly as the catalog's")
-    return (f"the catalog's ids look like {sorted(known)[:3]}: the log must name items by the catalog's item ids "
+        if hits: return (f"{len(hits)} of them differ from an id in {catalog} only in {name} (e.g. {hits[0][0]!r} "
+                         f"vs {hits[0][1]!r}): write the log's ids exactly as the catalog's")
+    return (f"the ids in {catalog} look like {sorted(known)[:3]}: the log must name items by the catalog's item ids "
             "(with your table: the column id_col names, else item_id, else the row number)")
 
 def match_clicked_ids(queries:pd.DataFrame, catalog_ids, evaluated_ids=None, source:str='the queries',
@@ -323,13 +323,15 @@ def match_clicked_ids(queries:pd.DataFrame, catalog_ids, evaluated_ids=None, sou
     if elsewhere: parts.append(f"{len(elsewhere)} {'is' if len(elsewhere) == 1 else 'are'} elsewhere in {catalog} "
                                f"(e.g. {elsewhere[:3]})")
     if nowhere: parts.append(f"{len(nowhere)} {'exists' if len(nowhere) == 1 else 'exist'} nowhere in {catalog} (e.g. "
-                             f"{nowhere[:3]}; {_id_cause(nowhere, cat)})")
+                             f"{nowhere[:3]}; {_id_cause(nowhere, cat, catalog)})")
     if ids and not inside:
         raise ValueError(f"{source}: none of its {len(ids)} clicked ids is in {evaluated}, so clicked recall and MRR "
                          f"would be 0 for every model: {'; '.join(parts)}. The evaluation searches {evaluated} "
                          "only: the clicked ids must name its items")
     if parts:
-        out['message'] = (f"{source}: {len(ids) - len(inside)} of its {len(ids)} clicked ids "
-                          f"({(len(ids) - len(inside)) / len(ids):.0%}) are not in {evaluated}: {'; '.join(parts)}. "
-                          "They count as missed" + (f"; {lost} queries have no clicked item left there" if lost else ''))
+        n = len(ids) - len(inside)
+        out['message'] = (f"{source}: {n} of its {len(ids)} clicked ids ({n / len(ids):.0%}) {'is' if n == 1 else 'are'} "
+                          f"not in {evaluated}: {'; '.join(parts)}. They count as missed" +
+                          (f"; {lost} {'query has' if lost == 1 else 'queries have'} no clicked item left there"
+                           if lost else ''))
     return out
