@@ -179,8 +179,7 @@ def _holder(fd:int) -> str:
 
 # %% ../nbs/06_embed.ipynb
 class EmbeddingFolder:
-    ("An embedding folder: `meta.json` (what made the vectors), `index.parquet` (item → shard, row) and the shards "
-     "(`emb-SSSSS.npy`, or `part-SSSSS.parquet` in the parquet layout); the one code that writes and reads them.")
+    "An embedding folder: `meta.json`, `index.parquet` and its shards; the one code that writes and reads them."
     META, INDEX, RUN, LOCK = 'meta.json', 'index.parquet', 'ray_run.json', '.lock'
 
     def __init__(self, path): self.path, self._fd, self._job, self._ids = Path(path), None, None, None
@@ -260,8 +259,7 @@ class EmbeddingFolder:
     # --- writing: one job at a time
     @classmethod
     def start(cls, path, meta:dict, ids, overwrite:bool=False) -> EmbeddingFolder:
-        ("Start, resume or (`overwrite`) restart the folder for the job `meta` describes (either layout), held by "
-         "this job (a lock) until `release` or the end of a `with` block.")
+        "Start, resume or (`overwrite`) restart the folder for the job `meta` describes, held by this job."
         f = cls(path); f.path.mkdir(parents=True, exist_ok=True)
         f._lock(_LAYOUT_JOB[meta.get('layout', 'npy')])
         try: f._prepare(dict(meta), np.asarray(ids, dtype=str), overwrite)
@@ -345,8 +343,7 @@ class EmbeddingFolder:
         return self._job
 
     def write_shard(self, s:int, emb:np.ndarray):
-        ("Write shard `s` whole (a temporary file of this process, moved into place); a full disk or a file size "
-         "limit is said as such, with the file.")
+        "Write shard `s` whole (a temporary file of this process, moved into place)."
         meta = self._job_meta('write_shard'); ss = meta['shard_size']; lo = s * ss; cnt = min(ss, meta['n'] - lo)
         if len(emb) != cnt: raise ValueError(f"shard {s} of {self.path} holds {cnt} rows ({lo}..{lo + cnt - 1}), got "
                                              f"{len(emb)}")
@@ -368,8 +365,7 @@ class EmbeddingFolder:
         return pq.read_metadata(p).num_rows, pq.read_schema(p).field('embedding').type.list_size
 
     def complete(self, run_stats:dict|None=None) -> EmbeddingFolder:
-        ("Check that every shard is on disk and the folder is still this job's, then mark it complete, with its "
-         "dimension (`run_stats` go to `ray_run.json` first).")
+        "Check that every shard is on disk and the folder is still this job's, then mark it complete."
         meta = self._job_meta('complete'); ss, n = meta['shard_size'], meta['n']
         missing = self.missing(meta)
         if missing: raise RuntimeError(f"embedding stopped with shards {missing} missing in {self.path}; run again "
@@ -460,7 +456,7 @@ def embed_catalog(
     cfg:EmbedConfig|None=None, # the options (default `EmbedConfig()`); a path here is the `out_dir`
     out_dir:str|Path|None=None, # the embedding folder to write (resumable); None: in memory
     **kwargs, # `EmbedConfig` fields, replacing `cfg`'s
-) -> tuple|EmbeddingFolder:
+) -> tuple|EmbeddingFolder: # `(ids, embeddings)` in memory, or the folder
     "Embed every item of `catalog`: `(ids, embeddings)` in memory, or an `EmbeddingFolder` in `out_dir`."
     cfg, out_dir = _cfg_and_out(cfg, out_dir, 'embed_catalog')
     cfg = embed_config(cfg, **kwargs)
