@@ -4,24 +4,25 @@
 
 # %% ../nbs/06_embed.ipynb 3
 from __future__ import annotations
-import os, json, contextlib, weakref
+import os, json, contextlib, weakref, difflib
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from fastcore.meta import delegates
 from .core import fingerprint, save_json, load_json, pbar, check_bf16, atomic_write
 from .catalog import Catalog, ArrayImageStore, images_fingerprint, thumbnail_cache
 from .backbones import input_size, image_norm, prepare_batch, eval_mode, embed_tensor
 
 # %% auto 0
 __all__ = ['image_batch', 'batch_stream', 'auto_channels_last', 'torch_threads', 'weights_fingerprint', 'embedding_config',
-           'embedding_inputs', 'EmbeddingFolderBusy', 'EmbeddingFolder', 'embed_catalog', 'iter_embedding_shards',
-           'load_embeddings', 'embedding_meta']
+           'embedding_inputs', 'EmbeddingFolderBusy', 'EmbeddingFolder', 'EmbedConfig', 'embed_config',
+           'config_delegates', 'embed_catalog', 'iter_embedding_shards', 'load_embeddings', 'embedding_meta']
 
 # %% ../nbs/06_embed.ipynb
 def image_batch(catalog:Catalog, idxs, size=None) -> np.ndarray:
-    ("uint8 N×H×W×3 images at catalog positions `idxs`; in-memory stores are returned at native size (resized later on "
-     "the batch).")
+    "uint8 N×H×W×3 images at catalog positions `idxs` (an in-memory store's at their own size)."
     if isinstance(catalog.images, ArrayImageStore): return catalog.images_array(idxs)
     return catalog.images_array(idxs, size=None if size is None else input_size(size=size)[0])
 
@@ -35,10 +36,16 @@ class _Batches(torch.utils.data.Dataset):
 
 def _worker_init(_): torch.set_num_threads(1)
 
-def batch_stream(catalog:Catalog, batches, size, mean=(0.5,) * 3, std=(0.5,) * 3, num_workers:int|None=None,
-                 prefetch:int=2):
-    ("Yield normalised float batches for the index lists in `batches`: prepared in this thread, or ahead in worker "
-     "processes.")
+def batch_stream(
+    catalog:Catalog, # the items the positions in `batches` refer to
+    batches, # lists of catalog positions, one per batch
+    size, # the input size (px, or `(h, w)`)
+    mean=(0.5,) * 3, # per-channel mean the pixels are normalised by
+    std=(0.5,) * 3, # per-channel standard deviation
+    num_workers:int|None=None, # DataLoader worker processes (0: this thread; None: 0 in memory, ≤4 for files)
+    prefetch:int=2, # batches each worker prepares ahead
+):
+    "Yield normalised float batches for the index lists in `batches`."
     ds = _Batches(catalog, list(batches), input_size(size=size), tuple(mean), tuple(std))
     if num_workers is None:
         num_workers = 0 if isinstance(catalog.images, ArrayImageStore) else min(4, os.cpu_count() or 1)
@@ -46,13 +53,15 @@ def batch_stream(catalog:Catalog, batches, size, mean=(0.5,) * 3, std=(0.5,) * 3
         for i in range(len(ds)): yield ds[i]
         return
     dl = torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=num_workers,
-                                     prefetch_factor=prefetch, worker_init_fn=_worker_init, persistent_workers=False)
+                                     prefetch_factor=prefetch, worker_init_fn=_worker_init,
+                                     persistent_workers=False)
     yield from dl
 
 # %% ../nbs/06_embed.ipynb
 def auto_channels_last(model:torch.nn.Module) -> bool:
-    "Whether channels-last memory format should pay for `model`: most of its weights are in 2-d convolutions."
-    conv = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Conv2d) for p in m.parameters(recurse=False))
+    "Whether channels-last memory format pays for `model`: most of its weights are in 2-d convolutions."
+    conv = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Conv2d)
+               for p in m.parameters(recurse=False))
     total = sum(p.numel() for p in model.parameters())
     return total > 0 and conv / total >= 0.5
 
@@ -64,18 +73,28 @@ class torch_threads:
         if self.n: torch.set_num_threads(int(self.n))
     def __exit__(self, *a): torch.set_num_threads(self.old)
 
-_threads = torch_threads   # for embed_catalog, whose `torch_threads=` parameter shadows the name
+_threads = torch_threads   # for embed_catalog, where `torch_threads` is also a setting's name
 
 # %% ../nbs/06_embed.ipynb
 def weights_fingerprint(model:torch.nn.Module) -> str:
-    "A fingerprint of a model's parameters and buffers (names, dtypes, shapes and bytes): which weights made a vector."
+    "A fingerprint of a model's parameters and buffers (names, dtypes, shapes and bytes)."
     h = []
     for k, t in model.state_dict().items():
         t = t.detach().cpu().contiguous()
         h += [k, str(t.dtype), tuple(t.shape), t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b'']
     return fingerprint(*h)
 
-def embedding_config(embedder, catalog:Catalog, size, mean, std, bf16:bool, channels_last:bool, l2:bool, dtype) -> dict:
+def embedding_config(
+    embedder, # the model (its weights are fingerprinted)
+    catalog:Catalog, # the items (their images are fingerprinted)
+    size, # the input size, resolved (`embedding_inputs`)
+    mean, # per-channel normalisation mean
+    std, # per-channel normalisation standard deviation
+    bf16:bool, # bfloat16 autocast
+    channels_last:bool, # channels-last memory format, resolved
+    l2:bool, # L2-normalised vectors
+    dtype, # the stored dtype
+) -> dict:
     "What an embedding folder's vectors depend on: the model's weights, the preprocessing and the images."
     return dict(embedder=weights_fingerprint(embedder), images=images_fingerprint(catalog),
                 preprocessing=dict(input_size=list(input_size(size=size)), mean=[float(v) for v in mean],
@@ -84,18 +103,19 @@ def embedding_config(embedder, catalog:Catalog, size, mean, std, bf16:bool, chan
                                    dtype=str(np.dtype(dtype))))
 
 def embedding_inputs(embedder, size=None, channels_last:bool|None=None, dtype='float32') -> tuple:
-    ("How `embedder` is fed and its vectors stored: `(hw, channels_last, mean, std, dtype)`, defaults resolved (one "
-     "rule for every embedding job).")
+    "How `embedder` is fed and its vectors stored: `(hw, channels_last, mean, std, dtype)`, resolved."
     hw = input_size(embedder, size)
     if channels_last is None: channels_last = auto_channels_last(embedder)
     mean, std = image_norm(embedder)
     dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float16): raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype}")
+    if dtype not in (np.float32, np.float16):
+        raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype}")
     return hw, channels_last, mean, std, dtype
 
 def _meta_for(catalog, ids, shard_size, config):
-    return dict(n=len(ids), ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)), shard_size=int(shard_size),
-                catalog=catalog.name, dtype=config['preprocessing']['dtype'], **config)
+    return dict(n=len(ids), ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)),
+                shard_size=int(shard_size), catalog=catalog.name, dtype=config['preprocessing']['dtype'],
+                **config)
 
 def _meta_diff(old:dict, new:dict) -> dict:
     "Fields (preprocessing ones by their own name) whose value differs: name -> (old, new)."
@@ -159,8 +179,7 @@ def _holder(fd:int) -> str:
 
 # %% ../nbs/06_embed.ipynb
 class EmbeddingFolder:
-    ("An embedding folder: `meta.json` (what made the vectors), `index.parquet` (item → shard, row) and the shards "
-     "(`emb-SSSSS.npy`, or `part-SSSSS.parquet` in the parquet layout); the one code that writes and reads them.")
+    "An embedding folder: `meta.json`, `index.parquet` and its shards; the one code that writes and reads them."
     META, INDEX, RUN, LOCK = 'meta.json', 'index.parquet', 'ray_run.json', '.lock'
 
     def __init__(self, path): self.path, self._fd, self._job, self._ids = Path(path), None, None, None
@@ -240,8 +259,7 @@ class EmbeddingFolder:
     # --- writing: one job at a time
     @classmethod
     def start(cls, path, meta:dict, ids, overwrite:bool=False) -> EmbeddingFolder:
-        ("Start, resume or (`overwrite`) restart the folder for the job `meta` describes (either layout), held by "
-         "this job (a lock) until `release` or the end of a `with` block.")
+        "Start, resume or (`overwrite`) restart the folder for the job `meta` describes, held by this job."
         f = cls(path); f.path.mkdir(parents=True, exist_ok=True)
         f._lock(_LAYOUT_JOB[meta.get('layout', 'npy')])
         try: f._prepare(dict(meta), np.asarray(ids, dtype=str), overwrite)
@@ -325,8 +343,7 @@ class EmbeddingFolder:
         return self._job
 
     def write_shard(self, s:int, emb:np.ndarray):
-        ("Write shard `s` whole (a temporary file of this process, moved into place); a full disk or a file size "
-         "limit is said as such, with the file.")
+        "Write shard `s` whole (a temporary file of this process, moved into place)."
         meta = self._job_meta('write_shard'); ss = meta['shard_size']; lo = s * ss; cnt = min(ss, meta['n'] - lo)
         if len(emb) != cnt: raise ValueError(f"shard {s} of {self.path} holds {cnt} rows ({lo}..{lo + cnt - 1}), got "
                                              f"{len(emb)}")
@@ -348,8 +365,7 @@ class EmbeddingFolder:
         return pq.read_metadata(p).num_rows, pq.read_schema(p).field('embedding').type.list_size
 
     def complete(self, run_stats:dict|None=None) -> EmbeddingFolder:
-        ("Check that every shard is on disk and the folder is still this job's, then mark it complete, with its "
-         "dimension (`run_stats` go to `ray_run.json` first).")
+        "Check that every shard is on disk and the folder is still this job's, then mark it complete."
         meta = self._job_meta('complete'); ss, n = meta['shard_size'], meta['n']
         missing = self.missing(meta)
         if missing: raise RuntimeError(f"embedding stopped with shards {missing} missing in {self.path}; run again "
@@ -374,44 +390,112 @@ class EmbeddingFolder:
         return self
 
 # %% ../nbs/06_embed.ipynb
-def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=None, bs:int=64,
-                  bf16:bool=False, channels_last:bool|None=None, dtype:str='float32', shard_size:int=16_384,
-                  num_workers:int|None=None, prefetch:int=2, l2:bool=True, torch_threads:int|None=None,
-                  overwrite:bool=False, image_cache=None, progress:bool=True):
-    """Embed every item of `catalog`: `(ids, embeddings)` in memory, or (`out_dir`) an `EmbeddingFolder` of `.npy`
-    shards (resumable). `image_cache` ('auto' or a folder): read file-backed images from a `thumbnail_cache` at
-    the input size (same pixels)."""
+def _run_field(default):
+    "An `EmbedConfig` field about how this run is carried out, not about the vectors."
+    return field(default=default, metadata=dict(run=True))
+
+@dataclass
+class EmbedConfig:
+    "Every option of `embed_catalog` and `embed_catalog_ray`, with its defaults."
+    size: int|tuple|None = None # input size (px, or `(h, w)`); None: the embedder's `data_config`
+    bs: int = 64 # images per forward pass
+    bf16: bool = False # bfloat16 autocast (refused where the CPU emulates it)
+    channels_last: bool|None = None # channels-last memory format; None: for convolutional trunks
+    dtype: str = 'float32' # the stored vectors' dtype: 'float32' or 'float16'
+    shard_size: int|None = None # rows per shard; None: 16 384 (`.npy`), 4 096 (Ray's parquet parts)
+    l2: bool = True # L2-normalise the vectors
+    num_workers: int|None = _run_field(None) # DataLoader processes (None: 0 in memory, ≤4 for files)
+    prefetch: int = _run_field(2) # batches each DataLoader process prepares ahead
+    torch_threads: int|None = _run_field(None) # PyTorch threads for the job (None: as they are)
+    image_cache: object = _run_field(None) # 'auto' or a folder: read files from a `thumbnail_cache`
+    progress: bool = _run_field(True) # show a progress bar
+    overwrite: bool = _run_field(False) # re-embed a folder made with other settings
+
+    @classmethod
+    def run_fields(cls) -> list[str]:
+        "Names of the fields about how a run is carried out."
+        return [f.name for f in fields(cls) if f.metadata.get('run')]
+
+def embed_config(cfg:EmbedConfig|None=None, **overrides) -> EmbedConfig:
+    "`cfg` (default `EmbedConfig()`) with `overrides`, which must be its field names."
+    if cfg is not None and not isinstance(cfg, EmbedConfig):
+        raise TypeError(f'cfg must be an EmbedConfig, not {type(cfg).__name__}')
+    names = [f.name for f in fields(EmbedConfig)]
+    for k in overrides:
+        if k in names: continue
+        near = difflib.get_close_matches(k, names, n=1, cutoff=0.6)
+        raise TypeError(f'unknown EmbedConfig option {k!r}: '
+                        + (f'did you mean {near[0]!r}?' if near else f'the options are {names}'))
+    return replace(cfg or EmbedConfig(), **overrides)
+
+def config_delegates(cls, but=(), keep:bool=False):
+    "fastcore's `delegates` to the fields of dataclass `cls`, documented by their comments."
+    def _f(f):
+        f = delegates(cls, keep=keep, but=list(but))(f)
+        f.__delwrap__ = cls   # docments reads a dataclass's field comments (not its generated __init__)
+        return f
+    return _f
+
+def _cfg_and_out(cfg, out_dir, caller:str) -> tuple:
+    "`(cfg, out_dir)` of a call whose third argument is a config or, the older form, the output folder."
+    if cfg is None or isinstance(cfg, EmbedConfig): return cfg, out_dir
+    if not isinstance(cfg, (str, os.PathLike)):
+        raise TypeError(f'{caller}: the third argument is an EmbedConfig (or the out_dir), '
+                        f'not {type(cfg).__name__}')
+    if out_dir is not None:
+        raise TypeError(f'{caller} got two output folders: {str(cfg)!r} (third argument) and '
+                        f'out_dir={str(out_dir)!r}; the third argument is an EmbedConfig or the out_dir')
+    return None, cfg
+
+
+# %% ../nbs/06_embed.ipynb
+@config_delegates(EmbedConfig)
+def embed_catalog(
+    embedder, # an `nn.Module` mapping normalised NCHW images to N×D vectors, with a `data_config`
+    catalog:Catalog, # the items to embed, in this order
+    cfg:EmbedConfig|None=None, # the options (default `EmbedConfig()`); a path here is the `out_dir`
+    out_dir:str|Path|None=None, # the embedding folder to write (resumable); None: in memory
+    **kwargs, # `EmbedConfig` fields, replacing `cfg`'s
+) -> tuple|EmbeddingFolder: # `(ids, embeddings)` in memory, or the folder
+    "Embed every item of `catalog`: `(ids, embeddings)` in memory, or an `EmbeddingFolder` in `out_dir`."
+    cfg, out_dir = _cfg_and_out(cfg, out_dir, 'embed_catalog')
+    cfg = embed_config(cfg, **kwargs)
+    bf16, l2, bs, image_cache, progress = cfg.bf16, cfg.l2, cfg.bs, cfg.image_cache, cfg.progress
     dev = next(iter(embedder.parameters()), torch.empty(0)).device
     check_bf16(bf16, dev, caller='embed_catalog')   # never where bf16 is emulated
-    hw, channels_last, mean, std, dtype = embedding_inputs(embedder, size, channels_last, dtype)
+    hw, channels_last, mean, std, dtype = embedding_inputs(embedder, cfg.size, cfg.channels_last, cfg.dtype)
     ids = np.asarray(catalog.ids, dtype=object).astype(str)
     n = len(ids)
-    if out_dir is None: shard_size = max(n, 1)
+    shard_size = max(n, 1) if out_dir is None else cfg.shard_size or 16_384
     folder = None if out_dir is None else EmbeddingFolder.start(
         out_dir, _meta_for(catalog, ids, shard_size,
-                           embedding_config(embedder, catalog, hw, mean, std, bf16, channels_last, l2, dtype)),
-        ids, overwrite)   # held by this job until it returns
+                           embedding_config(embedder, catalog, hw, mean, std, bf16, channels_last, l2,
+                                            dtype)),
+        ids, cfg.overwrite)   # held by this job until it returns
     with folder or contextlib.nullcontext():
-        todo = list(range((n + shard_size - 1) // shard_size)) if folder is None else folder.missing()
+        n_shards = (n + shard_size - 1) // shard_size
+        todo = list(range(n_shards)) if folder is None else folder.missing()
         batches, owner = [], []
         for s in todo:
             for b in range(s * shard_size, min((s + 1) * shard_size, n), bs):
                 batches.append(np.arange(b, min(b + bs, n, (s + 1) * shard_size))); owner.append(s)
         pixels = catalog   # the folder's meta (above) fingerprints the files themselves, cached or not
         if image_cache and batches and hw[0] == hw[1]:
-            pixels = thumbnail_cache(catalog, hw[0], folder=None if image_cache in (True, 'auto') else image_cache,
-                                     progress=progress)
-        stream = batch_stream(pixels, batches, hw, mean, std, num_workers, prefetch)
+            pixels = thumbnail_cache(catalog, hw[0], progress=progress,
+                                     folder=None if image_cache in (True, 'auto') else image_cache)
+        stream = batch_stream(pixels, batches, hw, mean, std, cfg.num_workers, cfg.prefetch)
         if progress and batches:
             stream = pbar(stream, 'embedding', total=len(batches))
         buf, fill, cur, dim = None, 0, None, getattr(embedder, 'embed_dim', None)
         out = np.zeros((0, dim or 0), dtype) if folder is None and n == 0 else None
-        with _threads(torch_threads), eval_mode(embedder, bf16), torch.inference_mode():
+        with _threads(cfg.torch_threads), eval_mode(embedder, bf16), torch.inference_mode():
             for x, s, bi in zip(stream, owner, batches):
-                e = embed_tensor(embedder, x.to(dev, non_blocking=True), bf16, channels_last, l2).cpu().numpy()
+                x = x.to(dev, non_blocking=True)
+                e = embed_tensor(embedder, x, bf16, channels_last, l2).cpu().numpy()
                 _check_finite(e, ids[bi])
                 if s != cur:
-                    cur, fill = s, 0; buf = np.empty((min(shard_size, n - s * shard_size), e.shape[1]), dtype)
+                    cur, fill = s, 0
+                    buf = np.empty((min(shard_size, n - s * shard_size), e.shape[1]), dtype)
                 buf[fill:fill + len(e)] = e; fill += len(e)
                 if fill == len(buf):
                     if folder is None: out = buf
@@ -419,15 +503,14 @@ def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=No
                     buf = None
         return (ids, out) if folder is None else folder.complete()
 
+
 # %% ../nbs/06_embed.ipynb
 def iter_embedding_shards(folder:str|Path, mmap:bool=True):
-    ("Yield `(ids, embeddings)` one shard at a time from an embedding folder (either layout; `.npy` memory-mapped by "
-     "default).")
+    "Yield `(ids, embeddings)` one shard at a time from an embedding folder (either layout)."
     yield from EmbeddingFolder(folder).iter_shards(mmap)
 
 def load_embeddings(folder:str|Path, dtype=None) -> tuple[np.ndarray, np.ndarray]:
-    ("All `(ids, embeddings)` of a complete embedding folder (either layout), in catalog order (optionally cast to "
-     "`dtype`).")
+    "All `(ids, embeddings)` of a complete embedding folder (either layout), in catalog order."
     return EmbeddingFolder(folder).load(dtype)
 
 def embedding_meta(folder:str|Path) -> dict:
