@@ -4,24 +4,25 @@
 
 # %% ../nbs/13_distributed.ipynb 3
 from __future__ import annotations
-import io, os, re, math, time, shutil, socket, tempfile
+import io, os, re, math, time, copy, shutil, socket, tempfile
+from dataclasses import replace
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch
 from PIL import Image
 from fastai.callback.core import Callback
-from .core import fingerprint, save_json, load_json, check_bf16, offline_env
+from .core import save_json, load_json, check_bf16, offline_env
 from .catalog import Catalog, FileImageStore, ArrayImageStore, read_table, to_rgb
-from .embed import (embed_catalog, embedding_config, embedding_inputs, image_batch, open_embedding_folder,
-                          close_embedding_folder)
-from .multitask import load_embedder
+from .embed import (embed_catalog, embedding_config, embedding_inputs, image_batch, EmbeddingFolder,
+                          EmbedConfig, embed_config, config_delegates, _cfg_and_out, _meta_for, _read_part)
+from .multitask import load_embedder, load_multitask
+from .train import TrainConfig, TrainResult, train_config
 from .retrieval import l2_normalize, set_search_params
 
 # %% auto 0
 __all__ = ['INSTALL_HINT', 'require_ray', 'init_ray', 'URIImageStore', 'image_store', 'ImageNotReadable', 'read_embedding_part',
            'load_parquet_embeddings', 'embed_catalog_ray', 'embedding_shards', 'read_shard', 'train_index',
-           'build_index_ray', 'DataParallel', 'RayTrainResult', 'train_multitask_ray', 'plain_process_rates',
-           'scaling_benchmark']
+           'build_index_ray', 'DataParallel', 'train_multitask_ray', 'plain_process_rates', 'scaling_benchmark']
 
 # %% ../nbs/13_distributed.ipynb
 INSTALL_HINT = "pip install vrl_nb[distributed]"
@@ -35,8 +36,7 @@ def require_ray():
     return ray
 
 def init_ray(address:str|None=None, num_cpus:int|None=None, runtime_env:dict|None=None, **kwargs):
-    ("Connect to Ray once: the running session, the cluster at `address` ('auto', 'ray://head:10001'), or a new local "
-     "one.")
+    "Connect to Ray once: the running session, the cluster at `address`, or a new local one."
     ray = require_ray()
     if not ray.is_initialized():
         # workers are processes of their own: vrl_nb's hub switch goes to them explicitly
@@ -94,89 +94,70 @@ def _decode(batch:dict, images, size) -> dict:
     return dict(row=batch['row'], item_id=batch['item_id'], pixels=px)
 
 # %% ../nbs/13_distributed.ipynb
-def _part_path(out_dir, s:int) -> Path: return Path(out_dir)/f'part-{s:05d}.parquet'
-
-def _write_part(path:Path, ids, emb:np.ndarray):
-    "One shard as parquet (`item_id`, `embedding` fixed-size list), written to a temp file renamed into place."
-    import pyarrow as pa, pyarrow.parquet as pq
-    col = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(emb).reshape(-1)), emb.shape[1])
-    tmp = path.with_name(f'.{path.name}.tmp')
-    pq.write_table(pa.table(dict(item_id=pa.array(np.asarray(ids, dtype=str)), embedding=col)), tmp)
-    os.replace(tmp, path)
-
 def read_embedding_part(path) -> tuple[np.ndarray, np.ndarray]:
     "`(ids, embeddings)` of one parquet shard written by `embed_catalog_ray`."
-    import pyarrow.parquet as pq
-    t = pq.read_table(path)
-    col = t.column('embedding').combine_chunks()
-    return t.column('item_id').to_numpy().astype(str), col.values.to_numpy(zero_copy_only=False).reshape(-1, col.type.list_size)
+    return _read_part(path)
 
 def load_parquet_embeddings(folder, dtype=None) -> tuple[np.ndarray, np.ndarray]:
-    "All `(ids, embeddings)` of a complete parquet-layout folder (`embed_catalog_ray`), in catalog order."
-    folder = Path(folder)
-    if not (folder/'meta.json').exists(): raise FileNotFoundError(f'{folder} is not an embedding folder (no meta.json)')
-    meta = load_json(folder/'meta.json'); ss = meta['shard_size']
-    n_shards = (meta['n'] + ss - 1) // ss
-    missing = [s for s in range(n_shards) if not _part_path(folder, s).exists()]
-    if missing or not meta.get('complete'):
-        raise ValueError(f"{folder} is incomplete (missing shards {missing}); run embed_catalog_ray again with the "
-                         "same arguments to resume")
-    out, ids = np.empty((meta['n'], meta['dim']), dtype or meta['dtype']), []
-    for s in range(n_shards):
-        i, e = read_embedding_part(_part_path(folder, s)); ids.append(i); out[s * ss:s * ss + len(e)] = e
-    return (np.concatenate(ids) if ids else np.zeros(0, str)), out
+    "All `(ids, embeddings)` of a complete embedding folder, in catalog order (`load_embeddings`)."
+    return EmbeddingFolder(folder).load(dtype)
 
 # %% ../nbs/13_distributed.ipynb
 def _items_of(table, image_root, id_col, image_col) -> Catalog:
-    ("A `Catalog` of `item_id` + `image` from a Catalog, a DataFrame or a .csv/.parquet table (images under "
-     "`image_root`).")
+    "A `Catalog` of `item_id` + `image` from a Catalog, a DataFrame or a .csv/.parquet table."
     if isinstance(table, Catalog):
-        if image_root is not None: raise ValueError('image_root= comes from the Catalog; pass it only with a table')
+        if image_root is not None:
+            raise ValueError('image_root= comes from the Catalog; pass it only with a table')
         return Catalog(table.items[['item_id', 'image']], table.images, name=table.name)
-    df, name = (table, 'table') if isinstance(table, pd.DataFrame) else (read_table(table), Path(table).name)
+    if isinstance(table, pd.DataFrame): df, name = table, 'table'
+    else: df, name = read_table(table), Path(table).name
     missing = [c for c in (id_col, image_col) if c not in df.columns]
-    if missing: raise KeyError(f'{name}: no column(s) {missing}; it has {list(df.columns)} (set id_col= / image_col=)')
-    if image_root is None: raise ValueError('image_root= is needed with a table: the folder or URI its image paths are '
-                                            'relative to')
-    items = pd.DataFrame(dict(item_id=df[id_col].astype(str).to_numpy(), image=df[image_col].astype(str).to_numpy()))
+    if missing: raise KeyError(f'{name}: no column(s) {missing}; it has {list(df.columns)} '
+                               '(set id_col= / image_col=)')
+    if image_root is None: raise ValueError('image_root= is needed with a table: the folder or URI its image '
+                                            'paths are relative to')
+    items = pd.DataFrame(dict(item_id=df[id_col].astype(str).to_numpy(),
+                              image=df[image_col].astype(str).to_numpy()))
     return Catalog(items, image_store(image_root), name=name)
 
 class _EmbedActor:
-    ("Ray Data actor: loads the embedder once, then embeds batches with `vrl_nb.embed.embed_catalog` (decoding them "
-     "first with `images`, else uint8 `pixels`).")
-    def __init__(self, embedder_dir, loader, size, threads, embed_kw, images=None):
-        if threads: torch.set_num_threads(int(threads))
-        self.embedder, self.size, self.kw, self.threads = (loader or load_embedder)(embedder_dir), size, embed_kw, threads
-        self.images = images
+    "Ray Data actor: gets the embedder once, then embeds batches with `vrl_nb.embed.embed_catalog`."
+    def __init__(self, source, loader, cfg:EmbedConfig, images=None):
+        if cfg.torch_threads: torch.set_num_threads(int(cfg.torch_threads))
+        if isinstance(source, str) or isinstance(source, os.PathLike):
+            self.embedder = (loader or load_embedder)(source)
+        else: self.embedder = require_ray().get(source)   # an in-memory embedder, via the object store
+        self.cfg, self.images = cfg, images
     def __call__(self, batch:dict) -> dict:
         t0 = time.time()
-        if self.images is not None: batch = _decode(batch, self.images, self.size)
+        if self.images is not None: batch = _decode(batch, self.images, self.cfg.size)
         px = np.asarray(batch['pixels'])
-        cat = Catalog(pd.DataFrame(dict(item_id=batch['item_id'], image=np.arange(len(px)))), ArrayImageStore(px))
-        _, e = embed_catalog(self.embedder, cat, size=self.size, bs=max(len(px), 1), num_workers=0, progress=False,
-                             # Ray may call from another thread: its own thread count
-                             torch_threads=self.threads, **self.kw)
+        cat = Catalog(pd.DataFrame(dict(item_id=batch['item_id'], image=np.arange(len(px)))),
+                      ArrayImageStore(px))
+        # (cfg.torch_threads again: Ray may call from another thread)
+        _, e = embed_catalog(self.embedder, cat, replace(self.cfg, bs=max(len(px), 1)))
         t = np.full(len(e), t0); return dict(row=batch['row'], embedding=e, t_start=t,
                                              t_end=np.full(len(e), time.time()))
 
-def _collect_parts(ds, out_dir, ids, shard_size:int, n:int, dtype) -> dict:
+def _collect_parts(ds, folder:EmbeddingFolder, shard_size:int, n:int, dtype) -> dict:
     "Stream embedded batches to the driver; write each shard the moment all its rows are in, each row once."
     bufs, filled, t_first, t_last, got = {}, {}, np.inf, -np.inf, 0
     for b in ds.iter_batches(batch_size=None, batch_format='numpy'):
         rows, e = np.asarray(b['row']), np.asarray(b['embedding'])
-        t_first, t_last, got = min(t_first, float(np.min(b['t_start']))), max(t_last, float(np.max(b['t_end']))), got + len(rows)
+        t_first, t_last = min(t_first, float(np.min(b['t_start']))), max(t_last, float(np.max(b['t_end'])))
+        got += len(rows)
         for s in np.unique(rows // shard_size):
             m = rows // shard_size == s; lo = int(s) * shard_size; cnt = min(shard_size, n - lo)
             if s not in bufs: bufs[s], filled[s] = np.empty((cnt, e.shape[1]), dtype), np.zeros(cnt, bool)
             r = rows[m] - lo
-            if filled[s][r].any(): raise RuntimeError(f'rows {(r[filled[s][r]] + lo).tolist()[:5]} of shard {s} '
-                                                      'arrived twice')
+            if filled[s][r].any():
+                raise RuntimeError(f'rows {(r[filled[s][r]] + lo).tolist()[:5]} of shard {s} arrived twice')
             bufs[s][r] = e[m]; filled[s][r] = True
-            if filled[s].all(): _write_part(_part_path(out_dir, s), ids[lo:lo + cnt], bufs.pop(s)); filled.pop(s)
-    if bufs: raise RuntimeError(f'shards {sorted(int(s) for s in bufs)} did not receive all their rows; run again to '
-                                'resume')
-    # steady rate: rows over the span from the first batch an actor started to the last one finished (actor start-up
-    # excluded)
+            if filled[s].all(): folder.write_shard(int(s), bufs.pop(s)); filled.pop(s)
+    if bufs: raise RuntimeError(f'shards {sorted(int(s) for s in bufs)} did not receive all their rows; '
+                                'run again to resume')
+    # steady rate: rows over the span from the first batch an actor started to the last one finished
+    # (actor start-up excluded)
     return dict(steady_img_s=got / (t_last - t_first) if t_last > t_first else float('nan'))
 
 def _unreadable_message(e:BaseException) -> str|None:
@@ -191,8 +172,7 @@ def _unreadable_message(e:BaseException) -> str|None:
     return None
 
 def _release_failed_run(e:BaseException):
-    ("Let a failed Ray Data run's actors go now: its executor and actor handles sit in the frames of the error's "
-     "traceback.")
+    "Let a failed Ray Data run's actors go now: its executor and actor handles sit in the traceback's frames."
     # (else they keep their CPUs until a later garbage collection, and a train_multitask_ray waits for ever)
     import gc
     todo, seen = [e], set()
@@ -210,27 +190,47 @@ def _release_failed_run(e:BaseException):
         todo += [e.__cause__, e.__context__]
     gc.collect()
 
+
 # %% ../nbs/13_distributed.ipynb
-def _check_embed_args(out_dir, decode_in:str, bf16:bool):
-    "Refuse, before Ray starts, a missing `out_dir`, an unknown `decode_in` and bf16 where it is emulated."
+_LOCAL_ONLY = ('prefetch', 'torch_threads', 'image_cache')   # EmbedConfig fields of embed_catalog's own loop
+
+def _check_embed_args(embedder, out_dir, decode_in:str, loader, cfg:EmbedConfig, kwargs:dict):
+    "Refuse, before Ray starts, arguments the job cannot run with, saying what to pass instead."
     if out_dir is None: raise ValueError('out_dir= is needed: the folder the parquet shards and meta.json go to')
     if decode_in not in ('actors', 'tasks'): raise ValueError("decode_in must be 'actors' or 'tasks', got "
                                                               f"{decode_in!r}")
+    local = [k for k in _LOCAL_ONLY if k in kwargs]
+    if local: raise TypeError(f"embed_catalog_ray: {local} set how embed_catalog reads images on one machine; "
+                              "Ray's actors read and decode their own batches: leave them out "
+                              "(threads_per_worker= sets each actor's threads)")
+    if isinstance(embedder, torch.nn.Module) and loader is not None:
+        raise ValueError('loader= loads an embedder from its folder; the embedder given is already a model: '
+                         'pass one or the other')
     # never where bf16 is emulated (checked on the driver, before any worker starts)
-    check_bf16(bf16, caller='embed_catalog_ray')
+    check_bf16(cfg.bf16, caller='embed_catalog_ray')
+
 
 # %% ../nbs/13_distributed.ipynb
-def _embed_settings(embedder_dir, cat:Catalog, size, channels_last, dtype, bf16:bool, l2:bool, loader) -> tuple:
-    "`(hw, channels_last, dtype, config)` of the embedder in `embedder_dir` on `cat`, from the driver's copy of it."
-    probe = (loader or load_embedder)(embedder_dir)   # the driver's copy: sizes and the weights' fingerprint
+def _embed_settings(probe, cat:Catalog, cfg:EmbedConfig) -> tuple:
+    "`(hw, channels_last, dtype, config)` of embedder `probe` (the driver's copy) on `cat` with `cfg`."
     # the same rule as embed_catalog
-    hw, channels_last, mean, std, dtype = embedding_inputs(probe, size, channels_last, dtype)
-    return hw, channels_last, dtype, embedding_config(probe, cat, hw, mean, std, bf16, channels_last, l2, dtype)
+    hw, channels_last, mean, std, dtype = embedding_inputs(probe, cfg.size, cfg.channels_last, cfg.dtype)
+    config = embedding_config(probe, cat, hw, mean, std, cfg.bf16, channels_last, cfg.l2, dtype)
+    return hw, channels_last, dtype, config
 
-def _parquet_meta(cat:Catalog, ids, shard_size:int, dtype, config:dict) -> dict:
-    "The `meta.json` of a parquet embedding folder (before it is complete)."
-    return dict(n=len(ids), ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)), shard_size=int(shard_size),
-                catalog=cat.name, dtype=str(dtype), **config, layout='parquet')
+def _parquet_meta(cat:Catalog, ids, shard_size:int, config:dict) -> dict:
+    "The `meta.json` of a parquet embedding folder (before it is complete): `embed_catalog`'s, plus the layout."
+    return {**_meta_for(cat, ids, shard_size, config), 'layout': 'parquet'}
+
+def _embedder_source(ray, embedder, loader) -> tuple:
+    "`(source, probe)`: where the actors get the embedder from, and the driver's copy of it."
+    if not isinstance(embedder, torch.nn.Module):   # a folder (or URI) every actor loads
+        source = str(embedder) if '://' in str(embedder) else Path(embedder).resolve()
+        return source, (loader or load_embedder)(source)
+    cpu = embedder if all(t.device.type == 'cpu' for t in [*embedder.parameters(), *embedder.buffers()]) \
+        else copy.deepcopy(embedder).cpu()   # actors run on CPUs, as a loaded embedder does
+    return ray.put(cpu), embedder
+
 
 # %% ../nbs/13_distributed.ipynb
 def _rows_of(shards:list, shard_size:int, n:int) -> np.ndarray:
@@ -239,91 +239,102 @@ def _rows_of(shards:list, shard_size:int, n:int) -> np.ndarray:
             else np.zeros(0, np.int64))
 
 # %% ../nbs/13_distributed.ipynb
-def _embed_pipeline(ray, cat:Catalog, ids, rows, n_todo:int, embedder_dir, loader, hw, bs:int, num_workers:int,
-                    threads_per_worker:int, decode_in:str, decode_tasks, decode_cpus:float, embed_kw:dict):
+def _embed_pipeline(ray, cat:Catalog, ids, rows, n_todo:int, source, loader, cfg:EmbedConfig,
+                    num_workers:int, threads_per_worker:int, decode_in:str, decode_tasks,
+                    decode_cpus:float):
     "The Ray Dataset that embeds catalog `rows` (of `n_todo` shards): `row`, `embedding` and timings per batch."
     from ray.data import ActorPoolStrategy, TaskPoolStrategy
     todo_df = pd.DataFrame(dict(row=rows, item_id=ids[rows], image=cat.items['image'].to_numpy()[rows]))
+    bs = cfg.bs
     n_blocks = max(1, min(math.ceil(len(rows) / bs), 4 * num_workers * max(1, n_todo)))
     cuts = np.linspace(0, len(todo_df), n_blocks + 1).astype(int)
     ds = ray.data.from_pandas([todo_df.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:])])
     if decode_in == 'tasks':   # decoding on CPUs of its own (a cluster's CPU nodes feeding GPU actors)
-        ds = ds.map_batches(_decode, fn_kwargs=dict(images=cat.images, size=hw), batch_size=bs, batch_format='numpy',
-                            num_cpus=decode_cpus, compute=TaskPoolStrategy(size=decode_tasks or num_workers))
-    actor_kw = dict(embedder_dir=embedder_dir, loader=loader, size=hw, threads=threads_per_worker, embed_kw=embed_kw,
+        ds = ds.map_batches(_decode, fn_kwargs=dict(images=cat.images, size=cfg.size), batch_size=bs,
+                            batch_format='numpy', num_cpus=decode_cpus,
+                            compute=TaskPoolStrategy(size=decode_tasks or num_workers))
+    actor_kw = dict(source=source, loader=loader, cfg=cfg,
                     images=cat.images if decode_in == 'actors' else None)
     return ds.map_batches(_EmbedActor, fn_constructor_kwargs=actor_kw, batch_size=bs, batch_format='numpy',
                           compute=ActorPoolStrategy(size=num_workers), num_cpus=threads_per_worker)
 
+
 # %% ../nbs/13_distributed.ipynb
-def _run_embedding(out_dir:Path, ids, shard_size:int, dtype, progress:bool, **pipeline_kw) -> dict:
-    "Run `_embed_pipeline(**pipeline_kw)`, writing its shards to `out_dir`: the steady rate."
+def _run_embedding(folder:EmbeddingFolder, ids, shard_size:int, dtype, progress:bool, **pipeline_kw) -> dict:
+    "Run `_embed_pipeline(**pipeline_kw)`, writing its shards to `folder`: the steady rate."
     from ray.data import DataContext
     ctx = DataContext.get_current(); old_pb = ctx.enable_progress_bars; ctx.enable_progress_bars = progress
     try:
         ds = _embed_pipeline(ids=ids, **pipeline_kw)
-        try: return _collect_parts(ds, out_dir, ids, shard_size, len(ids), dtype)
-        except BaseException as e:   # an actor's error, Ctrl-C, ...: the actors are released before it propagates
+        try: return _collect_parts(ds, folder, shard_size, len(ids), dtype)
+        except BaseException as e:   # an actor's error, Ctrl-C, ...: the actors are released first
             ds = None; _release_failed_run(e); msg = _unreadable_message(e)   # ds, too, holds the run
             if msg is not None: raise ImageNotReadable(msg) from None
             raise
     finally: ctx.enable_progress_bars = old_pb
 
-# %% ../nbs/13_distributed.ipynb
-def _close_parquet_folder(out_dir:Path, stats:dict, n_shards:int) -> Path:
-    "Save the run's `stats` (`ray_run.json`), then mark the folder complete as `embed_catalog`'s are."
-    save_json(stats, out_dir/'ray_run.json')
-    return close_embedding_folder(out_dir, n_shards)
 
 # %% ../nbs/13_distributed.ipynb
-def embed_catalog_ray(embedder_dir, table, image_root=None, out_dir=None, size=None, bs:int=64,
-                      shard_size:int=4096, num_workers:int=2, threads_per_worker:int=1, decode_in:str='actors',
-                      decode_tasks:int|None=None, decode_cpus:float=0, dtype:str='float32', bf16:bool=False,
-                      channels_last:bool|None=None,
-                      l2:bool=True, id_col:str='item_id', image_col:str='image', loader=None, overwrite:bool=False,
-                      address:str|None=None, runtime_env:dict|None=None, progress:bool=True) -> Path:
-    ("Embed a catalog on Ray: `num_workers` actors decode (or Ray Data tasks do, `decode_in='tasks'`) and embed; "
-     "parquet shards + meta in `out_dir` (resumable).")
-    _check_embed_args(out_dir, decode_in, bf16)
+@config_delegates(EmbedConfig, but=_LOCAL_ONLY + ('num_workers',))
+def embed_catalog_ray(
+    embedder, # a model folder (path or URI) every actor loads, or an embedder in memory
+    catalog, # a `Catalog`, or a table of ids and image paths (.csv/.parquet path, DataFrame)
+    cfg:EmbedConfig|None=None, # the options, as `embed_catalog`'s; a path here is the `out_dir`
+    out_dir=None, # the embedding folder to write (parquet parts; resumable): needed
+    image_root=None, # with a table: the folder or URI its image paths are relative to
+    num_workers:int=2, # embedding actors
+    threads_per_worker:int=1, # CPUs (PyTorch threads) each actor holds
+    decode_in:str='actors', # where images are decoded: 'actors', or Ray Data 'tasks'
+    decode_tasks:int|None=None, # decode tasks with decode_in='tasks' (None: num_workers)
+    decode_cpus:float=0, # CPUs each decode task holds
+    id_col:str='item_id', # a table's id column
+    image_col:str='image', # a table's image column (paths under `image_root`)
+    loader=None, # `folder -> embedder` for a model folder (default `load_embedder`)
+    address:str|None=None, # the Ray cluster (None: the running session, or a new local one)
+    runtime_env:dict|None=None, # Ray runtime environment of the workers
+    **kwargs, # `EmbedConfig` fields, replacing `cfg`'s
+) -> EmbeddingFolder: # the complete folder, as `embed_catalog(out_dir=)` returns it
+    "Embed a catalog on Ray: `num_workers` actors decode and embed, the driver writes the shards to `out_dir`."
+    cfg, out_dir = _cfg_and_out(cfg, out_dir, 'embed_catalog_ray')
+    cfg = embed_config(cfg, **kwargs)
+    _check_embed_args(embedder, out_dir, decode_in, loader, cfg, kwargs)
+    cat = _items_of(catalog, image_root, id_col, image_col)
     ray = init_ray(address, runtime_env=runtime_env)
-    if '://' not in str(embedder_dir): embedder_dir = Path(embedder_dir).resolve()
-    cat = _items_of(table, image_root, id_col, image_col)
-    hw, channels_last, dtype, config = _embed_settings(embedder_dir, cat, size, channels_last, dtype, bf16, l2, loader)
+    source, probe = _embedder_source(ray, embedder, loader)
+    hw, channels_last, dtype, config = _embed_settings(probe, cat, cfg)
+    shard_size = cfg.shard_size or 4096
     ids = cat.ids.astype(str); n = len(ids); n_shards = (n + shard_size - 1) // shard_size
-    out_dir = Path(out_dir)
-    meta = _parquet_meta(cat, ids, shard_size, dtype, config)
-    todo = open_embedding_folder(out_dir, meta, ids, shard_size, overwrite)   # embed's, for the parquet layout
-    rows = _rows_of(todo, shard_size, n)
-    stats = dict(n=n, shards=n_shards, shards_skipped=n_shards - len(todo), embedded=int(len(rows)),
-                 num_workers=num_workers, threads_per_worker=threads_per_worker, bs=bs)
-    t0 = time.perf_counter()
-    if len(rows):
-        stats.update(_run_embedding(out_dir, ids, shard_size, dtype, progress, ray=ray, cat=cat, rows=rows,
-                                    n_todo=len(todo), embedder_dir=embedder_dir, loader=loader, hw=hw, bs=bs,
-                                    num_workers=num_workers, threads_per_worker=threads_per_worker, decode_in=decode_in,
-                                    decode_tasks=decode_tasks, decode_cpus=decode_cpus,
-                                    embed_kw=dict(bf16=bf16, channels_last=channels_last, l2=l2, dtype=str(dtype))))
-    stats['seconds'] = time.perf_counter() - t0
-    stats['img_s'] = stats['embedded'] / stats['seconds'] if stats['embedded'] else float('nan')
-    return _close_parquet_folder(out_dir, stats, n_shards)
+    actor_cfg = EmbedConfig(size=hw, bs=cfg.bs, bf16=cfg.bf16, channels_last=channels_last, dtype=str(dtype),
+                            l2=cfg.l2, num_workers=0, torch_threads=threads_per_worker, progress=False)
+    meta = _parquet_meta(cat, ids, shard_size, config)
+    with EmbeddingFolder.start(out_dir, meta, ids, cfg.overwrite) as folder:
+        todo = folder.missing()
+        rows = _rows_of(todo, shard_size, n)
+        stats = dict(n=n, shards=n_shards, shards_skipped=n_shards - len(todo), embedded=int(len(rows)),
+                     num_workers=num_workers, threads_per_worker=threads_per_worker, bs=cfg.bs)
+        t0 = time.perf_counter()
+        if len(rows):
+            stats.update(_run_embedding(
+                folder, ids, shard_size, dtype, cfg.progress, ray=ray, cat=cat, rows=rows, n_todo=len(todo),
+                source=source, loader=loader, cfg=actor_cfg, num_workers=num_workers,
+                threads_per_worker=threads_per_worker, decode_in=decode_in, decode_tasks=decode_tasks,
+                decode_cpus=decode_cpus))
+        stats['seconds'] = time.perf_counter() - t0
+        stats['img_s'] = stats['embedded'] / stats['seconds'] if stats['embedded'] else float('nan')
+        return folder.complete(run_stats=stats)
+
 
 # %% ../nbs/13_distributed.ipynb
 def embedding_shards(folder) -> list:
-    ("The shards of a complete embedding folder (`.npy` or parquet layout) as `(first row, n rows, ref)`; "
-     "`read_shard(ref)` reads one.")
-    folder = Path(folder)
-    if not (folder/'meta.json').exists(): raise FileNotFoundError(f'{folder} is not an embedding folder (no meta.json)')
-    meta = load_json(folder/'meta.json')
-    if not meta.get('complete'): raise ValueError(f'{folder} is incomplete: run the embedding again to finish it '
-                                                  'before indexing')
+    "The shards of a complete embedding folder (either layout) as `(first row, n rows, ref)`."
+    f = EmbeddingFolder(folder); meta = f.check()
     n, ss, layout = meta['n'], meta['shard_size'], meta.get('layout', 'npy')
-    return [(s * ss, min(ss, n - s * ss), (str(folder), s, layout)) for s in range((n + ss - 1) // ss)]
+    return [(s * ss, min(ss, n - s * ss), (str(f.path), s, layout)) for s in range((n + ss - 1) // ss)]
 
 def read_shard(ref) -> np.ndarray:
     "The embeddings of one shard `(folder, s, layout)` of `embedding_shards`."
-    folder, s, layout = ref
-    if layout == 'parquet': return read_embedding_part(_part_path(folder, s))[1]
-    return np.load(Path(folder)/f'emb-{s:05d}.npy')
+    folder, s, _ = ref
+    return EmbeddingFolder(folder).read_shard(s, mmap=False)
 
 def train_index(sample, factory:str):
     "An empty inner-product faiss IVF index of `factory`, its quantisers trained on `sample` (rows L2-normalised)."
@@ -355,7 +366,7 @@ def _add_part(index_bytes, units, out_path=None):
 # %% ../nbs/13_distributed.ipynb
 def _index_source(source, chunk:int) -> tuple:
     "`(n, units, rows)` of an embedding folder or N×D array: units [(first row, shard ref or array)], `rows(idx)`."
-    if isinstance(source, (str, Path)):
+    if isinstance(source, (str, os.PathLike)):   # a path or an EmbeddingFolder
         shards = embedding_shards(source); n = sum(c for _, c, _ in shards)
         units = [(lo, ref) for lo, _, ref in shards]
         def rows(idx):   # the training sample, read shard by shard on the driver
@@ -414,18 +425,29 @@ def _merge_parts(trained, outs:list, merge:str, out_dir:Path|None) -> tuple:
     return index, [index]
 
 # %% ../nbs/13_distributed.ipynb
-def build_index_ray(source, factory:str='IVF1024,PQ64x4fs', train_size:int=100_000, n_parts:int=2, seed:int=0,
-                    merge:str='memory', out_dir=None, nprobe:int|None=None, chunk:int=65_536, cpus_per_task:float=1,
-                    return_stats:bool=False,
-                    address:str|None=None, runtime_env:dict|None=None):
-    ("A faiss IVF index over an embedding folder (or N×D array), added in `n_parts` Ray tasks and merged "
-     "(`memory`/`disk`/`shards`); `return_stats`: also timings.")
-    if merge not in ('memory', 'disk', 'shards'): raise ValueError("merge must be 'memory', 'disk' or 'shards', got "
-                                                                   f"{merge!r}")
+def build_index_ray(
+    source, # an embedding folder (either layout) or an N×D array
+    factory:str='IVF1024,PQ64x4fs', # a faiss inverted-file factory string
+    train_size:int=100_000, # vectors the quantisers are trained on (a seeded sample)
+    n_parts:int=2, # Ray tasks the vectors are added in
+    seed:int=0, # the training sample's seed
+    merge:str='memory', # how the parts are merged: 'memory', 'disk' or 'shards'
+    out_dir=None, # with merge='disk': the folder of merged.index + merged.ivfdata
+    nprobe:int|None=None, # inverted lists searched per query (None: faiss's default)
+    chunk:int=65_536, # rows per task unit of an array source
+    cpus_per_task:float=1, # CPUs each add task holds
+    return_stats:bool=False, # also return the timings
+    address:str|None=None, # the Ray cluster (None: the running session, or a new local one)
+    runtime_env:dict|None=None, # Ray runtime environment of the workers
+): # the index, or `(index, stats)`
+    "A faiss IVF index over an embedding folder or array, added in `n_parts` Ray tasks and merged."
+    if merge not in ('memory', 'disk', 'shards'):
+        raise ValueError(f"merge must be 'memory', 'disk' or 'shards', got {merge!r}")
     ray = init_ray(address, runtime_env=runtime_env)
     n, units, rows = _index_source(source, chunk)
     t0 = time.perf_counter()
-    idx = np.sort(np.random.default_rng(seed).choice(n, size=min(n, train_size), replace=False))  # build_index's sample
+    # build_index's sample
+    idx = np.sort(np.random.default_rng(seed).choice(n, size=min(n, train_size), replace=False))
     trained = train_index(rows(idx), factory)
     if merge == 'disk': out_dir = _disk_merge_folder(trained, factory, out_dir)
     t_train = time.perf_counter() - t0
@@ -434,7 +456,8 @@ def build_index_ray(source, factory:str='IVF1024,PQ64x4fs', train_size:int=100_0
     index, searchable = _merge_parts(trained, outs, merge, out_dir)
     if nprobe:
         for ix in searchable: set_search_params(ix, nprobe)
-    stats = dict(n=n, parts=len(outs), merge=merge, train_s=t_train, add_s=t_add, total_s=time.perf_counter() - t0)
+    stats = dict(n=n, parts=len(outs), merge=merge, train_s=t_train, add_s=t_add,
+                 total_s=time.perf_counter() - t0)
     return (index, stats) if return_stats else index
 
 # %% ../nbs/13_distributed.ipynb
@@ -452,8 +475,7 @@ def _rank_dl_class(cls, rank:int, world:int):
     return RankDL
 
 class DataParallel(Callback):
-    ("Data-parallel fastai training in a `torch.distributed` group: rank's share of each epoch, gradients averaged by "
-     "all-reduce.")
+    "Data-parallel fastai training in a `torch.distributed` group, gradients averaged by all-reduce."
     order = 5
     def __init__(self, rank:int|None=None, world:int|None=None):
         import torch.distributed as dist
@@ -479,85 +501,112 @@ class DataParallel(Callback):
     def after_fit(self): self.learn.dls.train.__class__ = self.cls
 
 # %% ../nbs/13_distributed.ipynb
-def _train_loop(cfg):
-    "Ray Train worker: `train_multitask` with `DataParallel`; rank 0 writes checkpoints/model and reports a summary."
+def _train_loop(job):
+    "Ray Train worker: `train_multitask` with `DataParallel`; rank 0 writes checkpoints/model and reports back."
     import ray.train
     from vrl_nb.train import train_multitask
+    from vrl_nb.multitask import save_multitask
     ctx = ray.train.get_context(); rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    torch.set_num_threads(int(cfg['threads']))
-    kw = dict(cfg['kw']); ck, tmp = kw.get('checkpoint_dir'), None
+    torch.set_num_threads(int(job['threads']))
+    cfg = job['cfg']; ck, tmp = cfg.checkpoint_dir, None
     if ck and rank > 0:   # only rank 0 writes the run's checkpoint; the others resume from a copy of it
         tmp = Path(tempfile.mkdtemp(prefix=f'vrl_nb-rank{rank}-'))
         if (Path(ck)/'last.pth').exists(): shutil.copy(Path(ck)/'last.pth', tmp/'last.pth')
-        kw['checkpoint_dir'] = tmp
-    if rank > 0: kw.update(out_dir=None, progress=False)
-    kw['cbs'] = [DataParallel(rank, world), *(kw.get('cbs') or [])]
-    try: res = train_multitask(cfg['catalog'], **kw)
+        cfg = replace(cfg, checkpoint_dir=tmp)
+    if rank > 0: cfg = replace(cfg, out_dir=None, progress=False)
+    try: res = train_multitask(job['catalog'], cfg, cbs=[DataParallel(rank, world), *(job['cbs'] or [])])
     finally:
         if tmp: shutil.rmtree(tmp, ignore_errors=True)
-    summary = dict(metrics=res.metrics, history=res.history.to_dict('records'), train_s=res.train_s,
-                   folder=str(res.folder) if res.folder else None, num_workers=world, config=res.config)
-    with tempfile.TemporaryDirectory() as d:   # rank 0's summary travels back as a Ray Train checkpoint
-        if rank == 0: save_json(summary, Path(d)/'summary.json')
+    with tempfile.TemporaryDirectory() as d:   # rank 0's result travels back as a Ray Train checkpoint
+        if rank == 0:
+            tasks = list(res.preds)
+            save_json(dict(metrics=res.metrics, history=res.history.to_dict('records'), train_s=res.train_s,
+                           folder=str(res.folder) if res.folder else None, config=res.config, tasks=tasks),
+                      Path(d)/'summary.json')
+            save_multitask(res.model, Path(d)/'model')
+            np.savez(Path(d)/'preds.npz', **{f'{k}_{i}': res.preds[t][k] for i, t in enumerate(tasks)
+                                             for k in (0, 1)})
         ray.train.report(dict(train_s=res.train_s),
                          checkpoint=ray.train.Checkpoint.from_directory(d) if rank == 0 else None)
 
-from dataclasses import dataclass
-@dataclass
-class RayTrainResult:
-    "What `train_multitask_ray` returns (the model is in `folder`: `load_embedder(folder)`)."
-    metrics: dict
-    history: pd.DataFrame
-    train_s: float
-    wall_s: float
-    folder: Path|None
-    num_workers: int
-    config: dict
+def _ray_result(result, ray_info:dict) -> TrainResult:
+    "The `TrainResult` of rank 0, from a Ray Train `result`'s checkpoint, with `ray_info` in `config['ray']`."
+    with result.checkpoint.as_directory() as d:
+        s = load_json(Path(d)/'summary.json'); model = load_multitask(Path(d)/'model')
+        with np.load(Path(d)/'preds.npz') as z:
+            preds = {t: (z[f'0_{i}'], z[f'1_{i}']) for i, t in enumerate(s['tasks'])}
+    config = dict(s['config'], ray=dict(ray_info, checkpoint=str(result.checkpoint.path)))
+    return TrainResult(model=model, embedder=model.embedder().eval(), metrics=s['metrics'],
+                       history=pd.DataFrame(s['history']), train_s=s['train_s'], config=config, learn=None,
+                       folder=Path(s['folder']) if s['folder'] else None, preds=preds)
 
-def train_multitask_ray(catalog:Catalog, num_workers:int=2, threads_per_worker:int=1, out_dir=None, checkpoint_dir=None,
-                        use_gpu:bool|None=None, max_failures:int=0, storage_path=None, address:str|None=None,
-                        runtime_env:dict|None=None, **train_kwargs) -> RayTrainResult:
-    "`vrl_nb.train.train_multitask` data-parallel on `num_workers` Ray Train workers; global batch = `bs` × workers."
+
+# %% ../nbs/13_distributed.ipynb
+def _check_workers(ray, address, num_workers:int, threads_per_worker:int):
+    "Refuse a job a local cluster can never hold; say so when one waits for CPUs other Ray work holds."
+    need, total = num_workers * threads_per_worker, ray.cluster_resources().get('CPU', 0)
+    if address is None and need > total:   # a local cluster cannot grow: say so now instead of waiting for ever
+        raise ValueError(f"train_multitask_ray needs {need} CPUs (num_workers={num_workers} × "
+                         f"threads_per_worker={threads_per_worker}) but this Ray cluster has {total:g}: "
+                         "pass fewer workers or threads")
+    free = ray.available_resources().get('CPU', 0)
+    if need > free: print(f"train_multitask_ray: waiting for {need} CPUs, {free:g} of {total:g} free now "
+                          f"(other Ray work holds the rest; `ray status` shows what)")
+
+def _checkpoint_workers(cfg:TrainConfig, num_workers:int):
+    "Refuse to resume `cfg.checkpoint_dir` with another number of workers; record this run's."
+    ck = cfg.checkpoint_dir; ck.mkdir(parents=True, exist_ok=True); wf = ck/'workers.json'
+    if (ck/'last.pth').exists() and cfg.resume:
+        had = load_json(wf)['num_workers'] if wf.exists() else 1
+        if had != num_workers:
+            raise ValueError(f"{ck} holds a checkpoint of a run on {had} worker(s): resume it with "
+                             f"num_workers={had} (the global batch is bs × workers), or use another "
+                             "checkpoint_dir")
+    save_json(dict(num_workers=num_workers), wf)
+
+@config_delegates(TrainConfig, keep=True)
+def train_multitask_ray(
+    catalog:Catalog, # the labelled items, as for `train_multitask`
+    cfg:TrainConfig|str|None=None, # the recipe (default `TrainConfig()`), as for `train_multitask`
+    num_workers:int=2, # Ray Train workers (data-parallel ranks): global batch = `bs` × workers
+    threads_per_worker:int=1, # CPUs (PyTorch threads) each worker holds
+    use_gpu:bool|None=None, # a GPU per worker (None: when this machine has CUDA)
+    max_failures:int=0, # times Ray Train restarts a failed worker group (resuming its checkpoint)
+    storage_path=None, # where Ray Train keeps the run (None: a new temporary folder)
+    address:str|None=None, # the Ray cluster (None: the running session, or a new local one)
+    runtime_env:dict|None=None, # Ray runtime environment of the workers
+    cbs=None, # more fastai callbacks, on every rank
+    **kwargs, # `TrainConfig` fields replacing `cfg`'s (other names: timm `backbone_kwargs`)
+) -> TrainResult: # rank 0's model and result; Ray's facts in `config['ray']`
+    "`vrl_nb.train.train_multitask` data-parallel on `num_workers` Ray Train workers."
+    cfg = train_config(cfg, **kwargs)
     ray = init_ray(address, runtime_env=runtime_env)
     from ray.train import ScalingConfig, RunConfig, FailureConfig
     from ray.train.torch import TorchTrainer, TorchConfig
     if use_gpu is None: use_gpu = torch.cuda.is_available()
-    need, total = num_workers * threads_per_worker, ray.cluster_resources().get('CPU', 0)
-    if address is None and need > total:   # a local cluster cannot grow: say so now instead of waiting for ever
-        raise ValueError(f"train_multitask_ray needs {need} CPUs (num_workers={num_workers} × threads_per_worker="
-                         f"{threads_per_worker}) but this Ray cluster has {total:g}: pass fewer workers or threads")
-    free = ray.available_resources().get('CPU', 0)
-    if need > free: print(f"train_multitask_ray: waiting for {need} CPUs, {free:g} of {total:g} free now "
-                          f"(other Ray work holds the rest; `ray status` shows what)")
-    if out_dir is not None: out_dir = Path(out_dir).resolve()
-    if checkpoint_dir is not None:
-        checkpoint_dir = Path(checkpoint_dir).resolve(); checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        wf = checkpoint_dir/'workers.json'
-        if (checkpoint_dir/'last.pth').exists() and train_kwargs.get('resume', True):
-            had = load_json(wf)['num_workers'] if wf.exists() else 1
-            if had != num_workers:
-                raise ValueError(f"{checkpoint_dir} holds a checkpoint of a run on {had} worker(s): resume it with "
-                                 f"num_workers={had} (the global batch is bs × workers), or use another checkpoint_dir")
-        save_json(dict(num_workers=num_workers), wf)
-    kw = dict(train_kwargs, out_dir=out_dir, checkpoint_dir=checkpoint_dir)
+    _check_workers(ray, address, num_workers, threads_per_worker)
+    if cfg.out_dir is not None: cfg = replace(cfg, out_dir=Path(cfg.out_dir).resolve())
+    if cfg.checkpoint_dir is not None:
+        cfg = replace(cfg, checkpoint_dir=Path(cfg.checkpoint_dir).resolve())
+        _checkpoint_workers(cfg, num_workers)
     storage = Path(storage_path or tempfile.mkdtemp(prefix='vrl_nb-ray-train-')).resolve()
-    trainer = TorchTrainer(_train_loop, train_loop_config=dict(catalog=catalog, kw=kw, threads=threads_per_worker),
-                           scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
-                                                        resources_per_worker={'CPU': threads_per_worker}),
-                           torch_config=TorchConfig(backend='nccl' if use_gpu else 'gloo'),
-                           run_config=RunConfig(storage_path=str(storage), name='train_multitask',
-                                                failure_config=FailureConfig(max_failures=max_failures)))
+    trainer = TorchTrainer(
+        _train_loop, train_loop_config=dict(catalog=catalog, cfg=cfg, cbs=cbs, threads=threads_per_worker),
+        scaling_config=ScalingConfig(num_workers=num_workers, use_gpu=use_gpu,
+                                     resources_per_worker={'CPU': threads_per_worker}),
+        torch_config=TorchConfig(backend='nccl' if use_gpu else 'gloo'),
+        run_config=RunConfig(storage_path=str(storage), name='train_multitask',
+                             failure_config=FailureConfig(max_failures=max_failures)))
     t0 = time.perf_counter()
     result = trainer.fit()
     if result.error: raise result.error
-    with result.checkpoint.as_directory() as d: s = load_json(Path(d)/'summary.json')
-    return RayTrainResult(s['metrics'], pd.DataFrame(s['history']), s['train_s'], time.perf_counter() - t0,
-                          Path(s['folder']) if s['folder'] else None, s['num_workers'], s['config'])
+    return _ray_result(result, dict(num_workers=num_workers, threads_per_worker=threads_per_worker,
+                                    wall_s=time.perf_counter() - t0, storage_path=str(storage)))
+
 
 # %% ../nbs/13_distributed.ipynb
 def _plain_forward_rate(embedder_dir, size, bs:int, n_batches:int, barrier:str, n:int) -> float:
-    ("One process, one thread, no Ray: img/s of the embedder's forward on a fixed batch, timed once all `n` processes "
-     "are warm.")
+    "One process, one thread, no Ray: img/s of the embedder's forward, timed once all `n` processes are warm."
     torch.set_num_threads(1)
     emb = load_embedder(embedder_dir); hw, cl, *_ = embedding_inputs(emb, size, None, 'float32')
     x = torch.randn(bs, 3, *hw)
@@ -570,37 +619,48 @@ def _plain_forward_rate(embedder_dir, size, bs:int, n_batches:int, barrier:str, 
     return bs * n_batches / (time.perf_counter() - t)
 
 def plain_process_rates(embedder_dir, workers=(1, 2), size=None, bs:int=64, n_batches:int=10) -> dict:
-    ("{w: summed img/s of `w` plain Python processes at one thread each running the embedder's forward at once}: what "
-     "the cores give without Ray.")
+    "`{w: summed img/s}` of `w` plain one-thread processes running the embedder's forward at once."
     import subprocess, sys
     out = {}
     for w in workers:
         with tempfile.TemporaryDirectory() as barrier:
             code = ("from vrl_nb.distributed import _plain_forward_rate; "
-                    f"print(_plain_forward_rate({str(embedder_dir)!r}, {size!r}, {bs}, {n_batches}, {barrier!r}, {w}))")
-            ps = [subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True) for _ in range(w)]
+                    f"print(_plain_forward_rate({str(embedder_dir)!r}, {size!r}, {bs}, {n_batches}, "
+                    f"{barrier!r}, {w}))")
+            ps = [subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
+                  for _ in range(w)]
             outs = [p.communicate(timeout=1800)[0] for p in ps]
-            if any(p.returncode for p in ps): raise RuntimeError('a plain forward process failed (exit codes '
-                                                                 f'{[p.returncode for p in ps]})')
+            if any(p.returncode for p in ps):
+                raise RuntimeError(f'a plain forward process failed (exit codes {[p.returncode for p in ps]})')
         out[w] = float(sum(float(o.strip().splitlines()[-1]) for o in outs))
     return out
 
-def scaling_benchmark(embedder_dir, table, image_root=None, train_catalog:Catalog|None=None, workers=(1, 2),
-                      bs:int=64, n_index:int=200_000, d_index:int=256, index_factory:str='IVF256,SQ8',
-                      train_kwargs:dict|None=None, out_dir=None) -> pd.DataFrame:
-    ("Items/s of Ray embedding, index adding and training with each number of `workers` (1 thread each) and the ratio "
-     "to the first.")
+def scaling_benchmark(
+    embedder_dir, # a saved embedder or multitask model folder
+    table, # the catalog to embed: a `Catalog`, or a table of ids and image paths
+    image_root=None, # with a table: the folder or URI its image paths are relative to
+    train_catalog:Catalog|None=None, # a labelled catalog to time training on (None: no training stage)
+    workers=(1, 2), # the numbers of workers (one thread each) to compare
+    bs:int=64, # batch size of the forward and embedding stages
+    n_index:int=200_000, # synthetic vectors for the index stage (0: no index stage)
+    d_index:int=256, # their dimension
+    index_factory:str='IVF256,SQ8', # the index stage's faiss factory
+    train_kwargs:dict|None=None, # `TrainConfig` fields of the training stage
+    out_dir=None, # where the embedding folders go (None: a new temporary folder)
+) -> pd.DataFrame:
+    "Items/s of Ray embedding, index adding and training with each number of `workers`, and the ratio to the first."
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix='vrl_nb-scaling-')); rows = []
     n_fwd = 10   # forward batches per plain process
     # the ceiling: the cores without Ray
     for w, r in plain_process_rates(embedder_dir, workers, bs=bs, n_batches=n_fwd).items():
-        rows.append(dict(stage='forward, plain processes (no Ray)', workers=w, items=bs * n_fwd * w, items_s=r,
-                         wall_s=float('nan')))
+        rows.append(dict(stage='forward, plain processes (no Ray)', workers=w, items=bs * n_fwd * w,
+                         items_s=r, wall_s=float('nan')))
     for w in workers:
         t0 = time.perf_counter()
-        f = embed_catalog_ray(embedder_dir, table, image_root, out_dir/f'emb-{w}', bs=bs, num_workers=w,
-                              threads_per_worker=1, overwrite=True, progress=False)
-        run = load_json(f/'ray_run.json')
+        f = embed_catalog_ray(embedder_dir, table, EmbedConfig(bs=bs, overwrite=True, progress=False),
+                              out_dir=out_dir/f'emb-{w}', image_root=image_root, num_workers=w,
+                              threads_per_worker=1)
+        run = f.run_stats
         rows.append(dict(stage='embedding', workers=w, items=run['embedded'], items_s=run['steady_img_s'],
                          wall_s=time.perf_counter() - t0))
     if n_index:
@@ -617,7 +677,9 @@ def scaling_benchmark(embedder_dir, table, image_root=None, train_catalog:Catalo
         for w in workers:
             r = train_multitask_ray(train_catalog, num_workers=w, threads_per_worker=1, **(train_kwargs or {}))
             ep = float(r.history['train_s'].median())
-            rows.append(dict(stage='training epoch', workers=w, items=n_train, items_s=n_train / ep, wall_s=r.wall_s))
+            rows.append(dict(stage='training epoch', workers=w, items=n_train, items_s=n_train / ep,
+                             wall_s=r.config['ray']['wall_s']))
     df = pd.DataFrame(rows)
     df['ratio'] = df['items_s'] / df.groupby('stage')['items_s'].transform('first')
     return df
+

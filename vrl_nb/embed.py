@@ -4,24 +4,25 @@
 
 # %% ../nbs/06_embed.ipynb 3
 from __future__ import annotations
-import os
+import os, json, contextlib, weakref, difflib
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from .core import fingerprint, save_json, load_json, pbar, check_bf16
+from fastcore.meta import delegates
+from .core import fingerprint, save_json, load_json, pbar, check_bf16, atomic_write
 from .catalog import Catalog, ArrayImageStore, images_fingerprint, thumbnail_cache
 from .backbones import input_size, image_norm, prepare_batch, eval_mode, embed_tensor
 
 # %% auto 0
 __all__ = ['image_batch', 'batch_stream', 'auto_channels_last', 'torch_threads', 'weights_fingerprint', 'embedding_config',
-           'embedding_inputs', 'open_embedding_folder', 'close_embedding_folder', 'embed_catalog',
-           'iter_embedding_shards', 'load_embeddings', 'embedding_meta']
+           'embedding_inputs', 'EmbeddingFolderBusy', 'EmbeddingFolder', 'EmbedConfig', 'embed_config',
+           'config_delegates', 'embed_catalog', 'iter_embedding_shards', 'load_embeddings', 'embedding_meta']
 
 # %% ../nbs/06_embed.ipynb
 def image_batch(catalog:Catalog, idxs, size=None) -> np.ndarray:
-    ("uint8 N×H×W×3 images at catalog positions `idxs`; in-memory stores are returned at native size (resized later on "
-     "the batch).")
+    "uint8 N×H×W×3 images at catalog positions `idxs` (an in-memory store's at their own size)."
     if isinstance(catalog.images, ArrayImageStore): return catalog.images_array(idxs)
     return catalog.images_array(idxs, size=None if size is None else input_size(size=size)[0])
 
@@ -35,10 +36,16 @@ class _Batches(torch.utils.data.Dataset):
 
 def _worker_init(_): torch.set_num_threads(1)
 
-def batch_stream(catalog:Catalog, batches, size, mean=(0.5,) * 3, std=(0.5,) * 3, num_workers:int|None=None,
-                 prefetch:int=2):
-    ("Yield normalised float batches for the index lists in `batches`: prepared in this thread, or ahead in worker "
-     "processes.")
+def batch_stream(
+    catalog:Catalog, # the items the positions in `batches` refer to
+    batches, # lists of catalog positions, one per batch
+    size, # the input size (px, or `(h, w)`)
+    mean=(0.5,) * 3, # per-channel mean the pixels are normalised by
+    std=(0.5,) * 3, # per-channel standard deviation
+    num_workers:int|None=None, # DataLoader worker processes (0: this thread; None: 0 in memory, ≤4 for files)
+    prefetch:int=2, # batches each worker prepares ahead
+):
+    "Yield normalised float batches for the index lists in `batches`."
     ds = _Batches(catalog, list(batches), input_size(size=size), tuple(mean), tuple(std))
     if num_workers is None:
         num_workers = 0 if isinstance(catalog.images, ArrayImageStore) else min(4, os.cpu_count() or 1)
@@ -46,13 +53,15 @@ def batch_stream(catalog:Catalog, batches, size, mean=(0.5,) * 3, std=(0.5,) * 3
         for i in range(len(ds)): yield ds[i]
         return
     dl = torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=num_workers,
-                                     prefetch_factor=prefetch, worker_init_fn=_worker_init, persistent_workers=False)
+                                     prefetch_factor=prefetch, worker_init_fn=_worker_init,
+                                     persistent_workers=False)
     yield from dl
 
 # %% ../nbs/06_embed.ipynb
 def auto_channels_last(model:torch.nn.Module) -> bool:
-    "Whether channels-last memory format should pay for `model`: most of its weights are in 2-d convolutions."
-    conv = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Conv2d) for p in m.parameters(recurse=False))
+    "Whether channels-last memory format pays for `model`: most of its weights are in 2-d convolutions."
+    conv = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Conv2d)
+               for p in m.parameters(recurse=False))
     total = sum(p.numel() for p in model.parameters())
     return total > 0 and conv / total >= 0.5
 
@@ -64,18 +73,28 @@ class torch_threads:
         if self.n: torch.set_num_threads(int(self.n))
     def __exit__(self, *a): torch.set_num_threads(self.old)
 
-_threads = torch_threads   # for embed_catalog, whose `torch_threads=` parameter shadows the name
+_threads = torch_threads   # for embed_catalog, where `torch_threads` is also a setting's name
 
 # %% ../nbs/06_embed.ipynb
 def weights_fingerprint(model:torch.nn.Module) -> str:
-    "A fingerprint of a model's parameters and buffers (names, dtypes, shapes and bytes): which weights made a vector."
+    "A fingerprint of a model's parameters and buffers (names, dtypes, shapes and bytes)."
     h = []
     for k, t in model.state_dict().items():
         t = t.detach().cpu().contiguous()
         h += [k, str(t.dtype), tuple(t.shape), t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b'']
     return fingerprint(*h)
 
-def embedding_config(embedder, catalog:Catalog, size, mean, std, bf16:bool, channels_last:bool, l2:bool, dtype) -> dict:
+def embedding_config(
+    embedder, # the model (its weights are fingerprinted)
+    catalog:Catalog, # the items (their images are fingerprinted)
+    size, # the input size, resolved (`embedding_inputs`)
+    mean, # per-channel normalisation mean
+    std, # per-channel normalisation standard deviation
+    bf16:bool, # bfloat16 autocast
+    channels_last:bool, # channels-last memory format, resolved
+    l2:bool, # L2-normalised vectors
+    dtype, # the stored dtype
+) -> dict:
     "What an embedding folder's vectors depend on: the model's weights, the preprocessing and the images."
     return dict(embedder=weights_fingerprint(embedder), images=images_fingerprint(catalog),
                 preprocessing=dict(input_size=list(input_size(size=size)), mean=[float(v) for v in mean],
@@ -84,18 +103,19 @@ def embedding_config(embedder, catalog:Catalog, size, mean, std, bf16:bool, chan
                                    dtype=str(np.dtype(dtype))))
 
 def embedding_inputs(embedder, size=None, channels_last:bool|None=None, dtype='float32') -> tuple:
-    ("How `embedder` is fed and its vectors stored: `(hw, channels_last, mean, std, dtype)`, defaults resolved (one "
-     "rule for every embedding job).")
+    "How `embedder` is fed and its vectors stored: `(hw, channels_last, mean, std, dtype)`, resolved."
     hw = input_size(embedder, size)
     if channels_last is None: channels_last = auto_channels_last(embedder)
     mean, std = image_norm(embedder)
     dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float16): raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype}")
+    if dtype not in (np.float32, np.float16):
+        raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype}")
     return hw, channels_last, mean, std, dtype
 
 def _meta_for(catalog, ids, shard_size, config):
-    return dict(n=len(ids), ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)), shard_size=int(shard_size),
-                catalog=catalog.name, dtype=config['preprocessing']['dtype'], **config)
+    return dict(n=len(ids), ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)),
+                shard_size=int(shard_size), catalog=catalog.name, dtype=config['preprocessing']['dtype'],
+                **config)
 
 def _meta_diff(old:dict, new:dict) -> dict:
     "Fields (preprocessing ones by their own name) whose value differs: name -> (old, new)."
@@ -105,28 +125,6 @@ def _meta_diff(old:dict, new:dict) -> dict:
         elif old.get(k) != v: d[k] = (old.get(k), v)
     return d
 
-def _clear_embedding_folder(out_dir:Path):
-    for f in [*out_dir.glob('emb-*.npy'), *out_dir.glob('.emb-*.npy.tmp'), *out_dir.glob('part-*.parquet'),
-              *out_dir.glob('.part-*.tmp'),
-              out_dir/'index.parquet',
-              out_dir/'meta.json']:
-        f.unlink(missing_ok=True)
-
-def _write_shard(out_dir:Path, s:int, buf:np.ndarray):
-    "Write shard `s` atomically; a full disk is said as such, with the file."
-    tmp, dst = out_dir/f'.emb-{s:05d}.npy.tmp', _shard_path(out_dir, s)
-    try:
-        with open(tmp, 'wb') as f: np.save(f, buf)
-    except OSError as e:
-        import errno
-        # numpy reports a short write as 'N requested and M written'
-        full = e.errno == errno.ENOSPC or 'requested and' in str(e)
-        raise OSError(e.errno or (errno.ENOSPC if full else None),
-                      f"could not write embedding shard {dst} ({buf.nbytes:,} bytes): "
-                      + (f"the disk is full ({e}); free space on that disk or pass another out_dir, then run again to "
-                         "resume (finished shards are kept)" if full else str(e))) from e
-    os.replace(tmp, dst)
-
 def _check_finite(e:np.ndarray, ids):
     bad = ~np.isfinite(e).all(1)
     if bad.any():
@@ -134,128 +132,387 @@ def _check_finite(e:np.ndarray, ids):
         raise ValueError(f"the embedder returned non-finite (NaN/inf) embeddings for {len(rows)} of {len(e)} items of "
                          f"a batch (first: {[str(ids[r]) for r in rows[:5]]}); a model trained to divergence (learning "
                          "rate too high) does this: retrain it with a lower lr. Nothing was written for this batch.")
-def _shard_path(out_dir, s): return Path(out_dir)/f'emb-{s:05d}.npy'
-
-_LAYOUT_JOB = {'npy': 'embed_catalog', 'parquet': 'embed_catalog_ray'}   # which job writes (and resumes) a layout
-
-def open_embedding_folder(out_dir, meta:dict, ids, shard_size:int, overwrite:bool=False) -> list:
-    ("Start, resume or (`overwrite`) restart an embedding folder of `meta`'s layout (npy or parquet): the shards left "
-     "to write.")
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True); mf, n = out_dir/'meta.json', len(ids)
-    old = load_json(mf) if mf.exists() else None
-    if old is not None and not overwrite and old.get('layout', 'npy') != meta.get('layout', 'npy'):
-        job = _LAYOUT_JOB[old.get('layout', 'npy')]
-        raise ValueError(f"{out_dir} holds {old.get('layout', 'npy')} shards written by {job}; resume it with {job}, "
-                         "pass overwrite=True to re-embed here, or use another out_dir")
-    if old is not None and overwrite: _clear_embedding_folder(out_dir)
-    elif old is not None:
-        diff = _meta_diff(old, meta)
-        if diff: raise ValueError(f"{out_dir} holds embeddings made with different settings: "
-                                  + '; '.join(f'{k}: {o!r} -> {v!r}' for k, (o, v) in diff.items())
-                                  + ". Resuming would mix them and reusing would return the old ones: pass "
-                                  "overwrite=True to re-embed into this folder, or use a new out_dir")
-    if not mf.exists():
-        save_json({**meta, 'complete': False}, mf)
-        pd.DataFrame(dict(item_id=ids, shard=np.arange(n) // shard_size, row=np.arange(n) % shard_size)
-                     ).to_parquet(out_dir/'index.parquet', index=False)
-    return [s for s in range((n + shard_size - 1) // shard_size) if not _shard_file(out_dir, s, meta).exists()]
-
-def close_embedding_folder(out_dir, n_shards:int) -> Path:
-    "Mark an embedding folder (either layout) complete, with its dimension, once every shard is on disk."
-    out_dir = Path(out_dir); meta = load_json(out_dir/'meta.json')
-    missing = [s for s in range(n_shards) if not _shard_file(out_dir, s, meta).exists()]
-    if missing: raise RuntimeError(f"embedding stopped with shards {missing} missing in {out_dir}; run again to resume")
-    dim = _read_shard(out_dir, 0, meta).shape[1] if meta['n'] else 0
-    save_json({**meta, 'complete': True, 'dim': int(dim)}, out_dir/'meta.json')
-    return out_dir
-
-def embed_catalog(embedder, catalog:Catalog, out_dir:str|Path|None=None, size=None, bs:int=64,
-                  bf16:bool=False, channels_last:bool|None=None, dtype:str='float32', shard_size:int=16_384,
-                  num_workers:int|None=None, prefetch:int=2, l2:bool=True, torch_threads:int|None=None,
-                  overwrite:bool=False, image_cache=None, progress:bool=True):
-    """Embed every item of `catalog`: `(ids, embeddings)` in memory, or sharded `.npy` + parquet index in `out_dir` (resumable).
-    `image_cache` ('auto' or a folder): read file-backed images from a `thumbnail_cache` at the input size (same pixels)."""
-    dev = next(iter(embedder.parameters()), torch.empty(0)).device
-    check_bf16(bf16, dev, caller='embed_catalog')   # never where bf16 is emulated
-    hw, channels_last, mean, std, dtype = embedding_inputs(embedder, size, channels_last, dtype)
-    ids = np.asarray(catalog.ids, dtype=object).astype(str)
-    n = len(ids)
-    if out_dir is None: shard_size = max(n, 1)
-    n_shards = (n + shard_size - 1) // shard_size
-    todo = list(range(n_shards))
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        meta = _meta_for(catalog, ids, shard_size,
-                         embedding_config(embedder, catalog, hw, mean, std, bf16, channels_last, l2, dtype))
-        todo = open_embedding_folder(out_dir, meta, ids, shard_size, overwrite)
-    batches, owner = [], []
-    for s in todo:
-        for b in range(s * shard_size, min((s + 1) * shard_size, n), bs):
-            batches.append(np.arange(b, min(b + bs, n, (s + 1) * shard_size))); owner.append(s)
-    pixels = catalog   # the folder's meta (above) fingerprints the files themselves, cached or not
-    if image_cache and batches and hw[0] == hw[1]:
-        pixels = thumbnail_cache(catalog, hw[0], folder=None if image_cache in (True, 'auto') else image_cache,
-                                 progress=progress)
-    stream = batch_stream(pixels, batches, hw, mean, std, num_workers, prefetch)
-    if progress and batches:
-        stream = pbar(stream, 'embedding', total=len(batches))
-    buf, fill, cur, dim = None, 0, None, getattr(embedder, 'embed_dim', None)
-    out = np.zeros((0, dim or 0), dtype) if out_dir is None and n == 0 else None
-    with _threads(torch_threads), eval_mode(embedder, bf16), torch.inference_mode():
-        for x, s, bi in zip(stream, owner, batches):
-            e = embed_tensor(embedder, x.to(dev, non_blocking=True), bf16, channels_last, l2).cpu().numpy()
-            _check_finite(e, ids[bi])
-            if s != cur: cur, fill = s, 0; buf = np.empty((min(shard_size, n - s * shard_size), e.shape[1]), dtype)
-            buf[fill:fill + len(e)] = e; fill += len(e)
-            if fill == len(buf):
-                if out_dir is None: out = buf
-                else: _write_shard(out_dir, s, buf)
-                buf = None
-    return (ids, out) if out_dir is None else close_embedding_folder(out_dir, n_shards)
 
 # %% ../nbs/06_embed.ipynb
-def _shard_file(folder, s:int, meta:dict) -> Path:
-    "Shard `s` of an embedding folder: `emb-SSSSS.npy`, or `part-SSSSS.parquet` in the parquet layout."
-    return Path(folder)/(f'part-{s:05d}.parquet' if meta.get('layout') == 'parquet' else f'emb-{s:05d}.npy')
+_LAYOUT_JOB = {'npy': 'embed_catalog', 'parquet': 'embed_catalog_ray'}   # which job writes (and resumes) a layout
+_SHARD_NAME = {'npy': 'emb-{:05d}.npy', 'parquet': 'part-{:05d}.parquet'}
+_TEMPS = ('.emb-*.tmp', '.part-*.tmp', '.meta.json.*.tmp', '.index.parquet.*.tmp', '.ray_run.json.*.tmp')
 
-def _read_shard(folder, s:int, meta:dict, mmap:bool=True) -> np.ndarray:
-    p = _shard_file(folder, s, meta)
-    if meta.get('layout') != 'parquet': return np.load(p, mmap_mode='r' if mmap else None)
+class EmbeddingFolderBusy(RuntimeError):
+    "Another job is writing the embedding folder."
+
+class _PyFile:
+    "A file numpy writes through Python's file layer instead of C `fwrite`, so a failed write keeps its OS error."
+    def __init__(self, f): self.f = f
+    def write(self, b): return self.f.write(b)
+
+def _write_part(path, ids, emb:np.ndarray):
+    "One parquet shard: `item_id`, `embedding` (a fixed-size list per row)."
+    import pyarrow as pa, pyarrow.parquet as pq
+    col = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(emb).reshape(-1)), emb.shape[1])
+    pq.write_table(pa.table(dict(item_id=pa.array(np.asarray(ids, dtype=str)), embedding=col)), path)
+
+def _read_part(path, columns=('item_id', 'embedding')) -> tuple:
+    "`(ids, embeddings)` of one parquet shard (`ids` None when not asked for)."
     import pyarrow.parquet as pq
-    col = pq.read_table(p, columns=['embedding']).column('embedding').combine_chunks()
-    return col.values.to_numpy(zero_copy_only=False).reshape(-1, col.type.list_size)
+    t = pq.read_table(path, columns=list(columns)); col = t.column('embedding').combine_chunks()
+    e = col.values.to_numpy(zero_copy_only=False).reshape(-1, col.type.list_size)
+    return (t.column('item_id').to_numpy().astype(str) if 'item_id' in columns else None), e
 
-def _check_folder(folder):
-    folder = Path(folder); mf = folder/'meta.json'
-    if not mf.exists(): raise FileNotFoundError(f"{folder} is not an embedding folder (no meta.json); make one with "
-                                                "embed_catalog(..., out_dir=)")
-    meta = load_json(mf); n_shards = (meta['n'] + meta['shard_size'] - 1) // meta['shard_size']
-    missing = [s for s in range(n_shards) if not _shard_file(folder, s, meta).exists()]
-    if missing or not meta.get('complete'):
-        job = 'embed_catalog_ray' if meta.get('layout') == 'parquet' else 'embed_catalog'
-        raise ValueError(f"{folder} is incomplete (missing shards {missing}); run {job} again with the same "
-                         "arguments to resume")
-    return folder, meta, n_shards
+_HELD = weakref.WeakSet()   # the folders this process holds
 
+def _forget_held():
+    "In a forked child (a DataLoader worker): close the inherited lock files, so that only the job holds its folder."
+    for f in list(_HELD):
+        fd, f._fd, f._job = f._fd, None, None
+        if fd is not None: os.close(fd)
+    _HELD.clear()
+
+os.register_at_fork(after_in_child=_forget_held)
+
+def _holder(fd:int) -> str:
+    "Who holds a folder's lock, as its lock file says."
+    try: h = json.loads(os.pread(fd, 4096, 0) or b'null')
+    except ValueError: h = None
+    if not isinstance(h, dict): return 'a process not yet known: it has just started'
+    return f"{h.get('job')} in process {h.get('pid')} on {h.get('host')}, started {h.get('since')}"
+
+# %% ../nbs/06_embed.ipynb
+class EmbeddingFolder:
+    "An embedding folder: `meta.json`, `index.parquet` and its shards; the one code that writes and reads them."
+    META, INDEX, RUN, LOCK = 'meta.json', 'index.parquet', 'ray_run.json', '.lock'
+
+    def __init__(self, path): self.path, self._fd, self._job, self._ids = Path(path), None, None, None
+    def __fspath__(self) -> str: return str(self.path)
+    def __repr__(self) -> str: return f'EmbeddingFolder({str(self.path)!r})'
+
+    # --- what is on disk
+    @property
+    def meta(self) -> dict:
+        "The folder's `meta.json`: count, shard size, dtype, fingerprints, preprocessing, `complete`, `dim`."
+        mf = self.path/self.META
+        if not mf.exists(): raise FileNotFoundError(f"{self.path} is not an embedding folder (no {self.META}); make "
+                                                    "one with embed_catalog(..., out_dir=) or embed_catalog_ray")
+        return load_json(mf)
+
+    @property
+    def run_stats(self) -> dict|None:
+        "What the last `embed_catalog_ray` run into the folder recorded (`ray_run.json`), if any."
+        p = self.path/self.RUN
+        return load_json(p) if p.exists() else None
+
+    def shard_path(self, s:int, meta:dict|None=None) -> Path:
+        "The file of shard `s`."
+        return self.path/_SHARD_NAME[(meta or self._job or self.meta).get('layout', 'npy')].format(s)
+
+    @staticmethod
+    def _n_shards(meta:dict) -> int: return (meta['n'] + meta['shard_size'] - 1) // meta['shard_size']
+
+    def missing(self, meta:dict|None=None) -> list:
+        "The shards not on disk (yet)."
+        meta = meta or self._job or self.meta
+        return [s for s in range(self._n_shards(meta)) if not self.shard_path(s, meta).exists()]
+
+    # --- reading
+    def check(self) -> dict:
+        "The meta of a complete folder, or an error that says how to finish it."
+        meta = self.meta; missing = self.missing(meta)
+        if missing or not meta.get('complete'):
+            raise ValueError(f"{self.path} is incomplete (missing shards {missing}); run "
+                             f"{_LAYOUT_JOB[meta.get('layout', 'npy')]} again with the same arguments to resume")
+        return meta
+
+    def read_shard(self, s:int, mmap:bool=True, meta:dict|None=None) -> np.ndarray:
+        "The vectors of shard `s` (`.npy` memory-mapped by default)."
+        meta = meta or self.meta; p = self.shard_path(s, meta)
+        if meta.get('layout', 'npy') == 'npy': return np.load(p, mmap_mode='r' if mmap else None)
+        return _read_part(p, columns=('embedding',))[1]
+
+    def _read_ids(self, meta:dict) -> np.ndarray:
+        ids = pd.read_parquet(self.path/self.INDEX, columns=['item_id'])['item_id'].to_numpy().astype(str)
+        if len(ids) != meta['n']: raise ValueError(f"{self.path/self.INDEX} lists {len(ids)} items, {self.META} "
+                                                   f"{meta['n']}: re-embed with overwrite=True")
+        return ids
+
+    def _unchanged(self, meta:dict):
+        "Refuse a read that a job starting over in the folder ran into: its meta is not `meta` any more."
+        mf = self.path/self.META
+        if (load_json(mf) if mf.exists() else None) != meta:
+            raise RuntimeError(f"{self.path} was started over by another embedding job while it was being read; "
+                               "read it again when that job has finished")
+
+    def iter_shards(self, mmap:bool=True):
+        "Yield `(ids, embeddings)` one shard at a time (`.npy` memory-mapped by default)."
+        meta = self.check(); ids, ss = self._read_ids(meta), meta['shard_size']
+        for s in range(self._n_shards(meta)):
+            e = self.read_shard(s, mmap, meta); self._unchanged(meta)
+            yield ids[s * ss:s * ss + len(e)], e
+
+    def load(self, dtype=None) -> tuple[np.ndarray, np.ndarray]:
+        "All `(ids, embeddings)`, in catalog order (optionally cast to `dtype`)."
+        meta = self.check(); ids, ss = self._read_ids(meta), meta['shard_size']
+        out = np.empty((meta['n'], meta['dim']), dtype or meta['dtype'])
+        for s in range(self._n_shards(meta)): out[s * ss:(s + 1) * ss] = self.read_shard(s, True, meta)
+        self._unchanged(meta)
+        return ids, out
+
+    # --- writing: one job at a time
+    @classmethod
+    def start(cls, path, meta:dict, ids, overwrite:bool=False) -> EmbeddingFolder:
+        "Start, resume or (`overwrite`) restart the folder for the job `meta` describes, held by this job."
+        f = cls(path); f.path.mkdir(parents=True, exist_ok=True)
+        f._lock(_LAYOUT_JOB[meta.get('layout', 'npy')])
+        try: f._prepare(dict(meta), np.asarray(ids, dtype=str), overwrite)
+        except BaseException: f.release(); raise
+        return f
+
+    def _lock(self, job:str):
+        "Hold the folder for this job: an exclusive `flock` on its lock file (the system lets it go if we die)."
+        import fcntl, errno, socket, time
+        fd = os.open(self.path/self.LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            who = _holder(fd); os.close(fd)
+            raise EmbeddingFolderBusy(
+                f"{self.path} is being written by another embedding job ({who}); two jobs in one folder would mix "
+                "their shards. Wait for that job to end and run this again (with the same settings it resumes or "
+                "reuses the folder), stop it, or pass another out_dir. (A job that is killed lets the folder go.)"
+            ) from None
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL): raise
+            print(f"{self.path}: this filesystem cannot lock files ({e}), so a second job started on this folder "
+                  "now would not be refused; the job checks at its end that the folder is still its own")
+            return
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(dict(job=job, pid=os.getpid(), host=socket.gethostname(),
+                                     since=time.strftime('%Y-%m-%d %H:%M:%S'))).encode())
+        self._fd = fd; _HELD.add(self)
+
+    def release(self):
+        "Let the folder go: another job may start on it."
+        self._job = self._ids = None
+        if self._fd is None: return
+        fd, self._fd = self._fd, None; _HELD.discard(self)
+        try: os.ftruncate(fd, 0)
+        finally: os.close(fd)
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.release()
+    def __del__(self): self.release()
+
+    def _prepare(self, meta:dict, ids:np.ndarray, overwrite:bool):
+        "Check the folder against this job's `meta`; clear it (`overwrite`), or write a new one's meta and index."
+        old = load_json(self.path/self.META) if (self.path/self.META).exists() else None
+        layout = meta.get('layout', 'npy')
+        if old is not None and not overwrite:
+            if old.get('layout', 'npy') != layout:
+                job = _LAYOUT_JOB[old.get('layout', 'npy')]
+                raise ValueError(f"{self.path} holds {old.get('layout', 'npy')} shards written by {job}; resume it with "
+                                 f"{job}, pass overwrite=True to re-embed here, or use another out_dir")
+            diff = _meta_diff(old, meta)
+            if diff: raise ValueError(f"{self.path} holds embeddings made with different settings: "
+                                      + '; '.join(f'{k}: {o!r} -> {v!r}' for k, (o, v) in diff.items())
+                                      + ". Resuming would mix them and reusing would return the old ones: pass "
+                                      "overwrite=True to re-embed into this folder, or use a new out_dir")
+        stray = [p.name for pat in ('emb-*.npy', 'part-*.parquet') for p in self.path.glob(pat)]
+        if old is None and stray and not overwrite:
+            raise ValueError(f"{self.path} holds shards ({sorted(stray)[:3]}...) but no {self.META} saying what made "
+                             "them: pass overwrite=True to re-embed into this folder, or use a new out_dir")
+        if overwrite: self._clear()
+        for pat in _TEMPS:   # temporary files of jobs that were killed (no other job runs here: we hold the lock)
+            for p in self.path.glob(pat): p.unlink(missing_ok=True)
+        self._job, self._ids = meta, ids
+        if old is None or overwrite or not (self.path/self.INDEX).exists():
+            ss, n = meta['shard_size'], len(ids)
+            with atomic_write(self.path/self.INDEX, 'embedding index') as tmp:
+                pd.DataFrame(dict(item_id=ids, shard=np.arange(n) // ss, row=np.arange(n) % ss)
+                             ).to_parquet(tmp, index=False)
+        if old is None or overwrite: self._save_meta({**meta, 'complete': False})
+
+    def _clear(self):
+        "Remove the shards (either layout), the run record, the index and, last, the meta."
+        for pat in ('emb-*.npy', 'part-*.parquet'):
+            for p in self.path.glob(pat): p.unlink()
+        for name in (self.RUN, self.INDEX, self.META): (self.path/name).unlink(missing_ok=True)
+
+    def _save_meta(self, meta:dict):
+        with atomic_write(self.path/self.META, 'embedding meta') as tmp: save_json(meta, tmp)
+
+    def _job_meta(self, what:str) -> dict:
+        if self._job is None: raise RuntimeError(f"{what} needs the folder held by a job: EmbeddingFolder.start(...)")
+        return self._job
+
+    def write_shard(self, s:int, emb:np.ndarray):
+        "Write shard `s` whole (a temporary file of this process, moved into place)."
+        meta = self._job_meta('write_shard'); ss = meta['shard_size']; lo = s * ss; cnt = min(ss, meta['n'] - lo)
+        if len(emb) != cnt: raise ValueError(f"shard {s} of {self.path} holds {cnt} rows ({lo}..{lo + cnt - 1}), got "
+                                             f"{len(emb)}")
+        try:
+            with atomic_write(self.shard_path(s, meta), 'embedding shard') as tmp:
+                if meta.get('layout', 'npy') == 'parquet': _write_part(tmp, self._ids[lo:lo + cnt], emb)
+                else:
+                    with open(tmp, 'wb') as fh:
+                        np.lib.format.write_array(_PyFile(fh), np.ascontiguousarray(emb, meta['dtype']),
+                                                  allow_pickle=False)
+        except OSError as e:
+            raise OSError(e.errno, f"{e.strerror if e.filename is None else e}; the shards already written are kept: "
+                          "run the job again to resume") from e
+
+    def _shard_shape(self, s:int, meta:dict) -> tuple:
+        p = self.shard_path(s, meta)
+        if meta.get('layout', 'npy') == 'npy': return np.load(p, mmap_mode='r').shape
+        import pyarrow.parquet as pq
+        return pq.read_metadata(p).num_rows, pq.read_schema(p).field('embedding').type.list_size
+
+    def complete(self, run_stats:dict|None=None) -> EmbeddingFolder:
+        "Check that every shard is on disk and the folder is still this job's, then mark it complete."
+        meta = self._job_meta('complete'); ss, n = meta['shard_size'], meta['n']
+        missing = self.missing(meta)
+        if missing: raise RuntimeError(f"embedding stopped with shards {missing} missing in {self.path}; run again "
+                                       "to resume")
+        mixed = ("; its shards may come from two jobs: re-embed with overwrite=True, one job at a time "
+                 "(or into another out_dir)")
+        diff = _meta_diff(self.meta, meta)
+        if diff: raise RuntimeError(f"{self.path}/{self.META} was changed by another job while this one ran ("
+                                    + '; '.join(f"{k}: this job's {v!r}, now {o!r}" for k, (o, v) in diff.items())
+                                    + ')' + mixed)
+        if fingerprint(self._read_ids(meta)) != meta['ids_fingerprint']:
+            raise RuntimeError(f"{self.path}/{self.INDEX} was changed by another job while this one ran" + mixed)
+        shapes = [self._shard_shape(s, meta) for s in range(self._n_shards(meta))]
+        dim = shapes[0][1] if shapes else 0
+        for s, sh in enumerate(shapes):
+            if tuple(sh) != (min(ss, n - s * ss), dim):
+                raise RuntimeError(f"shard {s} of {self.path} holds {sh[0]}×{sh[1]} vectors, not "
+                                   f"{min(ss, n - s * ss)}×{dim}" + mixed)
+        if run_stats is not None:
+            with atomic_write(self.path/self.RUN, 'embedding run record') as tmp: save_json(run_stats, tmp)
+        self._save_meta({**meta, 'complete': True, 'dim': int(dim)})
+        return self
+
+# %% ../nbs/06_embed.ipynb
+def _run_field(default):
+    "An `EmbedConfig` field about how this run is carried out, not about the vectors."
+    return field(default=default, metadata=dict(run=True))
+
+@dataclass
+class EmbedConfig:
+    "Every option of `embed_catalog` and `embed_catalog_ray`, with its defaults."
+    size: int|tuple|None = None # input size (px, or `(h, w)`); None: the embedder's `data_config`
+    bs: int = 64 # images per forward pass
+    bf16: bool = False # bfloat16 autocast (refused where the CPU emulates it)
+    channels_last: bool|None = None # channels-last memory format; None: for convolutional trunks
+    dtype: str = 'float32' # the stored vectors' dtype: 'float32' or 'float16'
+    shard_size: int|None = None # rows per shard; None: 16 384 (`.npy`), 4 096 (Ray's parquet parts)
+    l2: bool = True # L2-normalise the vectors
+    num_workers: int|None = _run_field(None) # DataLoader processes (None: 0 in memory, ≤4 for files)
+    prefetch: int = _run_field(2) # batches each DataLoader process prepares ahead
+    torch_threads: int|None = _run_field(None) # PyTorch threads for the job (None: as they are)
+    image_cache: object = _run_field(None) # 'auto' or a folder: read files from a `thumbnail_cache`
+    progress: bool = _run_field(True) # show a progress bar
+    overwrite: bool = _run_field(False) # re-embed a folder made with other settings
+
+    @classmethod
+    def run_fields(cls) -> list[str]:
+        "Names of the fields about how a run is carried out."
+        return [f.name for f in fields(cls) if f.metadata.get('run')]
+
+def embed_config(cfg:EmbedConfig|None=None, **overrides) -> EmbedConfig:
+    "`cfg` (default `EmbedConfig()`) with `overrides`, which must be its field names."
+    if cfg is not None and not isinstance(cfg, EmbedConfig):
+        raise TypeError(f'cfg must be an EmbedConfig, not {type(cfg).__name__}')
+    names = [f.name for f in fields(EmbedConfig)]
+    for k in overrides:
+        if k in names: continue
+        near = difflib.get_close_matches(k, names, n=1, cutoff=0.6)
+        raise TypeError(f'unknown EmbedConfig option {k!r}: '
+                        + (f'did you mean {near[0]!r}?' if near else f'the options are {names}'))
+    return replace(cfg or EmbedConfig(), **overrides)
+
+def config_delegates(cls, but=(), keep:bool=False):
+    "fastcore's `delegates` to the fields of dataclass `cls`, documented by their comments."
+    def _f(f):
+        f = delegates(cls, keep=keep, but=list(but))(f)
+        f.__delwrap__ = cls   # docments reads a dataclass's field comments (not its generated __init__)
+        return f
+    return _f
+
+def _cfg_and_out(cfg, out_dir, caller:str) -> tuple:
+    "`(cfg, out_dir)` of a call whose third argument is a config or, the older form, the output folder."
+    if cfg is None or isinstance(cfg, EmbedConfig): return cfg, out_dir
+    if not isinstance(cfg, (str, os.PathLike)):
+        raise TypeError(f'{caller}: the third argument is an EmbedConfig (or the out_dir), '
+                        f'not {type(cfg).__name__}')
+    if out_dir is not None:
+        raise TypeError(f'{caller} got two output folders: {str(cfg)!r} (third argument) and '
+                        f'out_dir={str(out_dir)!r}; the third argument is an EmbedConfig or the out_dir')
+    return None, cfg
+
+
+# %% ../nbs/06_embed.ipynb
+@config_delegates(EmbedConfig)
+def embed_catalog(
+    embedder, # an `nn.Module` mapping normalised NCHW images to N×D vectors, with a `data_config`
+    catalog:Catalog, # the items to embed, in this order
+    cfg:EmbedConfig|None=None, # the options (default `EmbedConfig()`); a path here is the `out_dir`
+    out_dir:str|Path|None=None, # the embedding folder to write (resumable); None: in memory
+    **kwargs, # `EmbedConfig` fields, replacing `cfg`'s
+) -> tuple|EmbeddingFolder: # `(ids, embeddings)` in memory, or the folder
+    "Embed every item of `catalog`: `(ids, embeddings)` in memory, or an `EmbeddingFolder` in `out_dir`."
+    cfg, out_dir = _cfg_and_out(cfg, out_dir, 'embed_catalog')
+    cfg = embed_config(cfg, **kwargs)
+    bf16, l2, bs, image_cache, progress = cfg.bf16, cfg.l2, cfg.bs, cfg.image_cache, cfg.progress
+    dev = next(iter(embedder.parameters()), torch.empty(0)).device
+    check_bf16(bf16, dev, caller='embed_catalog')   # never where bf16 is emulated
+    hw, channels_last, mean, std, dtype = embedding_inputs(embedder, cfg.size, cfg.channels_last, cfg.dtype)
+    ids = np.asarray(catalog.ids, dtype=object).astype(str)
+    n = len(ids)
+    shard_size = max(n, 1) if out_dir is None else cfg.shard_size or 16_384
+    folder = None if out_dir is None else EmbeddingFolder.start(
+        out_dir, _meta_for(catalog, ids, shard_size,
+                           embedding_config(embedder, catalog, hw, mean, std, bf16, channels_last, l2,
+                                            dtype)),
+        ids, cfg.overwrite)   # held by this job until it returns
+    with folder or contextlib.nullcontext():
+        n_shards = (n + shard_size - 1) // shard_size
+        todo = list(range(n_shards)) if folder is None else folder.missing()
+        batches, owner = [], []
+        for s in todo:
+            for b in range(s * shard_size, min((s + 1) * shard_size, n), bs):
+                batches.append(np.arange(b, min(b + bs, n, (s + 1) * shard_size))); owner.append(s)
+        pixels = catalog   # the folder's meta (above) fingerprints the files themselves, cached or not
+        if image_cache and batches and hw[0] == hw[1]:
+            pixels = thumbnail_cache(catalog, hw[0], progress=progress,
+                                     folder=None if image_cache in (True, 'auto') else image_cache)
+        stream = batch_stream(pixels, batches, hw, mean, std, cfg.num_workers, cfg.prefetch)
+        if progress and batches:
+            stream = pbar(stream, 'embedding', total=len(batches))
+        buf, fill, cur, dim = None, 0, None, getattr(embedder, 'embed_dim', None)
+        out = np.zeros((0, dim or 0), dtype) if folder is None and n == 0 else None
+        with _threads(cfg.torch_threads), eval_mode(embedder, bf16), torch.inference_mode():
+            for x, s, bi in zip(stream, owner, batches):
+                x = x.to(dev, non_blocking=True)
+                e = embed_tensor(embedder, x, bf16, channels_last, l2).cpu().numpy()
+                _check_finite(e, ids[bi])
+                if s != cur:
+                    cur, fill = s, 0
+                    buf = np.empty((min(shard_size, n - s * shard_size), e.shape[1]), dtype)
+                buf[fill:fill + len(e)] = e; fill += len(e)
+                if fill == len(buf):
+                    if folder is None: out = buf
+                    else: folder.write_shard(s, buf)
+                    buf = None
+        return (ids, out) if folder is None else folder.complete()
+
+
+# %% ../nbs/06_embed.ipynb
 def iter_embedding_shards(folder:str|Path, mmap:bool=True):
-    ("Yield `(ids, embeddings)` one shard at a time from an embedding folder (either layout; `.npy` memory-mapped by "
-     "default).")
-    folder, meta, n_shards = _check_folder(folder)
-    index = pd.read_parquet(folder/'index.parquet')
-    for s in range(n_shards):
-        e = _read_shard(folder, s, meta, mmap)
-        yield index['item_id'].to_numpy()[s * meta['shard_size']:s * meta['shard_size'] + len(e)], e
+    "Yield `(ids, embeddings)` one shard at a time from an embedding folder (either layout)."
+    yield from EmbeddingFolder(folder).iter_shards(mmap)
 
 def load_embeddings(folder:str|Path, dtype=None) -> tuple[np.ndarray, np.ndarray]:
-    ("All `(ids, embeddings)` of a complete embedding folder (either layout), in catalog order (optionally cast to "
-     "`dtype`).")
-    folder, meta, n_shards = _check_folder(folder)
-    ids = pd.read_parquet(folder/'index.parquet')['item_id'].to_numpy().astype(str)
-    out = np.empty((meta['n'], meta['dim']), dtype or meta['dtype'])
-    for s in range(n_shards):
-        out[s * meta['shard_size']:(s + 1) * meta['shard_size']] = _read_shard(folder, s, meta)
-    return ids, out
+    "All `(ids, embeddings)` of a complete embedding folder (either layout), in catalog order."
+    return EmbeddingFolder(folder).load(dtype)
 
 def embedding_meta(folder:str|Path) -> dict:
     "The `meta.json` of an embedding folder."
-    return load_json(Path(folder)/'meta.json')
+    return EmbeddingFolder(folder).meta

@@ -16,10 +16,10 @@ from .retrieval import (COUNT_METRICS, RESULT_PREFIXES, metric_key, records_from
 # %% auto 0
 __all__ = ['REPORTS_DIR', 'SUITES', 'CALIBRATION_REF_S', 'PATH_PARAMS', 'report_dir', 'save_metrics', 'save_timings',
            'save_figure', 'report_catalog', 'key_task', 'catalog_fingerprint', 'report_notebooks_dir', 'default_kernel',
-           'speed_calibration', 'check_param', 'check_backbone_spec', 'resolve_path_params', 'suite_runs',
-           'render_html', 'code_version', 'run_key', 'run_key_changes', 'run_is_complete', 'run_notebook',
-           'latest_complete_run', 'latest_complete_runs', 'run_suite', 'main', 'retrieval_columns', 'result_row',
-           'recall_at_k_curve', 'compare_variants', 'select_variant', 'collect_runs', 'summary_table',
+           'speed_calibration', 'check_param', 'check_backbone_spec', 'resolve_path_params', 'check_inputs',
+           'suite_runs', 'render_html', 'code_version', 'param_files', 'run_key', 'run_key_changes', 'run_is_complete',
+           'run_notebook', 'latest_complete_run', 'latest_complete_runs', 'run_suite', 'main', 'retrieval_columns',
+           'result_row', 'recall_at_k_curve', 'compare_variants', 'select_variant', 'collect_runs', 'summary_table',
            'timings_caption', 'summary_figures', 'plot_attribute_agreement']
 
 # %% ../nbs/10_reports.ipynb
@@ -59,9 +59,9 @@ def _unset(v) -> bool:
 
 def report_catalog(catalog:str|Path|None=None, n_train:int=5000, n_test:int=1000, size:int=64, seed:int=0,
                    image_root:str|Path|None=None, label_cols=None, id_col:str|None=None, text_col:str|None=None,
-                   test_frac:float=0.2, valid_frac:float=0.2, out_dir=None, verbose:bool=True):
+                   test_frac:float=0.2, valid_frac:float=0.2, out_dir=None, verbose:bool=True, validate:bool=True):
     ("The catalog a report runs on: the embedded Fashion-MNIST catalog if `catalog` is None, else your CSV/parquet "
-     "table.")
+     "table (`validate=False`: its items and split without opening the images).")
     from vrl_nb.catalog import read_catalog, read_table
     if _unset(catalog):
         from vrl_nb.datasets import fashion_mnist_catalog
@@ -80,7 +80,7 @@ def report_catalog(catalog:str|Path|None=None, n_train:int=5000, n_test:int=1000
     # the API and the reports
     cat = read_catalog(df, image_root=Path(image_root) if image_root else table.parent, label_cols=label_cols,
                        text_col=text_col, id_col=id_col, name=table.name, out_dir=out_dir, splits=('train', 'test'),
-                       valid_frac=valid_frac, test_frac=test_frac, seed=seed, verbose=verbose,
+                       valid_frac=valid_frac, test_frac=test_frac, seed=seed, verbose=verbose, validate=validate,
                        instance_col='instance_id' if 'instance_id' in df.columns else None)
     si = cat.split_info or {}
     how = ("the table's split column" if si.get('source') != 'drawn' else
@@ -259,7 +259,8 @@ def resolve_path_params(params:dict|None, cwd=None) -> dict:
     """`params` with the relative file parameters (`PATH_PARAMS`) made absolute against `cwd` (default: where you run
     `vrl_nb report`): the notebooks run in their own folder, so `-p catalog items.csv` would be looked for there.
     A table, folder or query log that does not exist is an error naming the parameter, before any kernel starts;
-    `word_table` keeps a value that is not a file (a built-in table's name such as 'icons')."""
+    `word_table` keeps a value that is not a file (a built-in table's name such as 'icons'). `check_inputs` then
+    reads what they name."""
     cwd, out = Path(cwd or os.getcwd()), dict(params or {})
     for k in PATH_PARAMS:
         v = out.get(k)
@@ -270,6 +271,113 @@ def resolve_path_params(params:dict|None, cwd=None) -> dict:
             raise FileNotFoundError(f"parameter {k!r}: {v} does not exist" +
                                     ('' if given.is_absolute() else f" (relative paths are read from {cwd})"))
     return out
+
+_TABLES = ('.csv', '.tsv', '.txt', '.parquet', '.pq')   # what vrl_nb.catalog.read_table reads
+
+def _declared_defaults(declared:dict) -> dict:
+    "A notebook's declared parameter defaults that are Python literals (papermill gives their source text)."
+    import ast
+    out = {}
+    for k, d in declared.items():
+        try: out[k] = ast.literal_eval(d['default'])
+        except (ValueError, SyntaxError, TypeError): pass
+    return out
+
+def _named(param:str, f, *args, **kw):
+    "`f(*args, **kw)`, its error prefixed with the parameter that named the file."
+    try: return f(*args, **kw)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        raise type(e)(f"parameter {param!r}: {e.args[0] if e.args else e}") from None
+
+def _table_file(param:str, v, what:str) -> Path:
+    "The table file parameter `param` names; a folder or a file vrl_nb cannot read is an error saying what to pass."
+    p = Path(v)
+    if p.is_dir():
+        tables = sorted(x for x in p.iterdir() if x.suffix.lower() in _TABLES)
+        raise ValueError(f"parameter {param!r}: {v} is a folder; name the {what} file itself" +
+                         (f", e.g. -p {param} {tables[0]} (tables there: {[t.name for t in tables[:5]]})" if tables
+                          else " (a .csv, .tsv or .parquet file; that folder holds none)"))
+    if p.suffix.lower() not in _TABLES:
+        raise ValueError(f"parameter {param!r}: {v} is not a table vrl_nb reads ({p.suffix or 'no suffix'}); "
+                         "give the .csv, .tsv, .txt or .parquet file")
+    return p
+
+def _catalog_tasks(params:dict, df) -> list:
+    "The label tasks a report will have: the embedded catalog's, `label_cols`, or the default label columns `df` has."
+    lc = params.get('label_cols')
+    if df is None: return list(_DEFAULT_LABELS)
+    return [lc] if isinstance(lc, str) else list(lc) if lc else [c for c in _DEFAULT_LABELS if c in df.columns]
+
+def _check_catalog(params:dict):
+    "The items table `catalog` names, read, with the columns `id_col`, `text_col`, `label_cols` name (None: embedded)."
+    from vrl_nb.catalog import read_table
+    cat = params.get('catalog')
+    if _unset(cat): return None
+    df = _named('catalog', read_table, _table_file('catalog', cat, 'items table'))
+    lc = params.get('label_cols'); lc = [lc] if isinstance(lc, str) else list(lc or [])
+    cols = [(k, params.get(k)) for k in ('id_col', 'text_col')] + [('label_cols', c) for c in lc]
+    missing = [(k, c) for k, c in cols if c and c not in df.columns]
+    if missing:
+        raise KeyError(f"{', '.join(f'parameter {k!r}: column {c!r}' for k, c in missing)} is not in {Path(cat).name}; "
+                       f"its columns: {list(df.columns)}")
+    root = params.get('image_root')
+    if not _unset(root) and not Path(root).is_dir():
+        raise ValueError(f"parameter 'image_root': {root} is not a folder; name the folder the table's image paths "
+                         "are relative to (default: the table's folder)")
+    return df
+
+def _check_query_log(params:dict, df, eval_split:str) -> list:
+    ("The query log `queries` names against the catalog the report reads: its columns and rows, its labels, its "
+     "clicked ids in the `eval_split` the report searches. Notes to print.")
+    from vrl_nb.generative.queries import read_query_log, match_clicked_ids
+    qs, notes = params['queries'], []
+    log = _named('queries', read_query_log, _table_file('queries', qs, 'query log'))
+    name, tasks = Path(qs).name, _catalog_tasks(params, df)
+    labelled = [t for t in tasks if t in log and log[t].notna().any()]
+    clicked = 'target_item_ids' in log and bool(log['target_item_ids'].map(bool).any())
+    if not labelled and not clicked:
+        raise ValueError(f"parameter 'queries': query log {name} has neither clicked ids nor labels of the catalog's "
+                         f"tasks {tasks} (its columns: {list(log.columns)}): nothing to score. Add clicked_item_ids "
+                         "(item ids joined by '|') or label columns")
+    ft = params.get('faith_tasks')
+    if not labelled: notes.append(f"query log {name} has no labels of the catalog's tasks {tasks}: attribute "
+                                  "precision@k and the faithfulness check are skipped; its clicked items are scored")
+    elif ft and [t for t in ft if t not in labelled]:
+        notes.append(f"query log {name} has no labels for faith_tasks {[t for t in ft if t not in labelled]}: the "
+                     f"faithfulness check judges {[t for t in ft if t in labelled]} only")
+    if clicked and 'catalog' in params:   # the items the report searches: the catalog's eval_split
+        cat = report_catalog(params['catalog'], n_train=params.get('n_train', 5000), n_test=params.get('n_test', 1000),
+                             size=28, seed=params.get('seed', 0), image_root=params.get('image_root'),
+                             label_cols=params.get('label_cols'), id_col=params.get('id_col'),
+                             text_col=params.get('text_col'), validate=False, verbose=False)
+        m = match_clicked_ids(log, cat.items['item_id'], cat.split_(eval_split).items['item_id'],
+                              source=f"parameter 'queries': query log {name}", catalog=f'the catalog ({cat.name})',
+                              evaluated=f"the catalog's {eval_split} split (the items the report searches)")
+        if m['message']: notes.append(m['message'])
+    return notes
+
+def check_inputs(params:dict, eval_split:str='test') -> list[str]:
+    """The files a run's parameters name, checked before any kernel starts (`params`: the notebook's defaults updated
+    with the run's): a catalog table (a file vrl_nb reads, not a folder, with the columns `id_col`, `text_col` and
+    `label_cols` name), the image folder, the word table, `faith_tasks` against the catalog's tasks, and the query
+    log (its columns and rows, its labels, its clicked ids against the catalog's `eval_split`). An error names the
+    parameter, the file and the fix; returns notes to print (what a run will skip or count as missed)."""
+    df, notes = _check_catalog(params), []
+    wt = params.get('word_table')
+    if not _unset(wt) and str(wt) != 'icons':
+        from vrl_nb.generative.queries import load_word_table
+        if Path(wt).is_dir(): raise ValueError(f"parameter 'word_table': {wt} is a folder; name the JSON file "
+                                               "{language: {english word: translation}} itself")
+        _named('word_table', load_word_table, wt)
+    ft = params.get('faith_tasks')
+    if isinstance(ft, str): ft = params['faith_tasks'] = [ft]
+    if ft:
+        bad = [t for t in ft if t not in _catalog_tasks(params, df)]
+        if bad: raise ValueError(f"parameter 'faith_tasks': {bad} are not label tasks of the catalog "
+                                 f"({_catalog_tasks(params, df)}); name some of those, or pass '[]' to skip the "
+                                 "faithfulness check")
+    if not _unset(params.get('queries')): notes += _check_query_log(params, df, eval_split)
+    return notes
 
 def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=None) -> list[dict]:
     ("The runs of `suite` (a name in `SUITES` or a dict) with user `params` applied where a notebook declares them; "
@@ -305,7 +413,10 @@ def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=Non
             if k in ('backbones', 'backbone'):
                 for b in ([v] if isinstance(v, str) else v): check_backbone_spec(b, k)
         not_taken = [k for k in (params or {}) if k not in declared]
-        r.update(params=p, path=nb, declared=declared, not_taken=[] if r.get('summary') else not_taken); runs.append(r)
+        # the files the parameters name: read and checked here too, before any kernel starts
+        notes = [] if r.get('summary') else check_inputs({**_declared_defaults(declared), **p})
+        r.update(params=p, path=nb, declared=declared, not_taken=[] if r.get('summary') else not_taken, notes=notes)
+        runs.append(r)
     unused = set(params or {}) - used
     if unused:
         raise KeyError(f'parameter(s) {sorted(unused)} are declared by no notebook of this suite; '
@@ -352,16 +463,45 @@ def _data_fingerprint(params:dict) -> str|None:
     except (FileNotFoundError, ImportError): return None
     return fingerprint(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in d.iterdir() if f.is_file()))
 
+def _named_paths(v) -> list[str]:
+    "The absolute paths a parameter value names: itself, its items (lists, dicts), or what follows a `name:` prefix."
+    if isinstance(v, dict): return [p for x in v.values() for p in _named_paths(x)]
+    if isinstance(v, (list, tuple)): return [p for x in v for p in _named_paths(x)]
+    if not isinstance(v, str): return []
+    return [s for s in dict.fromkeys((v, v.split(':', 1)[-1])) if os.path.isabs(s) and os.path.exists(s)]
+
+def _path_fingerprint(p:Path) -> str:
+    "A file's bytes; a folder's listing (every file's relative path, size and mtime: its files are not read)."
+    if not p.is_dir(): return fingerprint(p)
+    return fingerprint(sorted((str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns)
+                              for f in p.rglob('*') if f.is_file()))
+
+def param_files(params:dict) -> dict:
+    ("`{parameter: {path: fingerprint}}` of every existing file or folder a parameter names by an absolute path "
+     "(relative file parameters are made absolute by `resolve_path_params`); `image_root` is left to the data's key.")
+    out = {}
+    for k, v in params.items():
+        if k in ('out_dir', 'image_root'): continue   # image_root: the images the table names are in the data key
+        paths = _named_paths(v)
+        if paths: out[k] = {s: _path_fingerprint(Path(s)) for s in paths}
+    return out
+
 def run_key(nb:str|Path, params:dict) -> dict:
-    "What a run's results depend on: the notebook's source, its parameters, the data it reads and the code version."
+    ("What a run's results depend on: the notebook's source, its parameters, the data it reads, the content of every "
+     "file a parameter names and the code version.")
     p = {k: v for k, v in params.items() if k != 'out_dir'}
     return dict(notebook=fingerprint(Path(nb)), params=json.loads(json.dumps(p, default=str)),
-                data=_data_fingerprint(p), code=code_version())
+                data=_data_fingerprint(p), files=param_files(p), code=code_version())
 
 def run_key_changes(old:dict|None, new:dict) -> list[str]:
     "What differs between two run keys, in words (empty: the same run)."
     if not old: return ['no run key recorded (a run from an older vrl_nb)']
     out = [f'the {k} changed' for k in ('notebook', 'data', 'code') if old.get(k) != new.get(k)]
+    if 'files' not in old: out.append('the files the parameters name are not recorded (a run from an older vrl_nb)')
+    else:
+        fo, fn = old['files'], new.get('files', {})
+        out += [f"{k}: the content of {', '.join(sorted(set(fo.get(k, {})) | set(fn.get(k, {}))))} changed"
+                for k in sorted(set(fo) | set(fn)) if fo.get(k) != fn.get(k)]
     po, pn = old.get('params', {}), new.get('params', {})
     out += [f'{k}: {po.get(k)!r} -> {pn.get(k)!r}' for k in sorted(set(po) | set(pn)) if po.get(k) != pn.get(k)]
     return out
@@ -375,7 +515,8 @@ def run_notebook(nb:str|Path, run_dir:str|Path, params:dict|None=None, kernel_na
     "Execute report `nb` with papermill into `run_dir`; returns a status dict (never raises on a notebook error)."
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
-    nb, run_dir = Path(nb), Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+    # the kernel runs in the notebook's folder: a relative run folder is made absolute here, where it was meant
+    nb, run_dir = Path(nb), Path(os.path.abspath(Path(run_dir).expanduser())); run_dir.mkdir(parents=True, exist_ok=True)
     kernel_name = kernel_name or default_kernel()
     params = {**(params or {}), 'out_dir': str(run_dir)}
     out_nb = run_dir/nb.name
@@ -443,6 +584,7 @@ def _execute_run(r:dict, i:int, n:int, root:Path, params_r:dict, key:dict, why:l
     run_dir = new_run_dir(root, r['name'])
     say(f"[{i}/{n}] {r['name']} ({r['notebook']}) -> {run_dir}  | elapsed {_fmt(el)}, expected left ~{_fmt(left)}")
     if r.get('not_taken'): say(f"      note: {r['notebook']} does not take {r['not_taken']}; it runs with its own settings")
+    for note in r.get('notes', []): say(f"      note: {note}")
     st = run_notebook(r['path'], run_dir, params_r, kernel_name=kernel_name, timeout=timeout, key=key)
     if st['ok']: say(f"      ok in {_fmt(st['seconds'])}")
     else:
@@ -479,13 +621,16 @@ def _say_suite_end(res:dict, statuses:list, summ:dict|None, say):
 def run_suite(suite:str|dict='quick', out:str|Path|None=None, params:dict|None=None, resume:bool=False,
               reports_dir=None, kernel_name:str|None=None, timeout:int|None=None, only=None, verbose:bool=True,
               calibrate:bool|None=None) -> dict:
-    """Run a suite of report notebooks into `out` (default `outputs/<suite>`); returns the statuses and the summary folder.
+    """Run a suite of report notebooks into `out` (default `outputs/<suite>`; a relative one is read from the working
+    directory); returns the statuses and the summary folder.
 
     The expected time is the runs' estimates scaled by `speed_calibration()` here against `CALIBRATION_REF_S`
     (`calibrate`: None calibrates suites estimated at 10 min or more; about 15 s)."""
     runs = suite_runs(suite, params, reports_dir, only)
     sname = suite if isinstance(suite, str) else suite.get('name', 'custom')
-    root = Path(out or outputs_dir()/slugify(sname)); root.mkdir(parents=True, exist_ok=True)
+    # a relative `out` is where the user is, not the notebooks' folder (the kernels' working directory)
+    root = Path(os.path.abspath(Path(out or outputs_dir()/slugify(sname)).expanduser()))
+    root.mkdir(parents=True, exist_ok=True)
     say = print if verbose else (lambda *a, **k: None)
     t0, done_est, statuses, folders = time.time(), 0, [], []
     est_total, factor, cal = _suite_estimate(runs, calibrate)
@@ -519,8 +664,8 @@ def main(argv=None):
     r.add_argument('--suite', default='quick', help=f'one of {sorted(SUITES)}')
     r.add_argument('-p', '--param', nargs=2, action='append', metavar=('NAME', 'VALUE'), default=[],
                    help='override a parameter in every notebook that declares it (JSON values: 3, 0.5, [1,2], true)')
-    r.add_argument('--out', default=None, help='root folder for the runs (default ./outputs/<suite>, or '
-                                               'VRL_NB_OUTPUTS/<suite>)')
+    r.add_argument('--out', default=None, help='root folder for the runs, relative to where you run '
+                                               'the command (default ./outputs/<suite>, or VRL_NB_OUTPUTS/<suite>)')
     r.add_argument('--resume', action='store_true', help='skip runs already complete in the output folder')
     r.add_argument('--timeout', type=int, default=None, help='per-cell timeout in seconds')
     r.add_argument('--no-calibration', action='store_true', help='skip the 15-second speed calibration of a long suite')

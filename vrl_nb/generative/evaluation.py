@@ -78,6 +78,19 @@ def _chance_scores(q, gallery, tasks, k):
         out[f"{metric_label('P', k)}/{name}"] = v
     return out
 
+def _judged_tasks(q, tasks, faith_tasks) -> list:
+    ("The label tasks the faithfulness check judges: those of `faith_tasks` (default: the scored `tasks`) the queries "
+     "carry; a printed line says what is not judged and why.")
+    asked = list(tasks if faith_tasks is None else faith_tasks)
+    judged = [t for t in asked if t in q and q[t].notna().any()]
+    if not asked: print("faithfulness check skipped: " + ("faith_tasks is empty" if faith_tasks is not None else
+                                                          "the queries carry no labels to judge the images by"))
+    elif not judged: print(f"faithfulness check skipped: the queries carry no labels for {asked}")
+    elif len(judged) < len(asked):
+        print(f"faithfulness judged on {judged} only: the queries carry no labels for "
+              f"{[t for t in asked if t not in judged]}")
+    return judged
+
 def summarise(tidy:pd.DataFrame, n_boot:int=1000, seed:int=0) -> pd.DataFrame:
     "Per model × language (+ 'all') × metric: mean and bootstrap 95% interval over queries."
     rows = []
@@ -98,14 +111,20 @@ def generative_eval(embedders:dict, gallery, pipe, queries:pd.DataFrame|None=Non
     t0 = time.perf_counter(); secs = {}
     q = check_queries(make_queries(gallery, languages, word_table=word_table) if queries is None else queries, gallery)
     tasks = [t for t in (tasks or gallery.tasks) if t in q and t in gallery.items and q[t].notna().any()]
+    if not tasks:   # a query log of clicks only: the clicked items are scored, the attributes are not
+        if not ('target_item_ids' in q and q['target_item_ids'].map(bool).any()):
+            raise ValueError(f"the queries carry neither labels of the gallery's tasks {list(gallery.tasks)} nor "
+                             "clicked ids (target_item_ids / clicked_item_ids): nothing to score. Add label columns "
+                             "or clicked ids to the queries")
+        print(f"the queries carry no labels of the gallery's tasks {list(gallery.tasks)}: attribute precision@{k} "
+              "is not scored, the clicked items are")
+    judged = _judged_tasks(q, tasks, faith_tasks) if classifier is not None else []
     images = generate_images(pipe, q['query_text'], n_images=n_images, seed=seed,
                              num_inference_steps=num_inference_steps,
                              guidance_scale=guidance_scale, bs=bs, cache=cache, progress=progress)
     secs['generate'] = time.perf_counter() - t0
     faith = None
-    if classifier is not None:
-        faith = faithfulness(classifier, images, q, tasks=faith_tasks if faith_tasks is not None else tasks,
-                             threshold=threshold, n_boot=n_boot, seed=seed)
+    if judged: faith = faithfulness(classifier, images, q, tasks=judged, threshold=threshold, n_boot=n_boot, seed=seed)
     nq, n = images.shape[:2]
     frames, nbrs = [], {}
     def add(model, scores):
@@ -169,7 +188,7 @@ def catalog_in_memory(catalog, size:int):
 def show_generative_results(res:GenerativeEvalResult, model:str, query_ids=None, n_queries:int=4, k:int=5,
                             seed:int=0, size:float=1.1):
     ("Grid: per query, the prompt, its generated images and the top-k gallery items retrieved by `model` (green = all "
-     "labels match).")
+     "labels match, grey = the query has none).")
     import matplotlib.pyplot as plt
     q = res.queries
     rows = (q.index[q['query_id'].isin(query_ids)].tolist() if query_ids is not None else
@@ -185,8 +204,9 @@ def show_generative_results(res:GenerativeEvalResult, model:str, query_ids=None,
         ims = res.gallery.images_array(nb)
         for j, (g, im) in enumerate(zip(nb, ims)):
             ax = axs[r, n + j]; ax.imshow(im)
-            ok = all(res.gallery.items[t].iat[g] == q[t][i] for t in tasks if pd.notna(q[t][i]))
-            for sp in ax.spines.values(): sp.set_edgecolor('tab:green' if ok else 'tab:red'); sp.set_linewidth(2)
+            same = [res.gallery.items[t].iat[g] == q[t][i] for t in tasks if pd.notna(q[t][i])]
+            edge = 'tab:grey' if not same else 'tab:green' if all(same) else 'tab:red'   # grey: nothing asked
+            for sp in ax.spines.values(): sp.set_edgecolor(edge); sp.set_linewidth(2)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.suptitle(f'{model}: prompt → {n} generated image(s) → top-{k} retrieved', fontsize=9)
     plt.tight_layout()

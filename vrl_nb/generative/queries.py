@@ -12,7 +12,7 @@ import pandas as pd
 # %% auto 0
 __all__ = ['LANGUAGES', 'COLOUR_WORDS', 'PRODUCT_WORDS', 'ICON_WORDS', 'split_title', 'translate_title', 'word_table_translator',
            'title_translator', 'translation_coverage', 'load_word_table', 'make_queries', 'check_queries',
-           'read_query_log', 'write_query_log']
+           'read_query_log', 'write_query_log', 'match_clicked_ids']
 
 # %% ../../nbs/08a_queries.ipynb
 LANGUAGES = ('en', 'es', 'de', 'fr')
@@ -227,11 +227,9 @@ def check_queries(queries:pd.DataFrame, gallery=None) -> pd.DataFrame:
     if 'query_id' not in q: q['query_id'] = [f'{l}:{i}' for i, l in enumerate(q['language'])]
     if q['query_id'].duplicated().any():
         raise ValueError(f"duplicate query_id(s): {q.loc[q['query_id'].duplicated(), 'query_id'].tolist()[:5]}")
-    if gallery is not None and 'target_item_ids' in q:
-        known = set(gallery.items['item_id'].astype(str))
-        unknown = {t for ts in q['target_item_ids'].dropna() for t in ts if str(t) not in known}
-        if unknown: warnings.warn(f"{len(unknown)} target_item_ids are not in the gallery (e.g. "
-                                  f"{sorted(unknown)[:3]}); they count as missed")
+    if gallery is not None and 'target_item_ids' in q:   # none in the gallery: refused; some: a warning
+        m = match_clicked_ids(q, gallery.items['item_id'], source='the queries', catalog='the gallery')
+        if m['message']: warnings.warn(m['message'])
     if gallery is not None:
         for t in [t for t in gallery.tasks if t in q]:
             vals = q[t].dropna().astype(str); odd = sorted(set(vals) - set(map(str, gallery.vocab[t])))
@@ -289,3 +287,51 @@ def write_query_log(queries:pd.DataFrame, path, list_sep:str='|') -> Path:
     if p.suffix.lower() == '.parquet': q.to_parquet(p, index=False)
     else: q.to_csv(p, index=False, sep='\t' if p.suffix.lower() == '.tsv' else ',')
     return p
+
+# %% ../../nbs/08a_queries.ipynb
+_ID_SPELLINGS = (('letter case', str.casefold),
+                 ('zero-padding', lambda s: re.sub(r'\d+', lambda m: str(int(m.group())), s)),
+                 ("a trailing '.0' (ids stored as numbers)", lambda s: re.sub(r'\.0+$', '', s)),
+                 ('quotes or spaces around them', lambda s: s.strip().strip('\'"').strip()))
+
+def _id_cause(unknown, known, catalog:str='the catalog') -> str:
+    "Why the `unknown` ids miss the `known` ones: the spelling (case, zero-padding, ...) they differ in, else the scheme."
+    unknown, known = list(unknown), list(known)
+    for name, f in _ID_SPELLINGS:
+        kn = {f(k): k for k in known}
+        hits = [(u, kn[f(u)]) for u in unknown if f(u) in kn]
+        if hits: return (f"{len(hits)} of them differ from an id in {catalog} only in {name} (e.g. {hits[0][0]!r} "
+                         f"vs {hits[0][1]!r}): write the log's ids exactly as the catalog's")
+    return (f"the ids in {catalog} look like {sorted(known)[:3]}: the log must name items by the catalog's item ids "
+            "(with your table: the column id_col names, else item_id, else the row number)")
+
+def match_clicked_ids(queries:pd.DataFrame, catalog_ids, evaluated_ids=None, source:str='the queries',
+                      catalog:str='the catalog', evaluated:str|None=None) -> dict:
+    ("Where the clicked ids of `queries` are: among `evaluated_ids` (the items the evaluation searches; default all "
+     "`catalog_ids`), elsewhere in the catalog, or nowhere. None evaluated is an error; else `message` gives the share.")
+    col = next((c for c in ('target_item_ids', 'clicked_item_ids') if c in queries), None)
+    lists = [_as_id_list(v) for v in queries[col]] if col else []
+    ids = list(dict.fromkeys(i for l in lists if l for i in l))
+    cat = set(map(str, catalog_ids)); ev = cat if evaluated_ids is None else set(map(str, evaluated_ids))
+    evaluated = evaluated or (catalog if evaluated_ids is None else 'the items evaluated')
+    inside = [i for i in ids if i in ev]
+    elsewhere, nowhere = [i for i in ids if i not in ev and i in cat], [i for i in ids if i not in cat]
+    lost = sum(1 for l in lists if l and not any(i in ev for i in l))
+    out = dict(n_ids=len(ids), n_evaluated=len(inside), elsewhere=elsewhere, nowhere=nowhere, queries_lost=lost,
+               message=None)
+    parts = []
+    if elsewhere: parts.append(f"{len(elsewhere)} {'is' if len(elsewhere) == 1 else 'are'} elsewhere in {catalog} "
+                               f"(e.g. {elsewhere[:3]})")
+    if nowhere: parts.append(f"{len(nowhere)} {'exists' if len(nowhere) == 1 else 'exist'} nowhere in {catalog} (e.g. "
+                             f"{nowhere[:3]}; {_id_cause(nowhere, cat, catalog)})")
+    if ids and not inside:
+        raise ValueError(f"{source}: none of its {len(ids)} clicked ids is in {evaluated}, so clicked recall and MRR "
+                         f"would be 0 for every model: {'; '.join(parts)}. The evaluation searches {evaluated} "
+                         "only: the clicked ids must name its items")
+    if parts:
+        n = len(ids) - len(inside)
+        out['message'] = (f"{source}: {n} of its {len(ids)} clicked ids ({n / len(ids):.0%}) {'is' if n == 1 else 'are'} "
+                          f"not in {evaluated}: {'; '.join(parts)}. They count as missed" +
+                          (f"; {lost} {'query has' if lost == 1 else 'queries have'} no clicked item left there"
+                           if lost else ''))
+    return out
