@@ -212,11 +212,10 @@ def _check_embed_args(embedder, out_dir, decode_in:str, loader, cfg:EmbedConfig,
 
 # %% ../nbs/13_distributed.ipynb
 def _embed_settings(probe, cat:Catalog, cfg:EmbedConfig) -> tuple:
-    "`(hw, channels_last, dtype, config)` of embedder `probe` (the driver's copy) on `cat` with `cfg`."
+    "`(inputs, config)`: how embedder `probe` (the driver's copy) is fed, and its folder's config on `cat`."
     # the same rule as embed_catalog
-    hw, channels_last, mean, std, dtype = embedding_inputs(probe, cfg.size, cfg.channels_last, cfg.dtype)
-    config = embedding_config(probe, cat, hw, mean, std, cfg.bf16, channels_last, cfg.l2, dtype)
-    return hw, channels_last, dtype, config
+    inputs = embedding_inputs(probe, cfg.size, cfg.channels_last, cfg.dtype)
+    return inputs, embedding_config(probe, cat, inputs, cfg.bf16, cfg.l2)
 
 def _parquet_meta(cat:Catalog, ids, shard_size:int, config:dict) -> dict:
     "The `meta.json` of a parquet embedding folder (before it is complete): `embed_catalog`'s, plus the layout."
@@ -301,7 +300,8 @@ def embed_catalog_ray(
     cat = _items_of(catalog, image_root, id_col, image_col)
     ray = init_ray(address, runtime_env=runtime_env)
     source, probe = _embedder_source(ray, embedder, loader)
-    hw, channels_last, dtype, config = _embed_settings(probe, cat, cfg)
+    inputs, config = _embed_settings(probe, cat, cfg)
+    hw, channels_last, dtype = inputs.hw, inputs.channels_last, inputs.dtype
     shard_size = cfg.shard_size or 4096
     ids = cat.ids.astype(str); n = len(ids); n_shards = (n + shard_size - 1) // shard_size
     actor_cfg = EmbedConfig(size=hw, bs=cfg.bs, bf16=cfg.bf16, channels_last=channels_last, dtype=str(dtype),
@@ -608,7 +608,8 @@ def train_multitask_ray(
 def _plain_forward_rate(embedder_dir, size, bs:int, n_batches:int, barrier:str, n:int) -> float:
     "One process, one thread, no Ray: img/s of the embedder's forward, timed once all `n` processes are warm."
     torch.set_num_threads(1)
-    emb = load_embedder(embedder_dir); hw, cl, *_ = embedding_inputs(emb, size, None, 'float32')
+    emb = load_embedder(embedder_dir); inputs = embedding_inputs(emb, size)
+    hw, cl = inputs.hw, inputs.channels_last
     x = torch.randn(bs, 3, *hw)
     if cl: x = x.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():

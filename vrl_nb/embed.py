@@ -16,9 +16,10 @@ from .catalog import Catalog, ArrayImageStore, images_fingerprint, thumbnail_cac
 from .backbones import input_size, image_norm, prepare_batch, eval_mode, embed_tensor
 
 # %% auto 0
-__all__ = ['image_batch', 'batch_stream', 'auto_channels_last', 'torch_threads', 'weights_fingerprint', 'embedding_config',
-           'embedding_inputs', 'EmbeddingFolderBusy', 'EmbeddingFolder', 'EmbedConfig', 'embed_config',
-           'config_delegates', 'embed_catalog', 'iter_embedding_shards', 'load_embeddings', 'embedding_meta']
+__all__ = ['image_batch', 'batch_stream', 'auto_channels_last', 'torch_threads', 'weights_fingerprint', 'EmbedInputs',
+           'embedding_inputs', 'embedding_config', 'EmbeddingFolderBusy', 'EmbeddingFolder', 'EmbedConfig',
+           'embed_config', 'config_delegates', 'embed_catalog', 'iter_embedding_shards', 'load_embeddings',
+           'embedding_meta']
 
 # %% ../nbs/06_embed.ipynb
 def image_batch(catalog:Catalog, idxs, size=None) -> np.ndarray:
@@ -84,33 +85,38 @@ def weights_fingerprint(model:torch.nn.Module) -> str:
         h += [k, str(t.dtype), tuple(t.shape), t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b'']
     return fingerprint(*h)
 
-def embedding_config(
-    embedder, # the model (its weights are fingerprinted)
-    catalog:Catalog, # the items (their images are fingerprinted)
-    size, # the input size, resolved (`embedding_inputs`)
-    mean, # per-channel normalisation mean
-    std, # per-channel normalisation standard deviation
-    bf16:bool, # bfloat16 autocast
-    channels_last:bool, # channels-last memory format, resolved
-    l2:bool, # L2-normalised vectors
-    dtype, # the stored dtype
-) -> dict:
-    "What an embedding folder's vectors depend on: the model's weights, the preprocessing and the images."
-    return dict(embedder=weights_fingerprint(embedder), images=images_fingerprint(catalog),
-                preprocessing=dict(input_size=list(input_size(size=size)), mean=[float(v) for v in mean],
-                                   std=[float(v) for v in std],
-                                   bf16=bool(bf16), channels_last=bool(channels_last), l2_normalised=bool(l2),
-                                   dtype=str(np.dtype(dtype))))
+@dataclass(frozen=True)
+class EmbedInputs:
+    "How an embedder is fed and its vectors stored, resolved for one job."
+    hw: tuple             # the input (height, width)
+    channels_last: bool   # channels-last memory format
+    mean: tuple           # per-channel normalisation mean
+    std: tuple            # per-channel normalisation standard deviation
+    dtype: np.dtype       # the stored dtype
 
-def embedding_inputs(embedder, size=None, channels_last:bool|None=None, dtype='float32') -> tuple:
-    "How `embedder` is fed and its vectors stored: `(hw, channels_last, mean, std, dtype)`, resolved."
+def embedding_inputs(embedder, size=None, channels_last:bool|None=None, dtype='float32') -> EmbedInputs:
+    "How `embedder` is fed and its vectors stored (`EmbedInputs`), its open choices resolved."
     hw = input_size(embedder, size)
     if channels_last is None: channels_last = auto_channels_last(embedder)
     mean, std = image_norm(embedder)
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float16):
         raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype}")
-    return hw, channels_last, mean, std, dtype
+    return EmbedInputs(tuple(hw), bool(channels_last), tuple(mean), tuple(std), dtype)
+
+def embedding_config(
+    embedder, # the model (its weights are fingerprinted)
+    catalog:Catalog, # the items (their images are fingerprinted)
+    inputs:EmbedInputs, # how the model is fed and its vectors stored (`embedding_inputs`)
+    bf16:bool, # bfloat16 autocast
+    l2:bool, # L2-normalised vectors
+) -> dict:
+    "What an embedding folder's vectors depend on: the model's weights, the preprocessing and the images."
+    return dict(embedder=weights_fingerprint(embedder), images=images_fingerprint(catalog),
+                preprocessing=dict(input_size=list(input_size(size=inputs.hw)),
+                                   mean=[float(v) for v in inputs.mean], std=[float(v) for v in inputs.std],
+                                   bf16=bool(bf16), channels_last=bool(inputs.channels_last),
+                                   l2_normalised=bool(l2), dtype=str(np.dtype(inputs.dtype))))
 
 def _meta_for(catalog, ids, shard_size, config):
     return dict(n=len(ids), ids_fingerprint=fingerprint(np.asarray(ids, dtype=str)),
@@ -463,14 +469,14 @@ def embed_catalog(
     bf16, l2, bs, image_cache, progress = cfg.bf16, cfg.l2, cfg.bs, cfg.image_cache, cfg.progress
     dev = next(iter(embedder.parameters()), torch.empty(0)).device
     check_bf16(bf16, dev, caller='embed_catalog')   # never where bf16 is emulated
-    hw, channels_last, mean, std, dtype = embedding_inputs(embedder, cfg.size, cfg.channels_last, cfg.dtype)
+    inputs = embedding_inputs(embedder, cfg.size, cfg.channels_last, cfg.dtype)
+    hw, channels_last, mean, std, dtype = inputs.hw, inputs.channels_last, inputs.mean, inputs.std, inputs.dtype
     ids = np.asarray(catalog.ids, dtype=object).astype(str)
     n = len(ids)
     shard_size = max(n, 1) if out_dir is None else cfg.shard_size or 16_384
     folder = None if out_dir is None else EmbeddingFolder.start(
         out_dir, _meta_for(catalog, ids, shard_size,
-                           embedding_config(embedder, catalog, hw, mean, std, bf16, channels_last, l2,
-                                            dtype)),
+                           embedding_config(embedder, catalog, inputs, bf16, l2)),
         ids, cfg.overwrite)   # held by this job until it returns
     with folder or contextlib.nullcontext():
         n_shards = (n + shard_size - 1) // shard_size
