@@ -4,6 +4,7 @@
 
 # %% ../nbs/09_viz.ipynb 3
 from __future__ import annotations
+from fastcore.meta import delegates
 import numpy as np
 import pandas as pd
 import matplotlib
@@ -187,6 +188,7 @@ def results_markdown(df:pd.DataFrame, key=KEY_RESULT_COLS, ids=('run', 'model'),
     return [table(key or ids)] + [table(ids + rest[i:i + max_cols])
                                   for i in range(0, len(rest), max_cols)]
 
+@delegates(results_markdown)
 def show_results(df:pd.DataFrame, **kwargs) -> list[str]:
     "Display `results_markdown(df, **kwargs)` in a notebook: the key table, then the others."
     from IPython.display import display, Markdown
