@@ -22,13 +22,12 @@ __all__ = ['interpolate_trunk', 'Selection', 'select_embedder', 'selection_candi
 
 # %% ../nbs/09_select.ipynb
 def interpolate_trunk(pretrained:nn.Module, finetuned:nn.Module, alpha:float) -> nn.Module:
-    ("WiSE-FT: a copy of the trunk whose floating weights are `(1 - alpha) * pretrained + alpha * fine-tuned` (no "
-     "training).")
+    "WiSE-FT: a copy of the trunk interpolated between pretrained and fine-tuned weights."
     import copy
     a, b = pretrained.state_dict(), finetuned.state_dict()
     if list(a) != list(b) or any(a[k].shape != b[k].shape for k in a):
-        raise ValueError('the two trunks differ in architecture: interpolation needs the same model with two sets of '
-                         'weights')
+        raise ValueError('the two trunks differ in architecture: interpolation needs the same '
+                         'model with two sets of weights')
     out = copy.deepcopy(finetuned)
     lerp = lambda k: torch.lerp(a[k].float(), b[k].float(), float(alpha)).to(b[k].dtype)
     out.load_state_dict({k: lerp(k) if b[k].is_floating_point() else b[k]
@@ -45,8 +44,7 @@ class Selection:
     def __repr__(self): return f'Selection({self.name!r}: {self.why})'
 
     def save_pretrained(self, folder:str|Path) -> Path:
-        ("The winner as a model folder of its own (`load_embedder(folder)` gives it), its "
-         "`config.json` recording the choice under `selection`: name, why, all scores.")
+        "The winner as a model folder of its own (`load_embedder(folder)` gives it)."
         rec = dict(chosen=self.name, why=self.why, scores=self.scores.to_dict('records'))
         return save_embedder(self.embedder, folder, extra=dict(selection=rec))
 
@@ -62,30 +60,35 @@ class Selection:
         return cls(load_embedder(folder), s['chosen'], pd.DataFrame(s['scores']), s['why'])
 
 def _task_scores(r:dict, k:int) -> dict:
-    ("The validation objective's parts from an `evaluate_retrieval` dict, each (value, lo, hi), named by "
-     "`result_column`.")
+    "The validation objective's parts from an `evaluate_retrieval` dict, each (value, lo, hi)."
+    # The validation objective's parts from an `evaluate_retrieval` dict, each (value, lo, hi),
+    # named by `result_column`.
     recs = {(x['task'], x['metric'], x['k'], x['label_task']): x for x in records_from_flat(r)}
     parts = [('similar_items', 'P', k, None), ('search_by_image', 'R', 1, None)]
     parts += [p for p in recs if p[0] == 'attribute' and p[1:3] == ('P', k)]
     nan = lambda v: np.nan if v is None else v
-    return {result_column(*p): (recs[p]['value'], nan(recs[p]['lo']), nan(recs[p]['hi'])) for p in parts
+    return {result_column(*p): (recs[p]['value'], nan(recs[p]['lo']), nan(recs[p]['hi']))
+            for p in parts
             if p in recs and recs[p]['value'] is not None}
 
-def select_embedder(candidates:dict, catalog:Catalog, split:str='valid', queries:Catalog|None=None, k:int=10, size=None,
+def select_embedder(candidates:dict, catalog:Catalog, split:str='valid', queries:Catalog|None=None,
+                    k:int=10, size=None,
                     baseline:str='off-the-shelf', verbose:bool=True) -> Selection:
-    ("Score each candidate embedder on `split` (similar items, attribute agreement per label task, search by "
-     "`queries`); the best mean that is below `baseline` on no task beyond its 95% interval wins.")
+    "Score each candidate embedder on `split` and pick the winner."
     from vrl_nb.retrieval import evaluate_retrieval
-    if baseline not in candidates: raise KeyError(f'baseline {baseline!r} is not among the candidates '
-                                                  f'{list(candidates)}')
+    if baseline not in candidates:
+        raise KeyError(f'baseline {baseline!r} is not among the candidates {list(candidates)}')
     gallery = catalog.split_(split); rows, parts = [], {}
     for name, emb in candidates.items():
         t0 = time.perf_counter()
-        parts[name] = _task_scores(evaluate_retrieval(emb, gallery, queries, k=k, size=size, ci=True), k)
+        parts[name] = _task_scores(evaluate_retrieval(emb, gallery, queries, k=k, size=size,
+                                                      ci=True), k)
         p = parts[name]
         rows.append(dict(candidate=name, objective=float(np.mean([v[0] for v in p.values()])),
-                         **{m: v[0] for m, v in p.items()}, **{f'{m}_lo': v[1] for m, v in p.items()},
-                         **{f'{m}_hi': v[2] for m, v in p.items()}, eval_s=round(time.perf_counter() - t0, 1)))
+                         **{m: v[0] for m, v in p.items()},
+                         **{f'{m}_lo': v[1] for m, v in p.items()},
+                         **{f'{m}_hi': v[2] for m, v in p.items()},
+                         eval_s=round(time.perf_counter() - t0, 1)))
     df = pd.DataFrame(rows)
     base = parts[baseline]
     def worse(name):   # tasks where the candidate's whole interval lies below the baseline's value
@@ -95,22 +98,24 @@ def select_embedder(candidates:dict, catalog:Catalog, split:str='valid', queries
     best = df[df['eligible']].sort_values('objective', ascending=False, kind='stable').iloc[0]
     b = df.set_index('candidate').loc[baseline]
     excluded = df.loc[~df['eligible'] & (df['objective'] > best['objective']), 'candidate'].tolist()
-    why = (f"best validation objective {best['objective']:.3f} (mean of {', '.join(parts[best['candidate']])} on "
-           f"{len(gallery)} '{split}' items) vs {baseline} {b['objective']:.3f}"
-           + (f"; higher but below {baseline} on a task beyond its interval: {excluded}" if excluded else ''))
+    why = (f"best validation objective {best['objective']:.3f} (mean of "
+           f"{', '.join(parts[best['candidate']])} on {len(gallery)} '{split}' items) vs "
+           f"{baseline} {b['objective']:.3f}"
+           + (f"; higher but below {baseline} on a task beyond its interval: {excluded}"
+              if excluded else ''))
     if verbose: print(f"selected {best['candidate']!r}: {why}")
     return Selection(candidates[best['candidate']], best['candidate'], df, why)
 
 # %% ../nbs/09_select.ipynb
-def selection_candidates(finetuned:TrainResult, cached:TrainResult|None=None, alphas=(0.25, 0.5, 0.75),
+def selection_candidates(finetuned:TrainResult, cached:TrainResult|None=None,
+                         alphas=(0.25, 0.5, 0.75),
                          concat:bool=True) -> dict:
-    ("The candidates of `select_embedder` from a fine-tuning run (and optionally a cached-features run): "
-     "off-the-shelf, cached, fine-tuned, WiSE-FT α, joined.")
+    "The candidates of `select_embedder` from a fine-tuning run."
     from vrl_nb.multitask import embedder_from_backbone
     cfg = finetuned.config
     if cfg.get('weights') in (None, 'from scratch'):
-        raise ValueError('model selection compares against the pretrained trunk, but this run started from scratch '
-                         '(weights=None)')
+        raise ValueError('model selection compares against the pretrained trunk, but this run '
+                         'started from scratch (weights=None)')
     bb = create_backbone(cfg['backbone'], weights=saved_weights_spec(cfg), img_size=cfg['size'],
                          **cfg.get('backbone_kwargs', {}))
     ots = embedder_from_backbone(bb)
@@ -118,11 +123,14 @@ def selection_candidates(finetuned:TrainResult, cached:TrainResult|None=None, al
     if cached is not None: cands['cached features'] = cached.embedder
     cands['fine-tuned'] = finetuned.embedder
     for a in alphas:
-        cands[f'WiSE-FT α={a:g}'] = Embedder(interpolate_trunk(bb.model, finetuned.model.trunk, a), None,
+        cands[f'WiSE-FT α={a:g}'] = Embedder(interpolate_trunk(bb.model, finetuned.model.trunk, a),
+                                             None,
                                              bb.data_config,
                                              bb.num_features,
-                                             meta=dict(backbone=cfg['backbone'], backbone_kwargs=dict(bb.kwargs),
-                                                       weights=bb.weights, kind='wise-ft', alpha=a)).eval()
+                                             meta=dict(backbone=cfg['backbone'],
+                                                       backbone_kwargs=dict(bb.kwargs),
+                                                       weights=bb.weights, kind='wise-ft',
+                                                       alpha=a)).eval()
     if concat: cands['off-the-shelf + fine-tuned'] = ConcatEmbedder(ots, finetuned.embedder).eval()
     return cands
 
@@ -140,8 +148,7 @@ def train_and_select(catalog:Catalog, cfg:TrainConfig|str|None=None, *args,
                      alphas=(0.25, 0.5, 0.75), cached:bool=True, concat:bool=True, k:int=10,
                      selection_dir:str|Path|None=None, verbose:bool=True,
                      **overrides) -> TrainResult:
-    ("`train_multitask(catalog, cfg, **overrides)`, then the embedder chosen on the validation "
-     "split (`select_embedder`): `.embedder` is the winner, `.selection` says why.")
+    "Train a multitask model, then choose its embedder on the validation split."
     from vrl_nb.datasets import buyer_photo_views
     cfg = train_config(cfg, *args, **overrides)
     if cfg.weights is None:
