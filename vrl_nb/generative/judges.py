@@ -51,14 +51,15 @@ def _judge_catalog(catalog:Catalog, splits) -> Catalog:
     return Catalog(items, catalog.images, catalog.tasks, catalog.vocab, catalog.name)
 
 def train_attribute_classifier(catalog, tasks=None, size:int=32, epochs:int=3, bs:int=64, lr:float=1e-2,
-                               splits=('train',), seed:int=0, backbone:str='test_resnet'):
-    ("Train a judge on `catalog`'s real images (split `splits`) for `tasks` (default: all its label tasks): a "
-     "small CNN (`backbone`, from scratch) trained by `train_multitask`; `.valid_acc` holds per-task accuracy.")
+                               splits=('train',), seed:int=0):
+    ("Train a judge on `catalog`'s real images (split `splits`) for `tasks` (default: all its label "
+     "tasks): a small CNN (timm's `test_resnet`, from scratch) trained by `train_multitask`; `.valid_acc` "
+     "holds per-task accuracy.")
     if tasks is None: tasks = [t for t in ('category', 'colour', 'fine_category') if t in catalog.tasks] + \
                               [t for t in catalog.tasks if t not in ('category', 'colour', 'fine_category')]
     tasks = [t for t in tasks if t in catalog.tasks]
     # one stage, trunk and heads together: train_multitask's unfrozen stage runs at lr/2
-    res = train_multitask(_judge_catalog(catalog, splits), backbone, weights=None, size=size, epochs=epochs,
+    res = train_multitask(_judge_catalog(catalog, splits), 'test_resnet', weights=None, size=size, epochs=epochs,
                           freeze_epochs=0, bs=bs, lr=2 * lr, label_smoothing=0.0, tasks=tasks, seed=seed,
                           eval_split=None, progress=False)
     clf = AttributeClassifier(res.model, size=size)
