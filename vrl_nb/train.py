@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb 3
 from __future__ import annotations
-import os, time, random, difflib, math
+import time, random, difflib, math
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 from typing import Sequence
@@ -18,9 +18,10 @@ from fastai.callback.core import Callback
 from fastai.callback.training import GradientAccumulation
 from fastai.optimizer import Adam
 from fastcore.foundation import L
-from .core import set_seed, fingerprint, default_device, check_bf16
+from fastcore.basics import patch
+from .core import set_seed, fingerprint, default_device, check_bf16, atomic_write
 from .catalog import Catalog, IGNORE_INDEX
-from .backbones import create_backbone, eval_mode
+from .backbones import Backbone, create_backbone, eval_mode
 from .multitask import (MultitaskModel, MultitaskLoss, create_multitask, multitask_metrics, macro_f1,
                               save_multitask, Embedder, CosineHead)
 from .dataloaders import catalog_dls, BuyerPhotoAug, feature_dls, _split_positions
@@ -29,7 +30,7 @@ from .dataloaders import catalog_dls, BuyerPhotoAug, feature_dls, _split_positio
 __all__ = ['INSTANCE_TASK', 'CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'StopOnDivergence',
            'StopOnNoBatches', 'EpochCheckpoint', 'cache_features', 'predict_multitask', 'task_scores',
            'evaluate_multitask', 'saved_weights_spec', 'TrainConfig', 'train_config', 'TrainResult', 'SimulatedKill',
-           'train_multitask', 'plot_history', 'plot_confusion']
+           'ResumeFromCheckpoint', 'train_multitask', 'plot_history', 'plot_confusion']
 
 # %% ../nbs/05_train.ipynb
 class CPUBFloat16(Callback):
@@ -164,8 +165,7 @@ class EpochCheckpoint(Callback):
         ck = dict(stage=self.stage, epoch=self.epoch, meta=self.meta, history=_plain(self.history),
                   model=self.learn.model.state_dict(), opt=_plain(self.learn.opt.state_dict()),
                   rng=_rng_state(self.learn.dls))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix('.tmp'); torch.save(ck, tmp); os.replace(tmp, self.path)
+        with atomic_write(self.path, 'the checkpoint') as tmp: torch.save(ck, tmp)
 
 # %% ../nbs/05_train.ipynb
 @torch.no_grad()
@@ -370,93 +370,150 @@ def _with_instance_task(catalog:Catalog, tasks:list, task_weights, instance_weig
     return cat, [*tasks, INSTANCE_TASK], w
 
 # %% ../nbs/05_train.ipynb
-def _train_setup(catalog:Catalog, cfg:TrainConfig) -> tuple:
-    "The resolved config, backbone, model, fitted catalog/tasks/loss weights and the saved configuration."
-    cfg = replace(cfg, tasks=list(cfg.tasks or catalog.tasks),
-                  freeze_epochs=0 if cfg.cached_features else cfg.freeze_epochs)
-    n_train = len(_split_positions(catalog, cfg.valid, 'train', cfg.seed)[1][0])
-    if n_train < 2:
-        raise ValueError(f"{catalog.name}: the 'train' split has {n_train} item; training needs at "
-                         "least 2 (batch norm needs 2 per batch): add training items")
-    if n_train < cfg.bs:   # whole batches only: a smaller split would train on no batch at all
-        print(f"bs={cfg.bs} is more than the {n_train} training items of {catalog.name}: "
-              f"training with bs={n_train}")
-        cfg = replace(cfg, bs=n_train)
-    bb = create_backbone(cfg.backbone, weights=cfg.weights, img_size=cfg.size, **cfg.backbone_kwargs)
-    if cfg.progressive and 'img_size' in bb.kwargs and not cfg.backbone_kwargs.get('dynamic_img_size'):
-        raise ValueError(f'progressive resizing needs a trunk that accepts any input size; build {cfg.backbone} with '
-                         'dynamic_img_size=True (pass it to train_multitask) or use a CNN')
-    config = dict(cfg.recipe(), n_items=len(catalog), weights=bb.weights,
-                  weights_spec=None if cfg.weights is None else str(cfg.weights))   # how to rebuild the starting trunk
-    if cfg.augment and cfg.cached_features:
-        raise ValueError('augment needs the trunk to see new views every epoch, but cached_features runs it once; '
-                         'use augment=0 with cached_features=True')
-    fit_cat, fit_tasks, weights_ = catalog, cfg.tasks, cfg.task_weights
-    if cfg.instance_weight:   # auxiliary instance head: every training item its own class (dropped after training)
-        fit_cat, fit_tasks, weights_ = _with_instance_task(catalog, cfg.tasks, cfg.task_weights,
-                                                           cfg.instance_weight)
-    model = create_multitask(bb, {t: fit_cat.vocab[t] for t in fit_tasks}, embed_dim=cfg.embed_dim, dropout=cfg.dropout,
-                             uncertainty=cfg.uncertainty)
-    if cfg.instance_weight: model.heads[-1] = CosineHead(cfg.embed_dim, len(fit_cat.vocab[INSTANCE_TASK]),
-                                                         cfg.instance_scale)
-    return cfg, bb, model, (fit_cat, fit_tasks, weights_), config
+@dataclass
+class _Run:
+    "One run of `train_multitask`: its resolved config, model, Learner, stages, checkpoint and history."
+    catalog: Catalog                  # the catalog asked for (final metrics, checkpoint fingerprint)
+    cfg: TrainConfig                  # resolved: tasks filled in, bs fitted to the training split
+    backbone: Backbone
+    model: MultitaskModel
+    fit_catalog: Catalog              # what the Learner trains on (plus the instance task, if any)
+    fit_tasks: list
+    loss_weights: dict|list|None
+    config: dict                      # the saved configuration
+    meta: dict                        # fingerprints of the configuration and catalog a checkpoint must match
+    learn: Learner|None = None
+    dls: object = None                # the image DataLoaders
+    stages: list = field(default_factory=list)       # (name, epochs, lr) in order
+    cache_s: float = 0.0              # seconds spent caching features
+    switch_cbs: list = field(default_factory=list)   # callbacks of the bf16/channels-last/accumulation switches
+    ck_path: Path|None = None
+    checkpoint: dict|None = None      # the checkpoint resumed from
+    history: list = field(default_factory=list)
+
+    @classmethod
+    def setup(cls, catalog:Catalog, cfg:TrainConfig) -> _Run:
+        "The run of `cfg` on `catalog`: config resolved and checked, backbone and model built."
+        cfg = replace(cfg, tasks=list(cfg.tasks or catalog.tasks),
+                      freeze_epochs=0 if cfg.cached_features else cfg.freeze_epochs)
+        n_train = len(_split_positions(catalog, cfg.valid, 'train', cfg.seed)[1][0])
+        if n_train < 2:
+            raise ValueError(f"{catalog.name}: the 'train' split has {n_train} item; training needs at "
+                             "least 2 (batch norm needs 2 per batch): add training items")
+        if n_train < cfg.bs:   # whole batches only: a smaller split would train on no batch at all
+            print(f"bs={cfg.bs} is more than the {n_train} training items of {catalog.name}: "
+                  f"training with bs={n_train}")
+            cfg = replace(cfg, bs=n_train)
+        bb = create_backbone(cfg.backbone, weights=cfg.weights, img_size=cfg.size, **cfg.backbone_kwargs)
+        if cfg.progressive and 'img_size' in bb.kwargs and not cfg.backbone_kwargs.get('dynamic_img_size'):
+            raise ValueError(f'progressive resizing needs a trunk that accepts any input size; build '
+                             f'{cfg.backbone} with dynamic_img_size=True (pass it to train_multitask) or use a CNN')
+        config = dict(cfg.recipe(), n_items=len(catalog), weights=bb.weights,   # + how to rebuild the trunk
+                      weights_spec=None if cfg.weights is None else str(cfg.weights))
+        if cfg.augment and cfg.cached_features:
+            raise ValueError('augment needs the trunk to see new views every epoch, but cached_features runs it '
+                             'once; use augment=0 with cached_features=True')
+        fit_cat, fit_tasks, weights_ = catalog, cfg.tasks, cfg.task_weights
+        if cfg.instance_weight:   # auxiliary instance head: every training item its own class (dropped after)
+            fit_cat, fit_tasks, weights_ = _with_instance_task(catalog, cfg.tasks, cfg.task_weights,
+                                                               cfg.instance_weight)
+        model = create_multitask(bb, {t: fit_cat.vocab[t] for t in fit_tasks}, embed_dim=cfg.embed_dim,
+                                 dropout=cfg.dropout, uncertainty=cfg.uncertainty)
+        if cfg.instance_weight: model.heads[-1] = CosineHead(cfg.embed_dim, len(fit_cat.vocab[INSTANCE_TASK]),
+                                                             cfg.instance_scale)
+        meta = dict(config=fingerprint(config),
+                    catalog=fingerprint(catalog.items['item_id'].astype(str).tolist(),
+                                        *[catalog.targets(t) for t in cfg.tasks]))
+        return cls(catalog, cfg, bb, model, fit_cat, fit_tasks, weights_, config, meta)
 
 # %% ../nbs/05_train.ipynb
-def _train_learner(cfg:TrainConfig, model:MultitaskModel, bb, fit:tuple) -> tuple:
-    "The fastai `Learner`, the image DataLoaders, the stages `(name, epochs, lr)` and the feature-caching seconds."
-    fit_cat, fit_tasks, weights_ = fit
-    mean, std = bb.data_config['mean'], bb.data_config['std']
-    dls = catalog_dls(fit_cat, fit_tasks, size=cfg.size, bs=cfg.bs, mean=mean, std=std, valid=cfg.valid, seed=cfg.seed,
-                      item_tfms=[BuyerPhotoAug(cfg.augment)] if cfg.augment else None, image_cache=cfg.image_cache,
-                      cache_size=cfg.cache_size, progress=cfg.progress)
-    loss = MultitaskLoss(fit_tasks, weights=weights_, label_smoothing=cfg.label_smoothing, log_vars=model.log_vars)
+@patch
+def build_learner(self:_Run) -> Learner:
+    "Build the run's fastai `Learner` (on images, or on cached features), its stages and the switches' callbacks."
+    cfg, model = self.cfg, self.model
+    mean, std = self.backbone.data_config['mean'], self.backbone.data_config['std']
+    self.dls = catalog_dls(self.fit_catalog, self.fit_tasks, size=cfg.size, bs=cfg.bs, mean=mean, std=std,
+                           valid=cfg.valid, seed=cfg.seed,
+                           item_tfms=[BuyerPhotoAug(cfg.augment)] if cfg.augment else None,
+                           image_cache=cfg.image_cache, cache_size=cfg.cache_size, progress=cfg.progress)
+    loss = MultitaskLoss(self.fit_tasks, weights=self.loss_weights, label_smoothing=cfg.label_smoothing,
+                         log_vars=model.log_vars)
     kw = dict(loss_func=loss, opt_func=Adam, wd=cfg.wd, metrics=multitask_metrics(cfg.tasks))
-    cache_s = 0.0
     if cfg.cached_features:
         t0 = time.perf_counter()
-        tr = cache_features(model.trunk, dls.train.new(shuffle=False, drop_last=False), cfg.bf16, cfg.channels_last,
-                            cfg.progress)
-        va = cache_features(model.trunk, dls.valid, cfg.bf16, cfg.channels_last, cfg.progress)
-        cache_s = time.perf_counter() - t0
+        tr = cache_features(model.trunk, self.dls.train.new(shuffle=False, drop_last=False), cfg.bf16,
+                            cfg.channels_last, cfg.progress)
+        va = cache_features(model.trunk, self.dls.valid, cfg.bf16, cfg.channels_last, cfg.progress)
+        self.cache_s = time.perf_counter() - t0
         for p in model.trunk.parameters(): p.requires_grad_(False)
-        learn = Learner(feature_dls(tr, va, bs=cfg.bs, seed=cfg.seed), model, splitter=lambda m: [_splitter(m)[1]],
-                        **kw)
-        stages = [('heads', cfg.epochs, cfg.lr)]
+        self.learn = Learner(feature_dls(tr, va, bs=cfg.bs, seed=cfg.seed), model,
+                             splitter=lambda m: [_splitter(m)[1]], **kw)
+        self.stages = [('heads', cfg.epochs, cfg.lr)]
     else:
-        learn = Learner(dls, model, splitter=_splitter, **kw)
-        stages = [('frozen', cfg.freeze_epochs, cfg.lr),
-                  ('unfrozen', cfg.epochs, slice(cfg.lr / 2 / cfg.lr_mult, cfg.lr / 2))]
-    if not cfg.progress: learn.remove_cbs([c for c in learn.cbs if type(c).__name__ == 'ProgressCallback'])
-    return learn, dls, stages, cache_s
+        self.learn = Learner(self.dls, model, splitter=_splitter, **kw)
+        self.stages = [('frozen', cfg.freeze_epochs, cfg.lr),
+                       ('unfrozen', cfg.epochs, slice(cfg.lr / 2 / cfg.lr_mult, cfg.lr / 2))]
+    if not cfg.progress: self.learn.remove_cbs([c for c in self.learn.cbs
+                                                if type(c).__name__ == 'ProgressCallback'])
+    self.switch_cbs = self.switch_callbacks()
+    return self.learn
 
-def _switch_cbs(cfg:TrainConfig, learn:Learner) -> list:
+@patch
+def switch_callbacks(self:_Run) -> list:
     "Callbacks of the bf16 / channels-last / gradient-accumulation switches (bf16 on a GPU: fastai's `to_bf16`)."
-    extra = []
+    cfg, extra = self.cfg, []
     if cfg.bf16:
-        if torch.cuda.is_available(): learn.to_bf16()
+        if torch.cuda.is_available(): self.learn.to_bf16()
         else: extra.append(CPUBFloat16())
     if cfg.channels_last and not cfg.cached_features: extra.append(ChannelsLast())
     if cfg.grad_accum > 1: extra.append(GradientAccumulation(n_acc=cfg.bs * cfg.grad_accum))
     return extra
 
 # %% ../nbs/05_train.ipynb
-def _load_checkpoint(cfg:TrainConfig, meta:dict, model:MultitaskModel) -> tuple:
-    ("`(path, checkpoint)` of `cfg.checkpoint_dir` (checkpoint None if absent or not resumed), the model's weights "
-     "loaded.")
-    ck_path = Path(cfg.checkpoint_dir)/'last.pth' if cfg.checkpoint_dir else None
-    if ck_path is None or not ck_path.exists() or not cfg.resume: return ck_path, None
-    ck = torch.load(ck_path, map_location='cpu', weights_only=True)
-    if ck['meta'] != meta:
-        raise ValueError(f'{ck_path} was written by a run with another configuration or catalog; '
-                         'use another checkpoint_dir, or resume=False to start over (it will be overwritten)')
-    model.load_state_dict(ck['model'])
-    return ck_path, ck
+class ResumeFromCheckpoint(Callback):
+    ("At the start of the stage a run resumes in: restore a checkpoint's RNG state and, when it was written "
+     "in this stage, its optimizer state.")
+    order = -5   # before_fit, before any batch is drawn
+    def __init__(self, checkpoint:dict, with_opt:bool): self.checkpoint, self.with_opt = checkpoint, with_opt
+    def before_fit(self):
+        # mid-stage the optimizer state goes on; at a stage boundary the uninterrupted run's freeze()/unfreeze()
+        # cleared it, so the finished stage's state is not restored (a resume is then bit-identical)
+        if self.with_opt: self.learn.opt.load_state_dict(self.checkpoint['opt'])
+        _set_rng_state(self.checkpoint['rng'], self.learn.dls)
 
-def _run_stages(learn:Learner, stages:list, cfg:TrainConfig, ck_path, ck, meta:dict, extra:list, cbs=None) -> list:
-    "Train the `stages` (resuming from `ck` if given) with a checkpoint after every epoch; the history rows."
-    history = list(ck['history']) if ck else []
-    opt_loaded = False
-    for si, (name, n, stage_lr) in enumerate(stages):
+@patch
+def load_checkpoint(self:_Run) -> dict|None:
+    "The checkpoint of `cfg.checkpoint_dir` to resume from (None if absent or not resumed), its weights loaded."
+    cfg = self.cfg
+    self.ck_path = Path(cfg.checkpoint_dir)/'last.pth' if cfg.checkpoint_dir else None
+    self.checkpoint = None
+    if self.ck_path is None or not self.ck_path.exists() or not cfg.resume: return None
+    ck = torch.load(self.ck_path, map_location='cpu', weights_only=True)
+    if ck['meta'] != self.meta:
+        raise ValueError(f'{self.ck_path} was written by a run with another configuration or catalog; '
+                         'use another checkpoint_dir, or resume=False to start over (it will be overwritten)')
+    self.model.load_state_dict(ck['model'])
+    self.checkpoint = ck
+    return ck
+
+@patch
+def stage_callbacks(self:_Run, si:int, resume:dict|None=None) -> list:
+    "The callbacks of stage `si`: guards, checkpoint, switches, the resume (if `resume`) and progressive resizing."
+    name, n, _ = self.stages[si]
+    cbs = [StopOnDivergence(name, self.cfg.lr, self.cfg.diverge_ratio), StopOnNoBatches(name),
+           EpochCheckpoint(self.ck_path, si, name, self.history, self.meta), *self.switch_cbs]
+    if resume is not None: cbs.append(ResumeFromCheckpoint(resume, with_opt=resume['stage'] == si))
+    if self.cfg.progressive and name == 'unfrozen':
+        cbs.append(ProgressiveResize(progressive_sizes(self.cfg.progressive, self.cfg.size, n)))
+    return cbs
+
+@patch
+def fit_stages(self:_Run, cbs=None) -> list:
+    "Train the stages (from the loaded checkpoint's stage and epoch, if any) with extra callbacks `cbs`; the history."
+    learn, ck = self.learn, self.checkpoint
+    self.history = list(ck['history']) if ck else []
+    resume = ck   # restored once, where training goes on
+    for si, (name, n, stage_lr) in enumerate(self.stages):
         start = 0
         if ck is not None:
             if ck['stage'] > si: continue
@@ -465,31 +522,40 @@ def _run_stages(learn:Learner, stages:list, cfg:TrainConfig, ck_path, ck, meta:d
         if name == 'frozen': learn.freeze()
         elif name == 'unfrozen': learn.unfreeze()
         elif learn.opt is None: learn.create_opt()
-        if ck is not None and not opt_loaded:
-            # mid-stage the optimizer state goes on; at a stage boundary the uninterrupted run's freeze()/unfreeze()
-            # cleared it, so the finished stage's state is not restored (a resume is then bit-identical)
-            if ck['stage'] == si: learn.opt.load_state_dict(ck['opt'])
-            _set_rng_state(ck['rng'], learn.dls); opt_loaded = True
-        stage_cbs = [StopOnDivergence(name, cfg.lr, cfg.diverge_ratio), StopOnNoBatches(name),
-                     EpochCheckpoint(ck_path, si, name, history, meta), *extra, *(cbs or [])]
-        if cfg.progressive and name == 'unfrozen':
-            stage_cbs.append(ProgressiveResize(progressive_sizes(cfg.progressive, cfg.size, n)))
-        learn.fit_one_cycle(n, stage_lr, cbs=stage_cbs, start_epoch=start)
-    return history
+        learn.fit_one_cycle(n, stage_lr, cbs=[*self.stage_callbacks(si, resume), *(cbs or [])], start_epoch=start)
+        resume = None
+    return self.history
 
 # %% ../nbs/05_train.ipynb
-def _final_metrics(catalog:Catalog, cfg:TrainConfig, model:MultitaskModel, learn:Learner, bb) -> tuple[dict, dict]:
-    "Validation and `eval_split` metrics of the trained `model`, and the eval-split predictions per task."
+@patch
+def final_metrics(self:_Run) -> tuple[dict, dict]:
+    "Validation and `eval_split` metrics of the trained model, and the eval-split predictions per task."
+    cfg, model, dc = self.cfg, self.model, self.backbone.data_config
     model.eval()
-    metrics = evaluate_multitask(model, learn.dls.valid, cfg.tasks, 'valid_', bf16=cfg.bf16)
+    metrics = evaluate_multitask(model, self.learn.dls.valid, cfg.tasks, 'valid_', bf16=cfg.bf16)
     if not cfg.eval_split: return metrics, {}
-    edls = catalog_dls(catalog, cfg.tasks, size=cfg.size, bs=cfg.bs * 2, mean=bb.data_config['mean'],
-                       std=bb.data_config['std'],
+    edls = catalog_dls(self.catalog, cfg.tasks, size=cfg.size, bs=cfg.bs * 2, mean=dc['mean'], std=dc['std'],
                        valid=cfg.eval_split, train=cfg.valid, seed=cfg.seed, image_cache=cfg.image_cache,
                        progress=cfg.progress)
     p, y = predict_multitask(model, edls.valid, bf16=cfg.bf16, progress=cfg.progress)
     metrics.update(task_scores(p, y, cfg.tasks, f'{cfg.eval_split}_'))
     return metrics, {t: (pi, yi) for t, pi, yi in zip(cfg.tasks, p, y)}
+
+@patch
+def result(self:_Run, train_s:float) -> TrainResult:
+    "The `TrainResult` of the trained run (the instance head dropped), saved to `cfg.out_dir` if given."
+    cfg, model = self.cfg, self.model
+    for p in model.trunk.parameters(): p.requires_grad_(True)
+    if cfg.instance_weight: model.drop_task(INSTANCE_TASK)
+    metrics, preds = self.final_metrics()
+    hist = pd.DataFrame(self.history)
+    res_cfg = dict(self.config, train_s=train_s, cache_s=self.cache_s, image_cache=self.dls.image_cache)
+    res = TrainResult(model, model.embedder().eval(), metrics, hist, train_s, res_cfg, self.learn, None, preds)
+    if cfg.out_dir is not None:
+        _refuse_non_finite(model, f'the model in {cfg.out_dir}')
+        res.folder = save_multitask(model, cfg.out_dir, extra=dict(train=dict(res_cfg), metrics=metrics,
+                                                                   history=hist.to_dict('records')))
+    return res
 
 # %% ../nbs/05_train.ipynb
 def train_multitask(catalog:Catalog, cfg:TrainConfig|str|None=None, *args, cbs=None, **overrides) -> TrainResult:
@@ -499,26 +565,11 @@ def train_multitask(catalog:Catalog, cfg:TrainConfig|str|None=None, *args, cbs=N
     check_bf16(cfg.bf16, default_device(), caller='train_multitask')   # never where bf16 is emulated
     t_start = time.perf_counter()
     set_seed(cfg.seed)
-    cfg, bb, model, fit, config = _train_setup(catalog, cfg)
-    learn, dls, stages, cache_s = _train_learner(cfg, model, bb, fit)
-    extra = _switch_cbs(cfg, learn)
-    meta = dict(config=fingerprint(config),
-                catalog=fingerprint(catalog.items['item_id'].astype(str).tolist(),
-                                    *[catalog.targets(t) for t in cfg.tasks]))
-    ck_path, ck = _load_checkpoint(cfg, meta, model)
-    history = _run_stages(learn, stages, cfg, ck_path, ck, meta, extra, cbs)
-    train_s = time.perf_counter() - t_start
-    for p in model.trunk.parameters(): p.requires_grad_(True)
-    if cfg.instance_weight: model.drop_task(INSTANCE_TASK)
-    metrics, preds = _final_metrics(catalog, cfg, model, learn, bb)
-    hist = pd.DataFrame(history)
-    res_cfg = dict(config, train_s=train_s, cache_s=cache_s, image_cache=dls.image_cache)
-    res = TrainResult(model, model.embedder().eval(), metrics, hist, train_s, res_cfg, learn, None, preds)
-    if cfg.out_dir is not None:
-        _refuse_non_finite(model, f'the model in {cfg.out_dir}')
-        res.folder = save_multitask(model, cfg.out_dir, extra=dict(train=dict(res_cfg), metrics=metrics,
-                                                                   history=hist.to_dict('records')))
-    return res
+    run = _Run.setup(catalog, cfg)
+    run.build_learner()
+    run.load_checkpoint()
+    run.fit_stages(cbs)
+    return run.result(time.perf_counter() - t_start)
 
 # %% ../nbs/05_train.ipynb
 def plot_history(res:TrainResult, metrics:Sequence[str]|None=None, ax=None):

@@ -6,11 +6,13 @@
 from __future__ import annotations
 import copy, math, time
 from dataclasses import dataclass, field
+from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from ..core import set_seed
+from fastcore.basics import patch
+from ..core import set_seed, pbar
 from .queries import LANGUAGES, title_translator
 from .pipeline import TinyTextToImagePipeline, tiny_text_to_image, encode_prompts
 
@@ -55,86 +57,139 @@ def show_samples(pipe, prompts, seed:int=0, steps:int=10, ncols:int=8, title:str
     return fig
 
 # %% ../../nbs/08c_generator.ipynb
-def _caption_pairs(catalog, splits, languages, max_items:int|None, seed:int, translate=None, word_table=None) -> tuple:
-    "The part of `catalog` to train on (`splits`, at most `max_items` drawn with `seed`) and its caption table."
-    cat = split_part(catalog, splits)
-    if max_items is not None and max_items < len(cat):
-        cat = cat.subset(np.sort(np.random.default_rng(seed).choice(len(cat), max_items, replace=False)))
-    return cat, caption_table(cat, languages, translate or title_translator(catalog.titles, word_table))
+@dataclass
+class _T2IRun:
+    "A text-to-image training run: the settings of `train_text_to_image`, then what its phases fill in."
+    size: int = 32
+    epochs: int = 4
+    bs: int = 64
+    lr: float = 2e-3
+    seed: int = 0
+    languages: Sequence[str] = LANGUAGES
+    splits: object = ('train', 'valid')
+    p_uncond: float = 0.1
+    ema: float = 0.995
+    unet_config: dict|None = None
+    prediction_type: str = 'v_prediction'
+    guidance_scale: float = 2.0
+    max_items: int|None = None
+    max_steps: int|None = None
+    text_encoder: object = None
+    translate: object = None
+    word_table: dict|None = None
+    # the data (`prepare`): pipeline, caption table, caption states ('' first), per image its caption indices
+    pipe: TinyTextToImagePipeline|None = None
+    caps: pd.DataFrame|None = None
+    captions: list = field(default_factory=list)
+    H: torch.Tensor|None = None
+    M: torch.Tensor|None = None
+    positions: np.ndarray|None = None
+    cap_choices: list = field(default_factory=list)
+    X: torch.Tensor|None = None
+    # the training state (`start`), then what the epochs did
+    unet: object = None
+    ema_unet: object = None
+    opt: object = None
+    lr_at: object = None
+    total: int = 0
+    rng: np.random.Generator|None = None
+    g: torch.Generator|None = None
+    step: int = 0
+    losses: list = field(default_factory=list)
+    epoch_losses: list = field(default_factory=list)
+    seconds: float = 0.0
 
-def _caption_states(pipe, caps:pd.DataFrame) -> tuple:
-    ("The distinct captions of `caps` ('' first), their token states `H` and masks `M` (computed once), the catalog "
-     "positions with a caption and, for each, the array of its caption indices.")
-    uniq = [''] + sorted(set(caps['caption']))
-    H, M = encode_prompts(pipe.tokenizer, pipe.text_encoder, uniq, max_length=pipe.config.max_length)
-    cap_idx = {c: i for i, c in enumerate(uniq)}
+@patch
+def select_items(self:_T2IRun, catalog):
+    "The part of `catalog` to train on (`splits`, at most `max_items` drawn with `seed`); its caption table kept."
+    cat = split_part(catalog, self.splits)
+    if self.max_items is not None and self.max_items < len(cat):
+        cat = cat.subset(np.sort(np.random.default_rng(self.seed).choice(len(cat), self.max_items, replace=False)))
+    translate = self.translate or title_translator(catalog.titles, self.word_table)
+    self.caps = caption_table(cat, self.languages, translate)
+    return cat
+
+@patch
+def encode_captions(self:_T2IRun):
+    "The token states `H` and masks `M` of every distinct caption ('' first) and each image's caption indices."
+    caps, pipe = self.caps, self.pipe
+    self.captions = [''] + sorted(set(caps['caption']))
+    self.H, self.M = encode_prompts(pipe.tokenizer, pipe.text_encoder, self.captions,
+                                    max_length=pipe.config.max_length)
+    cap_idx = {c: i for i, c in enumerate(self.captions)}
     by_pos = caps.assign(ci=caps['caption'].map(cap_idx)).groupby('pos')['ci'].apply(np.array)
-    return uniq, H, M, by_pos.index.to_numpy(), list(by_pos.values)
+    self.positions, self.cap_choices = by_pos.index.to_numpy(), list(by_pos.values)
+
+@patch
+def prepare(self:_T2IRun, catalog):
+    "Set up the data of the run: the items and captions, the pipeline, the caption states and the images."
+    cat = self.select_items(catalog)
+    self.pipe = tiny_text_to_image({**(self.unet_config or {}), 'sample_size': self.size},
+                                   prediction_type=self.prediction_type, guidance_scale=self.guidance_scale,
+                                   seed=self.seed, text_encoder=self.text_encoder)
+    self.encode_captions()
+    self.X = (torch.from_numpy(cat.images_array(self.positions, size=self.size)).permute(0, 3, 1, 2).float()
+              .div(127.5).sub(1))
 
 # %% ../../nbs/08c_generator.ipynb
 def _lr_schedule(lr:float, total:int):
     "The learning rate at step `s` of `total`: a linear warm-up over min(50, total/10) steps, then a cosine decay."
     return lambda s: lr * min(1.0, (s + 1) / max(1, min(50, total // 10))) * 0.5 * (1 + math.cos(math.pi * s / total))
 
-@dataclass
-class _T2IRun:
-    "What a text-to-image training run carries from step to step."
-    unet: object; ema_unet: object; opt: object; sched: object
-    X: torch.Tensor; H: torch.Tensor; M: torch.Tensor; cap_choices: list
-    lr_at: object; total: int; bs: int; p_uncond: float; ema: float; prediction_type: str
-    rng: np.random.Generator; g: torch.Generator
-    step: int = 0
-    losses: list = field(default_factory=list)
-
-def _t2i_run(pipe, X, H, M, cap_choices, total:int, bs:int, lr:float, seed:int, p_uncond:float, ema:float,
-             prediction_type:str) -> _T2IRun:
-    "A run training `pipe`'s UNet (AdamW, the `_lr_schedule`) with an EMA copy and generators seeded with `seed`."
-    unet = pipe.unet.train()
-    ema_unet = copy.deepcopy(unet).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=1e-4)
-    return _T2IRun(unet, ema_unet, opt, pipe.scheduler, X, H, M, cap_choices, _lr_schedule(lr, total), total, bs,
-                   p_uncond, ema, prediction_type, np.random.default_rng(seed), torch.Generator().manual_seed(seed))
+@patch
+def start(self:_T2IRun):
+    "The training state: `pipe`'s UNet (AdamW, the `_lr_schedule`), its EMA copy, the steps and seeded generators."
+    steps = self.epochs * math.ceil(len(self.X) / self.bs)
+    self.total = steps if self.max_steps is None else min(self.max_steps, steps)
+    self.unet = self.pipe.unet.train()
+    self.ema_unet = copy.deepcopy(self.unet).eval().requires_grad_(False)
+    self.opt = torch.optim.AdamW(self.unet.parameters(), lr=self.lr, weight_decay=1e-4)
+    self.lr_at = _lr_schedule(self.lr, self.total)
+    self.rng, self.g = np.random.default_rng(self.seed), torch.Generator().manual_seed(self.seed)
 
 # %% ../../nbs/08c_generator.ipynb
-def _diffusion_loss(run:_T2IRun, x0, ci) -> torch.Tensor:
+@patch
+def diffusion_loss(self:_T2IRun, x0, ci) -> torch.Tensor:
     "The mean-squared error of the UNet on `x0` noised to random timesteps, with the caption states of indices `ci`."
-    sched = run.sched
-    noise = torch.randn(x0.shape, generator=run.g)
-    t = torch.randint(0, sched.config.num_train_timesteps, (len(x0),), generator=run.g)
+    sched = self.pipe.scheduler
+    noise = torch.randn(x0.shape, generator=self.g)
+    t = torch.randint(0, sched.config.num_train_timesteps, (len(x0),), generator=self.g)
     xt = sched.add_noise(x0, noise, t)
-    target = dict(epsilon=noise, v_prediction=sched.get_velocity(x0, noise, t), sample=x0)[run.prediction_type]
-    pred = run.unet(xt, t, encoder_hidden_states=run.H[ci], encoder_attention_mask=run.M[ci]).sample
+    target = dict(epsilon=noise, v_prediction=sched.get_velocity(x0, noise, t), sample=x0)[self.prediction_type]
+    pred = self.unet(xt, t, encoder_hidden_states=self.H[ci], encoder_attention_mask=self.M[ci]).sample
     return F.mse_loss(pred, target)
 
-def _train_step(run:_T2IRun, idx) -> float:
-    "One optimiser step (and EMA update) on the images `idx` of `run`, each with a randomly drawn caption; its loss."
-    ci = np.array([run.rng.choice(run.cap_choices[i]) for i in idx])
-    ci[run.rng.random(len(ci)) < run.p_uncond] = 0
-    loss = _diffusion_loss(run, run.X[idx], ci)
-    for grp in run.opt.param_groups: grp['lr'] = run.lr_at(run.step)
-    run.opt.zero_grad(); loss.backward(); run.opt.step()
-    _ema_update(run.ema_unet, run.unet, min(run.ema, (1 + run.step) / (10 + run.step)))
-    lv = float(loss.detach()); run.losses.append(lv); run.step += 1
+@patch
+def train_step(self:_T2IRun, idx) -> float:
+    "One optimiser step (and EMA update) on the images `idx`, each with a randomly drawn caption; its loss."
+    ci = np.array([self.rng.choice(self.cap_choices[i]) for i in idx])
+    ci[self.rng.random(len(ci)) < self.p_uncond] = 0
+    loss = self.diffusion_loss(self.X[idx], ci)
+    for grp in self.opt.param_groups: grp['lr'] = self.lr_at(self.step)
+    self.opt.zero_grad(); loss.backward(); self.opt.step()
+    _ema_update(self.ema_unet, self.unet, min(self.ema, (1 + self.step) / (10 + self.step)))
+    lv = float(loss.detach()); self.losses.append(lv); self.step += 1
     return lv
 
-def _train_epoch(run:_T2IRun, mb=None) -> list:
-    "One epoch of `run` (every image once, `bs` at a time, until `run.total` steps; a child bar of `mb`); its losses."
-    perm, el = run.rng.permutation(len(run.X)), []
-    batches = range(math.ceil(len(run.X) / run.bs))
-    if mb is not None:
-        from fastprogress.fastprogress import progress_bar
-        batches = progress_bar(batches, parent=mb)
+@patch
+def train_epoch(self:_T2IRun, mb=None) -> list:
+    "One epoch (every image once, `bs` at a time, until `total` steps; a child bar of `mb`); its losses."
+    perm, el = self.rng.permutation(len(self.X)), []
+    batches = range(math.ceil(len(self.X) / self.bs))
+    if mb is not None: batches = pbar(batches, parent=mb)
     for b in batches:
-        if run.step >= run.total: break
-        el.append(_train_step(run, perm[b * run.bs:(b + 1) * run.bs]))
+        if self.step >= self.total: break
+        el.append(self.train_step(perm[b * self.bs:(b + 1) * self.bs]))
         if mb is not None: mb.child.comment = f'loss {np.mean(el[-20:]):.4f}'
     return el
 
 # %% ../../nbs/08c_generator.ipynb
-def _ema_pipeline(run:_T2IRun, pipe, guidance_scale:float) -> TinyTextToImagePipeline:
-    "A pipeline over the EMA UNet of `run`, with `pipe`'s scheduler and text encoder."
-    return TinyTextToImagePipeline(unet=run.ema_unet, scheduler=run.sched, text_encoder=pipe.text_encoder,
-                                   tokenizer=pipe.tokenizer, guidance_scale=guidance_scale,
+@patch
+def ema_pipeline(self:_T2IRun) -> TinyTextToImagePipeline:
+    "A pipeline over the EMA UNet of the run, with `pipe`'s scheduler and text encoder."
+    pipe = self.pipe
+    return TinyTextToImagePipeline(unet=self.ema_unet, scheduler=pipe.scheduler, text_encoder=pipe.text_encoder,
+                                   tokenizer=pipe.tokenizer, guidance_scale=self.guidance_scale,
                                    max_length=pipe.config.max_length)
 
 def _sample_prompts(caps:pd.DataFrame, seed:int) -> list:
@@ -142,10 +197,28 @@ def _sample_prompts(caps:pd.DataFrame, seed:int) -> list:
     sp = caps.drop_duplicates('caption').sample(min(8, caps['caption'].nunique()), random_state=seed)
     return sp['caption'].tolist()
 
-def _training_log(run:_T2IRun, epoch_losses:list, seconds:float, n_captions:int, languages, lr:float, seed:int) -> dict:
-    "The `training_log` of a finished `run`: losses per step and epoch, steps, seconds, sizes and settings."
-    return dict(losses=run.losses, epoch_losses=epoch_losses, steps=run.step, seconds=seconds, n_images=len(run.X),
-                n_captions=n_captions, languages=list(languages), bs=run.bs, lr=lr, seed=seed)
+@patch
+def fit(self:_T2IRun, prompts=None, sample_steps:int=10, progress:bool=True):
+    "Train the epochs (until `total` steps), with a progress bar; after each, samples of `prompts` if given."
+    from fastprogress.fastprogress import master_bar
+    view, t0 = self.ema_pipeline(), time.perf_counter()
+    mb = master_bar(range(self.epochs)) if progress else None
+    for ep in (mb if progress else range(self.epochs)):
+        if self.step >= self.total: break
+        el = self.train_epoch(mb)
+        self.epoch_losses.append(float(np.mean(el)) if el else float('nan'))
+        if progress: mb.write(f'epoch {ep + 1}/{self.epochs}: loss {self.epoch_losses[-1]:.4f}  '
+                              f'({time.perf_counter() - t0:.0f} s)')
+        if prompts is not None:
+            show_samples(view, prompts, seed=self.seed, steps=sample_steps, title=f'epoch {ep + 1}')
+    self.seconds = time.perf_counter() - t0
+
+@patch
+def training_log(self:_T2IRun) -> dict:
+    "The `training_log` of the finished run: losses per step and epoch, steps, seconds, sizes and settings."
+    return dict(losses=self.losses, epoch_losses=self.epoch_losses, steps=self.step, seconds=self.seconds,
+                n_images=len(self.X), n_captions=len(self.captions) - 1, languages=list(self.languages),
+                bs=self.bs, lr=self.lr, seed=self.seed)
 
 # %% ../../nbs/08c_generator.ipynb
 def train_text_to_image(catalog, size:int=32, epochs:int=4, bs:int=64, lr:float=2e-3, seed:int=0,
@@ -156,29 +229,17 @@ def train_text_to_image(catalog, size:int=32, epochs:int=4, bs:int=64, lr:float=
                         word_table:dict|None=None) -> TinyTextToImagePipeline:
     ("Train a `TinyTextToImagePipeline` on the (image, multilingual title) pairs of `catalog` (titles translated by "
      "`translate` or `word_table`); returns the EMA pipeline.")
-    from fastprogress.fastprogress import master_bar
     set_seed(seed)
-    cat, caps = _caption_pairs(catalog, splits, languages, max_items, seed, translate, word_table)
-    pipe = tiny_text_to_image({**(unet_config or {}), 'sample_size': size}, prediction_type=prediction_type,
-                              guidance_scale=guidance_scale, seed=seed, text_encoder=text_encoder)
-    uniq, H, M, pos, cap_choices = _caption_states(pipe, caps)
-    X = torch.from_numpy(cat.images_array(pos, size=size)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-    steps = epochs * math.ceil(len(X) / bs)
-    run = _t2i_run(pipe, X, H, M, cap_choices, steps if max_steps is None else min(max_steps, steps), bs, lr, seed,
-                   p_uncond, ema, prediction_type)
-    if sample_prompts is None: sample_prompts = _sample_prompts(caps, seed)
-    view, epoch_losses, t0 = _ema_pipeline(run, pipe, guidance_scale), [], time.perf_counter()
-    mb = master_bar(range(epochs)) if progress else None
-    for ep in (mb if progress else range(epochs)):
-        if run.step >= run.total: break
-        el = _train_epoch(run, mb)
-        epoch_losses.append(float(np.mean(el)) if el else float('nan'))
-        if progress:
-            mb.write(f'epoch {ep + 1}/{epochs}: loss {epoch_losses[-1]:.4f}  ({time.perf_counter() - t0:.0f} s)')
-        if show: show_samples(view, sample_prompts, seed=seed, steps=sample_steps, title=f'epoch {ep + 1}')
-    secs = time.perf_counter() - t0
-    out = _ema_pipeline(run, pipe, guidance_scale)
-    out.training_log = _training_log(run, epoch_losses, secs, len(uniq) - 1, languages, lr, seed)
+    run = _T2IRun(size=size, epochs=epochs, bs=bs, lr=lr, seed=seed, languages=languages, splits=splits,
+                  p_uncond=p_uncond, ema=ema, unet_config=unet_config, prediction_type=prediction_type,
+                  guidance_scale=guidance_scale, max_items=max_items, max_steps=max_steps,
+                  text_encoder=text_encoder, translate=translate, word_table=word_table)
+    run.prepare(catalog)
+    run.start()
+    if sample_prompts is None: sample_prompts = _sample_prompts(run.caps, seed)
+    run.fit(sample_prompts if show else None, sample_steps, progress)
+    out = run.ema_pipeline()
+    out.training_log = run.training_log()
     if show: plot_loss(out.training_log)
     return out
 

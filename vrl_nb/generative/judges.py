@@ -4,16 +4,15 @@
 
 # %% ../../nbs/08e_judges.ipynb 2
 from __future__ import annotations
-import math, warnings
+import warnings
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from ..core import set_seed
-from ..catalog import IGNORE_INDEX
+from ..catalog import Catalog
 from ..backbones import input_size, image_norm, prepare_batch, eval_mode
 from ..retrieval import bootstrap_ci   # one bootstrap for every interval in the package
+from ..train import train_multitask
 from .generator import split_part
 
 # %% auto 0
@@ -21,20 +20,16 @@ __all__ = ['AttributeClassifier', 'train_attribute_classifier', 'faithfulness', 
 
 # %% ../../nbs/08e_judges.ipynb
 class AttributeClassifier(nn.Module):
-    "Small multi-head CNN: uint8 images -> {task: predicted label names}; the generator's faithfulness judge."
-    def __init__(self, vocab:dict, size:int=32, width:int=32):
+    "A multitask model as the generator's faithfulness judge: uint8 images -> {task: predicted label names}."
+    def __init__(self, model:nn.Module, size:int=32):
         super().__init__()
-        self.vocab, self.size = {t: list(v) for t, v in vocab.items()}, size
-        def blk(i, o): return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(),
-                                            nn.MaxPool2d(2))
-        self.body = nn.Sequential(blk(3, width), blk(width, 2 * width), blk(2 * width, 2 * width),
-                                  nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.heads = nn.ModuleDict({t: nn.Linear(2 * width, len(v)) for t, v in self.vocab.items()})
+        self.model, self.size = model, size
+        self.vocab = {t: list(model.config['vocab'][t]) for t in model.tasks}
+        self.mean, self.std = image_norm(model)
     def prepare(self, imgs) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(imgs)).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-        return F.interpolate(x, size=(self.size, self.size), mode='bilinear',
-                             antialias=True) if x.shape[-1] != self.size else x
-    def forward(self, x): f = self.body(x); return {t: h(f) for t, h in self.heads.items()}
+        "uint8 N×H×W×3 images -> the model's normalised input at `size`."
+        return prepare_batch(np.asarray(imgs), self.size, self.mean, self.std)
+    def forward(self, x): return dict(zip(self.model.tasks, self.model(x)))
     @torch.no_grad()
     def __call__(self, imgs, bs:int=256):
         if torch.is_tensor(imgs) and imgs.dtype.is_floating_point: return super().__call__(imgs)
@@ -43,26 +38,31 @@ class AttributeClassifier(nn.Module):
             for t, lo in self.forward(self.prepare(imgs[s:s + bs])).items(): out[t].append(lo.argmax(1).numpy())
         return {t: np.asarray(self.vocab[t], dtype=object)[np.concatenate(v)] for t, v in out.items()}
 
-def train_attribute_classifier(catalog, tasks=None, size:int=32, epochs:int=3,
-                               bs:int=64, lr:float=3e-3, splits=('train',), seed:int=0):
-    ("Train an `AttributeClassifier` on `catalog`'s real images (split `splits`) for `tasks` (default: all its label "
-     "tasks); `.valid_acc` holds per-task accuracy.")
-    set_seed(seed)
+def _judge_catalog(catalog:Catalog, splits) -> Catalog:
+    ("`catalog` to train a judge on: its items of `splits` as the 'train' split, its other 'valid' items as "
+     "'valid' (without any, a copy of the first 64 training items: the Learner's validation pass only).")
+    split_part(catalog, splits)   # refuses splits without items, naming the splits there are
+    sp = catalog.items['split'].to_numpy() if 'split' in catalog.items else np.full(len(catalog), None)
+    want = list([splits] if isinstance(splits, str) else splits) if splits is not None else None
+    is_tr = np.ones(len(catalog), bool) if want is None or 'split' not in catalog.items else np.isin(sp, want)
+    train, valid = np.flatnonzero(is_tr), np.flatnonzero((sp == 'valid') & ~is_tr)
+    if not len(valid): valid = train[:64]
+    items = catalog.items.iloc[np.r_[train, valid]].assign(split=['train'] * len(train) + ['valid'] * len(valid))
+    return Catalog(items, catalog.images, catalog.tasks, catalog.vocab, catalog.name)
+
+def train_attribute_classifier(catalog, tasks=None, size:int=32, epochs:int=3, bs:int=64, lr:float=1e-2,
+                               splits=('train',), seed:int=0):
+    ("Train a judge on `catalog`'s real images (split `splits`) for `tasks` (default: all its label "
+     "tasks): a small CNN (timm's `test_resnet`, from scratch) trained by `train_multitask`; `.valid_acc` "
+     "holds per-task accuracy.")
     if tasks is None: tasks = [t for t in ('category', 'colour', 'fine_category') if t in catalog.tasks] + \
                               [t for t in catalog.tasks if t not in ('category', 'colour', 'fine_category')]
     tasks = [t for t in tasks if t in catalog.tasks]
-    tr = split_part(catalog, splits)
-    clf = AttributeClassifier({t: catalog.vocab[t] for t in tasks}, size=size)
-    X = clf.prepare(tr.images_array(size=size)); Y = {t: torch.as_tensor(tr.targets(t)) for t in tasks}
-    opt = torch.optim.AdamW(clf.parameters(), lr=lr, weight_decay=1e-4)
-    n_steps = epochs * math.ceil(len(X) / bs); sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=n_steps)
-    g = torch.Generator().manual_seed(seed)
-    for ep in range(epochs):
-        clf.train(); perm = torch.randperm(len(X), generator=g)
-        for s in range(0, len(X), bs):
-            i = perm[s:s + bs]; out = clf.forward(X[i])
-            loss = sum(F.cross_entropy(out[t], Y[t][i], ignore_index=IGNORE_INDEX) for t in tasks)
-            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+    # one stage, trunk and heads together: train_multitask's unfrozen stage runs at lr/2
+    res = train_multitask(_judge_catalog(catalog, splits), 'test_resnet', weights=None, size=size, epochs=epochs,
+                          freeze_epochs=0, bs=bs, lr=2 * lr, label_smoothing=0.0, tasks=tasks, seed=seed,
+                          eval_split=None, progress=False)
+    clf = AttributeClassifier(res.model, size=size)
     if 'split' in catalog.items and (catalog.items['split'] == 'valid').any():
         va = catalog.split_('valid'); pred = clf(va.images_array(size=size))
         clf.valid_acc = {t: float(np.mean(pred[t] == va.items[t].to_numpy())) for t in tasks}
