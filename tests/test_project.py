@@ -73,6 +73,35 @@ def _vrl_imports(mod:str) -> set:
     return out
 
 
+
+def _library_modules() -> list:
+    "The importable library's modules: vrl_nb/*.py and vrl_nb/generative/*.py, as `_vrl_imports` names them."
+    files = [*(ROOT/'vrl_nb').glob('*.py'), *(ROOT/'vrl_nb'/'generative').glob('*.py')]
+    return sorted('.'.join(p.relative_to(ROOT/'vrl_nb').with_suffix('').parts) for p in files)
+
+
+def test_library_never_imports_the_lab():
+    "The report runner, suites and benchmark harnesses live in vrl_nb.lab; no library module imports them."
+    mods = _library_modules()
+    assert {'core', 'catalog', 'retrieval', 'distributed', 'generative.pipeline'} <= set(mods), mods
+    bad = {m: sorted(x for x in _vrl_imports(m) if x == 'lab' or x.startswith('lab.')) for m in mods}
+    bad = {m: v for m, v in bad.items() if v}
+    assert not bad, f'library modules import the lab (move that code into vrl_nb.lab): {bad}'
+    exists = lambda m: (ROOT/'vrl_nb'/f"{m.replace('.', '/')}.py").exists() or (ROOT/'vrl_nb'/m.replace('.', '/')).is_dir()
+    gone = {m: sorted(x for x in _vrl_imports(m) if not exists(x)) for m in mods}
+    gone = {m: v for m, v in gone.items() if v}
+    assert not gone, f'library modules import vrl_nb modules that do not exist (moved to vrl_nb.lab?): {gone}'
+    # the check sees a relative import of the lab as well as an absolute one
+    assert 'lab.reports' in _vrl_imports('lab.benchmarks') and 'lab.reports' in _vrl_imports('lab.results')
+
+
+def test_front_door_modules_exist():
+    "Every module `import vrl_nb as vn` offers as an attribute (`vn.retrieval`, ...) is a module of the package."
+    import vrl_nb
+    missing = [m for m in vrl_nb._MODULES if not (ROOT/'vrl_nb'/f'{m}.py').exists() and not (ROOT/'vrl_nb'/m).is_dir()]
+    assert not missing, f'vrl_nb._MODULES names modules that do not exist: {missing}'
+
+
 def test_report_notebooks_have_parameters_cell():
     reports = sorted((ROOT/'nbs/reports').glob('*.ipynb'))
     assert reports, 'no report notebooks'

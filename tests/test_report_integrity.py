@@ -4,7 +4,8 @@ and the runner through tiny notebooks written on the fly."""
 import io, os, contextlib
 from pathlib import Path
 import nbformat, pandas as pd, pytest
-from vrl_nb.reports import suite_runs, check_inputs, run_key, run_key_changes, run_suite, report_catalog, main
+from vrl_nb.lab.reports import suite_runs, check_inputs, run_key, run_key_changes, run_suite, report_catalog
+from vrl_nb.lab.cli import main
 from vrl_nb.core import load_json
 
 QUICK_GEN = dict(n_train=200, n_test=40, seed=0)   # the quick suite's generative run: its embedded catalog
@@ -132,7 +133,7 @@ def mini_report(path, params="out_dir = None\nqueries = None\nx = 1"):
     nb = nbformat.v4.new_notebook()
     p = nbformat.v4.new_code_cell(params); p.metadata['tags'] = ['parameters']
     nb.cells = [p, nbformat.v4.new_code_cell(
-        "from vrl_nb.reports import save_metrics, report_dir\nimport pandas as pd\n"
+        "from vrl_nb.lab.reports import save_metrics, report_dir\nimport pandas as pd\n"
         "save_metrics(report_dir(out_dir), n=len(pd.read_csv(queries)), x=x)")]
     nb.metadata['kernelspec'] = dict(name='vrl_nb', display_name='Python (vrl_nb)', language='python')
     nbformat.write(nb, path)

@@ -150,7 +150,7 @@ def installed_package(tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert i.returncode == 0, i.stdout + i.stderr
     work.mkdir(); env = {**os.environ, 'HF_HUB_OFFLINE': '1', 'PYTHONPATH': str(site)}
-    cli = [sys.executable, '-c', 'import sys; from vrl_nb.reports import main; sys.exit(main())']
+    cli = [sys.executable, '-c', 'import sys; from vrl_nb.lab.cli import main; sys.exit(main())']
     w = subprocess.run([*cli, 'params', 'backbones'], cwd=work, capture_output=True, text=True, timeout=300, env=env)
     assert w.returncode == 0 and 'catalog' in w.stdout, w.stdout + w.stderr
     return site, work, cli, env

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
 from ..core import atomic_write, load_json, machine_line
-from ..reports import collect_runs, latest_complete_runs
+from .reports import collect_runs, latest_complete_runs
 
 # %% auto 0
 __all__ = ['REPORT_QUESTIONS', 'SuiteResults', 'results_section', 'results_record', 'changelog_lines', 'benchmarks_section',
