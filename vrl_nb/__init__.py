@@ -30,7 +30,7 @@ _FRONT = dict(
 
 # the modules a user reaches as attributes (`vn.retrieval`, `vn.generative.evaluation`, ...)
 _MODULES = ('core', 'catalog', 'datasets', 'dataloaders', 'backbones', 'multitask', 'train', 'select', 'embed',
-            'retrieval', 'viz', 'serve', 'generative', 'distributed', 'reports', 'benchmarks')
+            'retrieval', 'viz', 'serve', 'quantize', 'generative', 'distributed')
 _OWNER = {name: mod for mod, names in _FRONT.items() for name in names}
 
 def __getattr__(name:str):

@@ -22,7 +22,7 @@ from .retrieval import l2_normalize, set_search_params
 # %% auto 0
 __all__ = ['INSTALL_HINT', 'require_ray', 'init_ray', 'URIImageStore', 'image_store', 'ImageNotReadable', 'read_embedding_part',
            'load_parquet_embeddings', 'embed_catalog_ray', 'embedding_shards', 'read_shard', 'train_index',
-           'build_index_ray', 'DataParallel', 'train_multitask_ray', 'plain_process_rates', 'scaling_benchmark']
+           'build_index_ray', 'DataParallel', 'train_multitask_ray']
 
 # %% ../nbs/13_distributed.ipynb
 INSTALL_HINT = "pip install vrl_nb[distributed]"
@@ -602,85 +602,4 @@ def train_multitask_ray(
     if result.error: raise result.error
     return _ray_result(result, dict(num_workers=num_workers, threads_per_worker=threads_per_worker,
                                     wall_s=time.perf_counter() - t0, storage_path=str(storage)))
-
-
-# %% ../nbs/13_distributed.ipynb
-def _plain_forward_rate(embedder_dir, size, bs:int, n_batches:int, barrier:str, n:int) -> float:
-    "One process, one thread, no Ray: img/s of the embedder's forward, timed once all `n` processes are warm."
-    torch.set_num_threads(1)
-    emb = load_embedder(embedder_dir); inputs = embedding_inputs(emb, size)
-    hw, cl = inputs.hw, inputs.channels_last
-    x = torch.randn(bs, 3, *hw)
-    if cl: x = x.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        emb(x); b = Path(barrier); (b/f'{os.getpid()}').touch()
-        while len(list(b.iterdir())) < n: time.sleep(0.01)
-        t = time.perf_counter()
-        for _ in range(n_batches): emb(x)
-    return bs * n_batches / (time.perf_counter() - t)
-
-def plain_process_rates(embedder_dir, workers=(1, 2), size=None, bs:int=64, n_batches:int=10) -> dict:
-    "`{w: summed img/s}` of `w` plain one-thread processes running the embedder's forward at once."
-    import subprocess, sys
-    out = {}
-    for w in workers:
-        with tempfile.TemporaryDirectory() as barrier:
-            code = ("from vrl_nb.distributed import _plain_forward_rate; "
-                    f"print(_plain_forward_rate({str(embedder_dir)!r}, {size!r}, {bs}, {n_batches}, "
-                    f"{barrier!r}, {w}))")
-            ps = [subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
-                  for _ in range(w)]
-            outs = [p.communicate(timeout=1800)[0] for p in ps]
-            if any(p.returncode for p in ps):
-                raise RuntimeError(f'a plain forward process failed (exit codes {[p.returncode for p in ps]})')
-        out[w] = float(sum(float(o.strip().splitlines()[-1]) for o in outs))
-    return out
-
-def scaling_benchmark(
-    embedder_dir, # a saved embedder or multitask model folder
-    table, # the catalog to embed: a `Catalog`, or a table of ids and image paths
-    image_root=None, # with a table: the folder or URI its image paths are relative to
-    train_catalog:Catalog|None=None, # a labelled catalog to time training on (None: no training stage)
-    workers=(1, 2), # the numbers of workers (one thread each) to compare
-    bs:int=64, # batch size of the forward and embedding stages
-    n_index:int=200_000, # synthetic vectors for the index stage (0: no index stage)
-    d_index:int=256, # their dimension
-    index_factory:str='IVF256,SQ8', # the index stage's faiss factory
-    train_kwargs:dict|None=None, # `TrainConfig` fields of the training stage
-    out_dir=None, # where the embedding folders go (None: a new temporary folder)
-) -> pd.DataFrame:
-    "Items/s of Ray embedding, index adding and training with each number of `workers`, and the ratio to the first."
-    out_dir = Path(out_dir or tempfile.mkdtemp(prefix='vrl_nb-scaling-')); rows = []
-    n_fwd = 10   # forward batches per plain process
-    # the ceiling: the cores without Ray
-    for w, r in plain_process_rates(embedder_dir, workers, bs=bs, n_batches=n_fwd).items():
-        rows.append(dict(stage='forward, plain processes (no Ray)', workers=w, items=bs * n_fwd * w,
-                         items_s=r, wall_s=float('nan')))
-    for w in workers:
-        t0 = time.perf_counter()
-        f = embed_catalog_ray(embedder_dir, table, EmbedConfig(bs=bs, overwrite=True, progress=False),
-                              out_dir=out_dir/f'emb-{w}', image_root=image_root, num_workers=w,
-                              threads_per_worker=1)
-        run = f.run_stats
-        rows.append(dict(stage='embedding', workers=w, items=run['embedded'], items_s=run['steady_img_s'],
-                         wall_s=time.perf_counter() - t0))
-    if n_index:
-        from vrl_nb.benchmarks import synthetic_embeddings
-        X = synthetic_embeddings(n_index, d=d_index, seed=0); X = X[0] if isinstance(X, tuple) else X
-        # warm the task workers
-        build_index_ray(X[:20_000], index_factory, train_size=20_000, n_parts=max(workers), chunk=1000)
-        for w in workers:
-            _, st = build_index_ray(X, index_factory, n_parts=w, cpus_per_task=1, return_stats=True)
-            rows.append(dict(stage='index add', workers=w, items=n_index, items_s=n_index / st['add_s'],
-                             wall_s=st['total_s']))
-    if train_catalog is not None:
-        n_train = int((train_catalog.items['split'] == 'train').sum())
-        for w in workers:
-            r = train_multitask_ray(train_catalog, num_workers=w, threads_per_worker=1, **(train_kwargs or {}))
-            ep = float(r.history['train_s'].median())
-            rows.append(dict(stage='training epoch', workers=w, items=n_train, items_s=n_train / ep,
-                             wall_s=r.config['ray']['wall_s']))
-    df = pd.DataFrame(rows)
-    df['ratio'] = df['items_s'] / df.groupby('stage')['items_s'].transform('first')
-    return df
 

@@ -59,6 +59,7 @@ class SuiteResults:
         s = load_json(path/'suite.json') if (path/'suite.json').exists() else {}
         command = s.get('command') or f"vrl_nb report --suite {s.get('suite', path.name)} (command not recorded)"
         table, _ = collect_runs(runs)
+        if 'run' not in table: table = pd.DataFrame(columns=['run', 'report', 'model'])   # no run wrote rows
         return cls(path, label or s.get('suite', path.name), command, [_run_info(r) for r in runs], table)
 
 # %% ../../nbs/10b_results.ipynb
