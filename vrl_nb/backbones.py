@@ -61,8 +61,7 @@ def map_state_dict_by_position(src:dict, target:dict) -> dict:
 # %% ../nbs/03_backbones.ipynb
 def _load_any(path:Path) -> dict:
     "A state dict from safetensors or a torch pickle read with weights_only=True."
-    # A state dict from safetensors or a torch pickle read with weights_only=True (common wrappers
-    # unwrapped).
+    # common wrappers unwrapped
     path = Path(path)
     if path.suffix == '.safetensors':
         from safetensors.torch import load_file
@@ -287,8 +286,16 @@ def embed_tensor(embedder, x:torch.Tensor, bf16:bool=False, channels_last:bool=F
     return F.normalize(e, dim=-1) if l2 else e
 
 # %% ../nbs/03_backbones.ipynb
-def embed_array(model:nn.Module, images, size=None, bs:int=64, l2:bool=True, bf16:bool=False,
-                channels_last:bool=False, data_config:dict|None=None) -> np.ndarray:
+def embed_array(
+    model:nn.Module, # the embedder: normalised NCHW images -> `(N, D)`
+    images, # uint8 N×H×W×3 images (array or tensor)
+    size=None, # the input size (px, or `(h, w)`; default: the data config's)
+    bs:int=64, # images per forward
+    l2:bool=True, # L2-normalise the embeddings
+    bf16:bool=False, # bf16 autocast (the stem in fp32); refused where bf16 is emulated
+    channels_last:bool=False, # feed channels-last tensors
+    data_config:dict|None=None, # `input_size`, `mean`, `std` to use instead of `model`'s own
+) -> np.ndarray: # float32 `(N, D)` embeddings, in the order of `images`
     "float32 embeddings of uint8 N×H×W×3 `images`, fed as `model`'s data_config."
     dc = data_config if data_config is not None else model
     hw, (mean, std) = input_size(dc, size), image_norm(dc)
@@ -308,8 +315,14 @@ def imagenet_classifier(name:str='tf_efficientnet_lite0', weights='offline') -> 
     return timm.create_model(name, pretrained=True,
                              pretrained_cfg_overlay=dict(file=str(path))).eval()
 
-def imagenet_top_k(model:nn.Module, img:np.ndarray, k:int=3, size:int=224, mean=(0.5,)*3,
-                   std=(0.5,)*3) -> list:
+def imagenet_top_k(
+    model:nn.Module, # an ImageNet classifier (`imagenet_classifier`)
+    img:np.ndarray, # an RGB uint8 H×W×3 image
+    k:int=3, # how many classes
+    size:int=224, # the input size (px)
+    mean=(0.5,)*3, # per-channel mean the model normalises with
+    std=(0.5,)*3, # per-channel standard deviation
+) -> list: # `(class name, probability)` pairs, most probable first
     "Top-`k` `(ImageNet class name, probability)` for an RGB uint8 image `img` (H×W×3)."
     logits = embed_array(model, np.asarray(img)[None], size=size, l2=False,
                          data_config=dict(mean=mean, std=std))

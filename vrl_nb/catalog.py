@@ -20,8 +20,7 @@ IGNORE_INDEX = -100  # target value for a missing label: skipped by the loss and
 
 def _high_bit_to_l(im:Image.Image) -> Image.Image:
     "16-bit ('I;16*', 'I') and float ('F') grayscale scaled to 8 bits."
-    # 16-bit ('I;16*', 'I') and float ('F') grayscale scaled to 8 bits (PIL's own conversion clips
-    # them to white).
+    # PIL's own conversion clips them to white
     a = np.asarray(im)
     if im.mode.startswith('I;16'): a = a.astype(np.float32) / 257
     elif im.mode == 'I': a = a.astype(np.float32) / (257 if a.size and a.max() > 255 else 1)
@@ -40,9 +39,8 @@ def to_rgb(im:Image.Image) -> Image.Image:
 
 def _reducible(im:Image.Image) -> Image.Image:
     "`im` in a mode whose pixels `Image.reduce` can average."
-    # `im` in a mode whose pixels `Image.reduce` can average: palette as RGB, 1-bit as L, 16-bit
-    # grayscale as 8-bit L.
-    # averaged palette indices would be unrelated colours
+    # palette as RGB (averaged palette indices would be unrelated colours), 1-bit as L, 16-bit
+    # grayscale as 8-bit L
     if im.mode in ('P', 'PA'): return to_rgb(im)
     if im.mode == '1': return im.convert('L')
     if im.mode.startswith('I;16'): return _high_bit_to_l(im)
@@ -51,8 +49,7 @@ def _reducible(im:Image.Image) -> Image.Image:
 
 def _decode_reduced(im:Image.Image, size:int|None) -> Image.Image:
     "Ask the decoder for no more pixels than `size` needs."
-    # Ask the decoder for no more pixels than `size` needs: JPEG DCT scaling (`draft`), else
-    # `reduce` by a whole factor.
+    # JPEG DCT scaling (`draft`), else `reduce` by a whole factor
     if size is None: return im
     if im.format == 'JPEG': im.draft('RGB', (size, size)); return im
     # keep at least 2× the target, so the final antialiased resize has pixels to use
@@ -114,8 +111,16 @@ _RESERVED = ('item_id', 'image', 'title', 'instance_id', 'split')
 
 class Catalog:
     "An items table (`item_id`, `image`, label tasks, optional columns) and its images."
-    def __init__(self, items:pd.DataFrame, images, tasks:Sequence[str]=(), vocab:dict|None=None,
-                 name:str='catalog', quarantine:pd.DataFrame|None=None, split_info:dict|None=None):
+    def __init__(
+        self,
+        items:pd.DataFrame, # one row per item: `item_id`, `image`, the task columns, optional ones
+        images, # the image store the `image` column refers to (`FileImageStore`, `ArrayImageStore`)
+        tasks:Sequence[str]=(), # the label task columns
+        vocab:dict|None=None, # task -> its classes in code order (default: sorted from the data)
+        name:str='catalog', # the name used in messages, reports and cache files
+        quarantine:pd.DataFrame|None=None, # rows set aside by validation, with their reason
+        split_info:dict|None=None, # how the split column was made (`read_catalog` records it)
+    ):
         items = items.reset_index(drop=True)
         missing = [c for c in ('item_id', 'image', *tasks) if c not in items.columns]
         if missing:
@@ -201,8 +206,7 @@ def _is_missing(v) -> bool:
 
 def _norm_label(v) -> str:
     "One canonical text per label value."
-    # One canonical text per label value: `1`, `1.0` and `' 1 '` are all `'1'` (a column's labels
-    # never split by type).
+    # `1`, `1.0` and `' 1 '` are all `'1'`: a column's labels never split by type
     if isinstance(v, str): return v.strip()
     if isinstance(v, (bool, np.bool_)): return str(bool(v))
     if isinstance(v, (int, np.integer)): return str(int(v))
@@ -220,14 +224,11 @@ def _empty_quarantine(): return pd.DataFrame(columns=['row', 'item_id', 'reason'
 
 def _is_multi(v) -> bool:
     "Whether a table cell holds several values."
-    # Whether a table cell holds several values (a list, tuple, set, dict or array: parquet list
-    # columns) not one.
+    # a list, tuple, set, dict or array (parquet list columns)
     return isinstance(v, (list, tuple, set, frozenset, dict, np.ndarray))
 
 def _refuse_multi_values(df:pd.DataFrame, cols:Sequence[str], src:str, labels:Sequence[str]=()):
     "Raise when a column of `cols` holds lists."
-    # Raise when a column of `cols` holds lists (or arrays, sets, dicts) instead of one value per
-    # row.
     for c in cols:
         s = df[c]
         if s.dtype.kind in 'biufcmM': continue   # numbers, booleans, dates: one value per cell
@@ -256,8 +257,6 @@ def _id_problems(ids:pd.Series) -> list:
 # %% ../nbs/01_catalog.ipynb
 def _file_image_problem(images:FileImageStore, ref) -> tuple:
     "Why the file `ref` of `images` cannot be used (None when it can)."
-    # Why the file `ref` of `images` cannot be used (None when it can), and its mode when it
-    # decodes.
     p = images.path(ref)
     if not images.allow_outside_root and images.escapes(ref):
         return (f"image path {ref!r} leads outside image_root {images.root} (absolute, '..' or a "
@@ -277,8 +276,6 @@ def _file_image_problem(images:FileImageStore, ref) -> tuple:
 # %% ../nbs/01_catalog.ipynb
 def _image_problem(images, ref) -> tuple:
     "Why the image `ref` of `images` cannot be used (None when it can)."
-    # Why the image `ref` of `images` cannot be used (None when it can), and the mode of a file that
-    # decodes.
     if _is_missing(ref): return 'no image reference', None
     if isinstance(images, FileImageStore): return _file_image_problem(images, ref)
     if isinstance(images, ArrayImageStore) and not (0 <= int(ref) < len(images.array)):
@@ -288,8 +285,6 @@ def _image_problem(images, ref) -> tuple:
 # %% ../nbs/01_catalog.ipynb
 def _image_problems(cat:Catalog, verbose:bool=True) -> tuple:
     "The `(row, reason)` of every row of `cat` whose image cannot be used."
-    # The `(row, reason)` of every row of `cat` whose image cannot be used, and the count of decoded
-    # files per non-RGB mode.
     n, bad, modes = len(cat.items), [], {}
     try:
         from fastprogress.fastprogress import progress_bar
@@ -304,8 +299,7 @@ def _image_problems(cat:Catalog, verbose:bool=True) -> tuple:
 # %% ../nbs/01_catalog.ipynb
 def _quarantine_table(items:pd.DataFrame, bad:list) -> pd.DataFrame:
     "The quarantine rows (`row`, `item_id`, `reason`) of the `(row, reason)` pairs `bad`."
-    # The quarantine rows (`row`, `item_id`, `reason`) of the `(row, reason)` pairs `bad`: the first
-    # reason of each row.
+    # the first reason of each row
     rows = [dict(row=int(i), item_id=str(items['item_id'].iat[i]), reason=r) for i, r in bad]
     return pd.DataFrame(rows, columns=['row', 'item_id', 'reason']).drop_duplicates('row')
 
@@ -319,8 +313,7 @@ def _without_quarantined(cat:Catalog, q:pd.DataFrame) -> Catalog:
 # %% ../nbs/01_catalog.ipynb
 def _refuse_empty(cat:Catalog, q:pd.DataFrame):
     "Raise: no row of `cat` is left after the quarantine `q`."
-    # Raise: no row of `cat` is left after the quarantine `q` (with a hint when most image files
-    # were not found).
+    # with a hint when most image files were not found
     hint = ''
     if len(q) and q.reason.str.startswith('missing image file').mean() >= 0.5 and hasattr(
         cat.images, 'root'):
@@ -351,8 +344,6 @@ def _refuse_empty_splits(good:Catalog, splits:Sequence[str]):
 # %% ../nbs/01_catalog.ipynb
 def _validation_summary(good:Catalog, q:pd.DataFrame, modes:dict) -> str:
     "The line `validate_catalog` prints."
-    # The line `validate_catalog` prints: items kept, quarantined (by kind of reason), modes
-    # converted on load.
     return (f'{good.name}: {len(good)} items kept, {len(q)} quarantined' +
             (f" ({q.reason.str.split(' ').str[:2].str.join(' ').value_counts().to_dict()})" if len(
                 q) else '') +
@@ -360,8 +351,7 @@ def _validation_summary(good:Catalog, q:pd.DataFrame, modes:dict) -> str:
 
 def _write_quarantine(quarantine:pd.DataFrame, out_dir:str|Path, verbose:bool=True):
     "Write `quarantine` to `out_dir/quarantine.csv`."
-    # Write `quarantine` to `out_dir/quarantine.csv` (even when empty: never a stale file from an
-    # earlier run).
+    # even when empty: never a stale file from an earlier run
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     quarantine.to_csv(out/'quarantine.csv', index=False)
     if verbose and len(quarantine): print(f'quarantine written to {out/"quarantine.csv"}')
@@ -385,9 +375,15 @@ def validate_catalog(cat:Catalog, check_images:bool=True, splits:Sequence[str]|N
     return good
 
 # %% ../nbs/01_catalog.ipynb
-def draw_split(items:pd.DataFrame, valid_frac:float=0.2, test_frac:float=0.2, seed:int=0,
-               group_col:str|None='instance_id',
-               stratify:str|None=None, min_per_class:int=5) -> tuple[np.ndarray, dict]:
+def draw_split(
+    items:pd.DataFrame, # the items table
+    valid_frac:float=0.2, # the share of the items for validation
+    test_frac:float=0.2, # the share of the items for testing
+    seed:int=0, # seeds the draw
+    group_col:str|None='instance_id', # rows sharing a value land on one side (None: rows alone)
+    stratify:str|None=None, # the label column whose classes are spread over the three sides
+    min_per_class:int=5, # groups a class needs for a stratum of its own (smaller ones share one)
+) -> tuple[np.ndarray, dict]: # each row's split, and how it was drawn (`split_info`)
     "A seeded train/valid/test split of `items`."
     if not (0 <= valid_frac and 0 <= test_frac and valid_frac + test_frac < 1):
         raise ValueError(f'valid_frac={valid_frac} and test_frac={test_frac} must be >= 0 and '
@@ -435,8 +431,7 @@ def _split_warnings(items:pd.DataFrame, split:np.ndarray, asked:dict, groups:pd.
                     group_col:str|None,
                     stratify:str|None, far:float=0.1) -> list:
     "What is wrong with a drawn `split`."
-    # What is wrong with a drawn `split`: a share more than `far` off the fraction `asked`, classes
-    # of `stratify` with no training row.
+    # a share more than `far` off the fraction `asked`, classes of `stratify` with no training row
     n, out = len(split), []
     got = {s: int((split == s).sum()) for s in asked}
     if n and any(abs(got[s] / n - asked[s]) > far for s in asked):
@@ -543,8 +538,7 @@ def check_splits(split:pd.Series, name:str='catalog', split_map:dict|None=None,
 
 def _canon_text(v):
     "An id, path or label as text, never float-cast."
-    # An id, path or label as text, never float-cast: 17.0 (pandas' integer-with-a-blank) is '17';
-    # missing stays None.
+    # 17.0 (pandas' integer-with-a-blank) is '17'; missing stays None
     if _is_missing(v): return None
     return _norm_label(v)
 
@@ -554,8 +548,6 @@ def _canon_col(s:pd.Series) -> pd.Series:
 # %% ../nbs/01_catalog.ipynb
 def _input_table(table, sep:str|None=None, encoding:str|None=None) -> tuple:
     "The DataFrame of `table` (a path read with `read_table`, or a DataFrame)."
-    # The DataFrame of `table` (a path read with `read_table`, or a DataFrame) and the name of its
-    # source.
     if isinstance(table, pd.DataFrame):
         df, src = table.reset_index(drop=True), 'table'; _refuse_duplicate_columns(df.columns, src)
         return df, src
@@ -563,8 +555,6 @@ def _input_table(table, sep:str|None=None, encoding:str|None=None) -> tuple:
 
 def _read_as_hint(df:pd.DataFrame) -> str:
     "How a CSV `df` was read (delimiter, encoding), to add to an unknown-column error."
-    # How a CSV `df` was read (delimiter, encoding), to add to an unknown-column error; '' for other
-    # tables.
     ra, hint = df.attrs.get('read_as', {}), ''
     if ra.get('format') == 'csv':
         hint = f" (read as sep={ra['sep']!r}, encoding={ra['encoding']!r}"
@@ -589,8 +579,6 @@ def _catalog_columns(df:pd.DataFrame, image_col:str, label_cols:list, text_col:s
                      id_col:str|None,
                      instance_col:str|None, extra_cols:Sequence[str]) -> pd.DataFrame:
     "The items table of a catalog from the columns of `df`."
-    # The items table of a catalog from the columns of `df`: `item_id`, `image`, labels, `title`,
-    # `instance_id`, extras.
     out = pd.DataFrame({'item_id': _canon_col(df[id_col] if id_col else pd.Series(range(len(df)))),
                         'image': _canon_col(df[image_col])})
     for c in label_cols: out[c] = _canon_col(df[c])
@@ -607,8 +595,6 @@ def _add_split(out:pd.DataFrame, df:pd.DataFrame, src:str, split_col:str|None, s
                label_cols:list,
                stratify:str|None, valid_frac:float, test_frac:float, seed:int) -> dict:
     "Add the `split` column to `out`: `df[split_col]` checked, or a seeded draw."
-    # Add the `split` column to `out`: `df[split_col]` checked, or a seeded draw; returns how it was
-    # made.
     if split_col:
         out['split'] = check_splits(df[split_col], src, split_map).astype(object)
         return dict(source=f'column {split_col!r}',
@@ -623,17 +609,30 @@ def _add_split(out:pd.DataFrame, df:pd.DataFrame, src:str, split_col:str|None, s
     return split_info
 
 # %% ../nbs/01_catalog.ipynb
-def read_catalog(table:str|Path|pd.DataFrame, image_root:str|Path, label_cols:Sequence[str],
-                 text_col:str|None=None,
-                 id_col:str|None=None, instance_col:str|None=None, split_col:str|None=None,
-                 image_col:str='image',
-                 name:str|None=None, validate:bool=True, out_dir:str|Path|None=None,
-                 splits:Sequence[str]|None=None,
-                 split_map:dict|None=None, valid_frac:float=0.2, test_frac:float=0.2, seed:int=0,
-                 stratify:str|None=None,
-                 allow_outside_root:bool=False, sep:str|None=None, encoding:str|None=None,
-                 extra_cols:Sequence[str]=(),
-                 verbose:bool=True) -> Catalog:
+def read_catalog(
+    table:str|Path|pd.DataFrame, # a .csv/.tsv/.txt/.parquet file of items, or a DataFrame
+    image_root:str|Path, # the folder the image paths are relative to
+    label_cols:Sequence[str], # the label task columns (one label per row each)
+    text_col:str|None=None, # the text column (titles), kept as `title`
+    id_col:str|None=None, # the item id column (default: the row number)
+    instance_col:str|None=None, # the product column: its rows are photos of one product
+    split_col:str|None=None, # the split column (default: `split` if present; else one is drawn)
+    image_col:str='image', # the image path column
+    name:str|None=None, # the catalog's name (default: the file's)
+    validate:bool=True, # check rows and images (`validate_catalog`), quarantining bad rows
+    out_dir:str|Path|None=None, # where `quarantine.csv` is written (None: nowhere)
+    splits:Sequence[str]|None=None, # splits that must not be empty after validation
+    split_map:dict|None=None, # your split spellings -> 'train', 'valid' or 'test'
+    valid_frac:float=0.2, # a drawn split's validation share
+    test_frac:float=0.2, # a drawn split's test share
+    seed:int=0, # seeds a drawn split
+    stratify:str|None=None, # a drawn split's stratify column (default: the key label task)
+    allow_outside_root:bool=False, # read image paths that lead out of `image_root`
+    sep:str|None=None, # the CSV delimiter (default: sniffed)
+    encoding:str|None=None, # the text encoding (default: UTF-8)
+    extra_cols:Sequence[str]=(), # more columns to keep in the items table, as they are
+    verbose:bool=True, # print the validation summary
+) -> Catalog:
     "A `Catalog` from a CSV/parquet table (or DataFrame) of items with images under `image_root`."
     df, src = _input_table(table, sep, encoding)
     label_cols = [label_cols] if isinstance(label_cols, str) else list(label_cols)
@@ -671,16 +670,14 @@ def images_fingerprint(catalog:Catalog) -> str:
 
 def _thumbnail(store, ref, size:int) -> np.ndarray:
     "One image decoded reduced and squished to `size`×`size` with the bilinear filter."
-    # One image decoded reduced and squished to `size`×`size` with the bilinear filter (fastai's
-    # `Resize` of training).
+    # fastai's `Resize` of training
     return np.asarray(store.open(ref, size=size).resize((size, size), Image.BILINEAR))
 
 
 # %% ../nbs/01_catalog.ipynb
 def _reserved_npy(path:Path, shape:tuple) -> np.ndarray:
     "A new uint8 `.npy` file at `path` as a writable memory map, its bytes reserved on disk first."
-    # A new uint8 `.npy` file at `path` as a writable memory map, its bytes reserved on disk first:
-    # a full disk is an OSError here, never a SIGBUS while pixels are written into a sparse file.
+    # a full disk is an OSError here, never a SIGBUS while pixels are written into a sparse file
     shape = tuple(int(s) for s in shape)
     with open(path, 'wb') as f:
         np.lib.format.write_array_header_1_0(f, dict(descr='|u1', fortran_order=False, shape=shape))
@@ -706,8 +703,6 @@ def _pid_alive(pid:int) -> bool:
 
 def _clean_stale_temps(folder:Path, min_age_s:float=600) -> list:
     "Remove the temporary files of thumbnail builds in `folder` whose process is gone."
-    # Remove the temporary files of thumbnail builds in `folder` whose process is gone and that were
-    # untouched for `min_age_s`; their names.
     gone = []
     for p in sorted(folder.iterdir()):
         m = next((m for m in (r.match(p.name) for r in _TMP_NAMES) if m), None)
@@ -727,8 +722,6 @@ _CACHE_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, er
 
 def _build_thumbnails(cat:Catalog, refs:np.ndarray, size:int, path:Path, progress:bool=True) -> str:
     "Decode the images `refs` of `cat` into the cache file `path`, whole or not at all."
-    # Decode the images `refs` of `cat` into the cache file `path`, whole or not at all; how long it
-    # took.
     t0 = time.perf_counter()
     _clean_stale_temps(path.parent)
     # a per-process temporary name, renamed when complete
@@ -748,8 +741,7 @@ def _build_thumbnails(cat:Catalog, refs:np.ndarray, size:int, path:Path, progres
 
 def _prune_older(folder:Path, group:str, size:int, keep:Path) -> list:
     "Remove the caches in `folder` of the same catalog name, image folder and size as `keep`."
-    # Remove the caches in `folder` of the same catalog name, image folder and size as `keep` (named
-    # `group-<key>.npy`, or the earlier `name-<size>px-<key>.npy`); the removed paths.
+    # named `group-<key>.npy`, or the earlier `name-<size>px-<key>.npy`
     name = group.split(f'-{size}px-')[0]
     pat = re.compile(rf'^(?:{re.escape(group)}|{re.escape(name)}-{size}px)-[0-9a-f]{{16}}\.npy$')
     gone = []
@@ -764,8 +756,6 @@ def _prune_older(folder:Path, group:str, size:int, keep:Path) -> list:
 
 def _cache_fallback_message(e:OSError, folder, shape:tuple) -> str:
     "What `thumbnail_cache` says when it cannot write its file `e`."
-    # What `thumbnail_cache` says when it cannot write its file `e`: why, what happens instead, what
-    # to do.
     why = e.strerror or str(e)
     if e.filename and str(e.filename) not in why: why += f': {e.filename}'
     where = folder if folder is not None else f'the cache folder ({e.filename})'
@@ -775,9 +765,14 @@ def _cache_fallback_message(e:OSError, folder, shape:tuple) -> str:
             f"{where}, or point VRL_NB_CACHE (or image_cache='<folder>') at a writable folder "
             f"with room for {room}; image_cache=False decodes without trying the cache")
 
-def thumbnail_cache(cat:Catalog, size:int, folder:str|Path|None=None, progress:bool=True,
-                    verbose:bool=True,
-                    prune:bool=True) -> Catalog:
+def thumbnail_cache(
+    cat:Catalog, # the catalog (one already in memory is returned as it is)
+    size:int, # the side of the square thumbnails (px)
+    folder:str|Path|None=None, # the cache folder (default: `cache_dir('thumbnails')`)
+    progress:bool=True, # show a progress bar while the cache is built
+    verbose:bool=True, # print whether the cache was built or reused, and where
+    prune:bool=True, # remove older caches of the same catalog name, image folder and size
+) -> Catalog: # `cat` over the memory-mapped thumbnails, or `cat` itself (with a warning)
     "`cat` with its images decoded once at `size`×`size` into a memory-mapped uint8 file."
     if isinstance(cat.images, ArrayImageStore): return cat   # already in memory: nothing to decode
     size = int(size)

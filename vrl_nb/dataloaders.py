@@ -5,6 +5,7 @@
 # %% ../nbs/02b_dataloaders.ipynb 3
 from __future__ import annotations
 import random
+from dataclasses import dataclass
 from typing import Sequence
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ from fastai.vision.all import (Datasets, Transform, Resize, ToTensor, IntToFloat
 from fastai.data.core import DataLoaders, TfmdDL
 from fastai.data.load import DataLoader
 from fastcore.basics import chunked
+from fastcore.meta import delegates
 from .catalog import Catalog, ArrayImageStore, FileImageStore, IGNORE_INDEX, thumbnail_cache
 from .datasets import buyer_photo
 
@@ -31,16 +33,12 @@ class _Target(Transform):
 
 class _LoadImage(Transform):
     "The image at a position, decoded reduced to no fewer than `size` pixels a side."
-    # The image at a position, decoded reduced to no fewer than `size` pixels a side where the file
-    # allows.
     def __init__(self, cat, size=None): self.cat, self.size = cat, size
     def encodes(self, i): return PILImage(self.cat.image(int(i), self.size))
 
 # %% ../nbs/02b_dataloaders.ipynb
 def _split_positions(cat:Catalog, valid:str|float='valid', train:str='train', seed:int=0) -> tuple:
     "Catalog positions of the training then the validation items, and fastai's `splits`."
-    # Catalog positions of the training then the validation items, and fastai's `splits` (index
-    # lists into them).
     if not isinstance(valid, str):
         idxs = np.arange(len(cat))
         return idxs, RandomSplitter(valid_pct=float(valid), seed=seed)(idxs)
@@ -58,11 +56,8 @@ def _split_positions(cat:Catalog, valid:str|float='valid', train:str='train', se
 # %% ../nbs/02b_dataloaders.ipynb
 def _decoded(cat:Catalog, size:int, item_tfms=None, image_cache='auto', cache_size:int|None=None,
              progress:bool=True) -> tuple:
-    "The catalog to read images from (its `thumbnail_cache` where allowed)."
-    # The catalog to read images from (its `thumbnail_cache` where allowed) and the size to decode
-    # them at.
-    # item transforms (buyer-photo views, crops) see the image before the resize: they get 2x the
-    # pixels, uncached unless cache_size says at which resolution the cache may keep them
+    "The catalog to read images from (its `thumbnail_cache` where allowed) and the size to decode."
+    # item transforms see the image before the resize: 2x the pixels, uncached unless cache_size
     load = int(cache_size) if cache_size else size if not item_tfms else 2 * size
     if image_cache and isinstance(cat.images, FileImageStore) and (cache_size or not item_tfms):
         cat = thumbnail_cache(cat, load, folder=None if image_cache in (True, 'auto')
@@ -86,10 +81,18 @@ def show_multitask_batch(dls, max_n:int=9, ncols:int=3, figsize=None, ds_idx:int
 
 class MultitaskDataLoaders(DataLoaders):
     "fastai `DataLoaders` of `(image, *targets)` over a catalog, knowing its tasks."
-    def __init__(self, *loaders, tasks:Sequence[str]=(), target_tfms:Sequence=(),
-                 catalog:Catalog|None=None,
-                 mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), size:int|None=None, path='.',
-                 device=None):
+    def __init__(
+        self,
+        *loaders, # fastai `DataLoader`s: training, validation (and any more)
+        tasks:Sequence[str]=(), # the tasks, in the order of the targets in a batch
+        target_tfms:Sequence=(), # one `_Target` per task (decodes a target into its label)
+        catalog:Catalog|None=None, # the catalog the images are read from
+        mean=(0.5, 0.5, 0.5), # per-channel mean the images are normalised with
+        std=(0.5, 0.5, 0.5), # per-channel standard deviation
+        size:int|None=None, # the side of the square training images (px)
+        path='.', # fastai's working folder
+        device=None, # where batches are put (None: fastai's default)
+    ):
         super().__init__(*loaders, path=path, device=device)
         self.tasks, self.target_tfms, self.catalog = list(tasks), list(target_tfms), catalog
         self.vocab = {t: catalog.vocab[t] for t in self.tasks} if catalog is not None else {}
@@ -102,20 +105,26 @@ class MultitaskDataLoaders(DataLoaders):
 
 # %% ../nbs/02b_dataloaders.ipynb
 def _seeded_view(tfm) -> bool:
-    "Whether `tfm` is a seeded-view item transform."
-    # Whether `tfm` is a seeded-view item transform (`draw()` a seed or None, then `view(img,
-    # seed)`; `BuyerPhotoAug`).
+    "Whether `tfm` is a seeded-view transform: `draw()` a seed or None, then `view(img, seed)`."
     return callable(getattr(tfm, 'draw', None)) and callable(getattr(tfm, 'view', None))
+
+@dataclass(frozen=True, eq=False)
+class _FastPath:
+    "What `_CatalogDL` reads an item with when its images are an array at the training size."
+    array: np.ndarray # uint8 N×H×W×3 images at the training size (may be a read-only memmap)
+    rows: np.ndarray # the array row of each item of the loader's dataset
+    load: _LoadImage # the PIL loader, for items given a seeded view
+    targets: list # one `_Target` per task
+    resize: Resize # the squish `Resize` of the PIL path
+    to_tensor: ToTensor # the `ToTensor` of the PIL path
+    augs: list # the seeded-view transforms (`BuyerPhotoAug`) applied to this split
 
 class _CatalogDL(TfmdDL):
     "fastai's `TfmdDL`, reading in-memory images straight from their array."
-    # fastai's `TfmdDL`, reading images held in memory at the training size straight from their
-    # array (the same tensors as the PIL path, without it); any other setting goes fastai's way.
+    # any other setting than `_fast` allows goes fastai's way
     fast_path = True
-    def _fast(self):
-        "The fast-path pieces `(array, rows, loader, targets, resize, to_tensor, aug)`, or None."
-        # `(array, array row of each item, loader, targets, resize, to_tensor, aug)` where the fast
-        # path applies.
+    def _fast(self) -> _FastPath|None:
+        "The `_FastPath` of this loader, or None where the fast path does not apply."
         tls = getattr(self.dataset, 'tls', None)
         if not self.fast_path or not tls or len(tls[0].tfms.fs) != 1: return None
         load, tfs = tls[0].tfms.fs[0], [t.tfms.fs for t in tls[1:]]
@@ -130,18 +139,20 @@ class _CatalogDL(TfmdDL):
         augs = [f for f in fs if _seeded_view(f)
                 and f.split_idx in (None, self.after_item.split_idx)]
         rows = load.cat.items['image'].to_numpy()[np.asarray(tls[0].items, dtype=int)].astype(int)
-        return a, rows, load, [f[0] for f in tfs], rs[0], tt[0], augs
-    def _item(self, s:int, fast) -> tuple:
-        a, rows, load, targets, rs, tt, augs = fast
-        pos = int(self.dataset.tls[0].items[s]); seeds = [(aug, aug.draw()) for aug in augs]
+        return _FastPath(a, rows, load, [f[0] for f in tfs], rs[0], tt[0], augs)
+    def _item(self, s:int, fast:_FastPath) -> tuple:
+        "Item `s` of the dataset, `(image, *targets)`, read the fast way."
+        pos = int(self.dataset.tls[0].items[s]); seeds = [(aug, aug.draw()) for aug in fast.augs]
         # a buyer-photo view: fastai's PIL path, with the seed drawn
         if any(sd is not None for _, sd in seeds):
-            img = load(pos)
+            img = fast.load(pos)
             for aug, sd in seeds: img = img if sd is None else aug.view(img, sd)
-            x = tt(rs(img))
-        # the thumbnail cache is a read-only memmap: copy the one image (torch wants writable memory)
-        else: x = TensorImage(torch.from_numpy(np.require(a[rows[s]], requirements='W')).permute(2, 0, 1))
-        return (x, *[t(pos) for t in targets])
+            x = fast.to_tensor(fast.resize(img))
+        # the thumbnail cache is a read-only memmap: copy the image (torch wants writable memory)
+        else:
+            px = np.require(fast.array[fast.rows[s]], requirements='W')
+            x = TensorImage(torch.from_numpy(px).permute(2, 0, 1))
+        return (x, *[t(pos) for t in fast.targets])
     def create_batches(self, samps):
         fast = self._fast()
         if fast is None: yield from super().create_batches(samps); return
@@ -149,13 +160,26 @@ class _CatalogDL(TfmdDL):
             yield self.do_batch([self._item(int(s), fast) for s in chunk])
 
 # %% ../nbs/02b_dataloaders.ipynb
-def catalog_dls(cat:Catalog, tasks:Sequence[str]|None=None, size:int=64, bs:int=64,
-                mean=(0.5, 0.5, 0.5),
-                std=(0.5, 0.5, 0.5), valid:str|float='valid', train:str='train', seed:int=0,
-                item_tfms=None,
-                batch_tfms=None, num_workers:int=0, device=None, image_cache='auto',
-                cache_size:int|None=None,
-                progress:bool=True, **kwargs) -> MultitaskDataLoaders:
+@delegates(Datasets.dataloaders, keep=True, but=['shuffle', 'dl_type'])
+def catalog_dls(
+    cat:Catalog, # the items, their labels and images
+    tasks:Sequence[str]|None=None, # the tasks to give targets for (default: all of `cat`'s)
+    size:int=64, # the side of the square training images (px)
+    bs:int=64, # batch size
+    mean=(0.5, 0.5, 0.5), # per-channel mean to normalise with (the backbone's)
+    std=(0.5, 0.5, 0.5), # per-channel standard deviation to normalise with
+    valid:str|float='valid', # the `split` value of the validation items, or a random fraction
+    train:str='train', # the `split` value of the training items
+    seed:int=0, # seeds the training shuffle and a random validation fraction
+    item_tfms=None, # extra item transforms, after the resize (e.g. `BuyerPhotoAug`)
+    batch_tfms=None, # extra batch transforms, before normalisation (e.g. `aug_transforms()`)
+    num_workers:int=0, # DataLoader worker processes
+    device=None, # where batches are put (default: the CPU)
+    image_cache='auto', # file-backed images: 'auto' or a folder for a thumbnail cache; False: files
+    cache_size:int|None=None, # with `item_tfms`, the resolution the cache may keep images at
+    progress:bool=True, # show a progress bar while the thumbnail cache is built
+    **kwargs, # more `Datasets.dataloaders` / `TfmdDL` options (e.g. `drop_last`, `val_bs`)
+) -> MultitaskDataLoaders: # `(image, *targets)` batches over the two splits
     "fastai `DataLoaders` of `(image, *targets)` over `cat`'s train/valid splits."
     tasks = list(tasks or cat.tasks)
     cat, load = _decoded(cat, size, item_tfms, image_cache, cache_size, progress)

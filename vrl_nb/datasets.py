@@ -73,9 +73,15 @@ def colourise(gray:np.ndarray, rgb, jitter:np.ndarray|None=None) -> np.ndarray:
     return np.round(255 * (1 - alpha) + shade * alpha).astype(np.uint8)
 
 # %% ../nbs/02_datasets.ipynb
-def fashion_mnist_catalog(n_train:int=4000, n_test:int=1000, size:int=64, seed:int=0,
-                          valid_pct:float=0.2,
-                          path=None, verbose:bool=False) -> Catalog:
+def fashion_mnist_catalog(
+    n_train:int=4000, # items drawn from the training file (`train` and `valid`)
+    n_test:int=1000, # items drawn from the test file (`test`)
+    size:int=64, # the side of the square images (px)
+    seed:int=0, # seeds the draw, the colours and the split
+    valid_pct:float=0.2, # the share of the `n_train` items that are `valid`
+    path=None, # the folder of the idx files (default: `fmnist_dir()`)
+    verbose:bool=False, # print the catalog and its label counts
+) -> Catalog:
     "The embedded default: coloured Fashion-MNIST products with `category`, `fine_category`."
     rng = np.random.default_rng(seed)
     names = list(COLOURS)
@@ -146,9 +152,14 @@ def buyer_photo(img:Image.Image, seed:int=0, strength:float=1.0) -> Image.Image:
     buf = io.BytesIO(); im.save(buf, 'JPEG', quality=int(rng.integers(35, 85))); buf.seek(0)
     return Image.open(buf).convert('RGB')
 
-def buyer_photo_views(cat:Catalog, n_views:int=1, seed:int=0, strength:float=1.0,
-                      name:str|None=None,
-                      size:int|None=None) -> Catalog:
+def buyer_photo_views(
+    cat:Catalog, # the catalog whose items are photographed
+    n_views:int=1, # buyer photos per item
+    seed:int=0, # seeds the views
+    strength:float=1.0, # how far a view strays from the catalog image (0: not at all)
+    name:str|None=None, # the query catalog's name (default: `<cat.name>-buyer-photos`)
+    size:int|None=None, # square side of the views (needed when the images differ in size)
+) -> Catalog: # the views, `instance_id` = the item's `instance_id` (or `item_id`)
     "A query catalog of `n_views` buyer photos per item of `cat`."
     from fastprogress.fastprogress import progress_bar
     rows, imgs = [], []
@@ -175,8 +186,14 @@ def buyer_photo_views(cat:Catalog, n_views:int=1, seed:int=0, strength:float=1.0
                    name or f'{cat.name}-buyer-photos')
 
 # %% ../nbs/02_datasets.ipynb
-def jpeg_folder(cat:Catalog, root:str|Path, px:int=800, quality:int=90, overwrite:bool=False,
-                progress:bool=True) -> Catalog:
+def jpeg_folder(
+    cat:Catalog, # the catalog whose images are written
+    root:str|Path, # the folder of the JPEG files (and their `manifest.json`)
+    px:int=800, # the side of the square JPEGs (bicubic upscale)
+    quality:int=90, # the JPEG quality
+    overwrite:bool=False, # replace a folder made from other images or settings
+    progress:bool=True, # show a progress bar while writing
+) -> Catalog: # `cat` (ids, labels, splits, titles) backed by the JPEG files
     "`cat` with its images written as `px`×`px` JPEG files (q`quality`) under `root`."
     root = Path(root); root.mkdir(parents=True, exist_ok=True)
     want = dict(source=images_fingerprint(cat), n=len(cat), px=int(px), quality=int(quality))
@@ -342,9 +359,14 @@ def _icon_rows(root:Path, themes) -> pd.DataFrame:
                              image=str(f.relative_to(root))))
     return pd.DataFrame(rows)
 
-def icon_catalog(root:str|Path='/usr/share/icons', themes=('oxygen', 'gnome'), min_stem:int=4,
-                 seed:int=0,
-                 out_dir=None, verbose:bool=True) -> Catalog:
+def icon_catalog(
+    root:str|Path='/usr/share/icons', # the folder of the icon themes
+    themes=('oxygen', 'gnome'), # the themes read
+    min_stem:int=4, # icons a name stem needs to be a `fine_category` (else unlabelled)
+    seed:int=0, # seeds the split
+    out_dir=None, # where `quarantine.csv` is written (None: nowhere)
+    verbose:bool=True, # show progress and the validation summary
+) -> Catalog:
     "A second real catalog: freedesktop icons (designed product-like images)."
     root = Path(root); df = _icon_rows(root, themes)
     key = fingerprint(df, [(root/p).stat().st_size for p in df['image']])

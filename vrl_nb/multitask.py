@@ -58,9 +58,15 @@ class PretrainedMixin:
 class Embedder(nn.Module, PretrainedMixin):
     "Images (normalised NCHW float) -> L2-normalised `(N, D)` embeddings."
     _config_keys = ('spec',)
-    def __init__(self, trunk:nn.Module, neck:nn.Module|None=None, data_config:dict|None=None,
-                 embed_dim:int|None=None,
-                 normalize:bool=True, meta:dict|None=None):
+    def __init__(
+        self,
+        trunk:nn.Module, # images -> pooled features
+        neck:nn.Module|None=None, # the projection after the trunk (None: the features as they are)
+        data_config:dict|None=None, # `input_size`, `mean`, `std` of the images it takes
+        embed_dim:int|None=None, # the embedding width
+        normalize:bool=True, # L2-normalise the embeddings
+        meta:dict|None=None, # anything to keep with it (saved in its config)
+    ):
         super().__init__()
         self.trunk, self.neck, self.normalize = trunk, neck, normalize
         self.data_config, self.meta = dict(data_config or {}), dict(meta or {})
@@ -88,9 +94,16 @@ class MultitaskModel(nn.Module, PretrainedMixin):
     "Trunk -> projection (the embedding) -> one linear head per task."
     _config_keys = ('backbone', 'backbone_kwargs', 'weights', 'data_config', 'tasks', 'vocab',
                     'embed_dim', 'num_features', 'dropout', 'uncertainty')
-    def __init__(self, trunk:nn.Module, num_features:int, vocab:dict, embed_dim:int=256,
-                 dropout:float=0.1,
-                 uncertainty:bool=False, config:dict|None=None):
+    def __init__(
+        self,
+        trunk:nn.Module, # images -> pooled features
+        num_features:int, # the trunk's feature width
+        vocab:dict, # task -> its classes: one head per task, in this order
+        embed_dim:int=256, # the embedding width (the projection's output)
+        dropout:float=0.1, # dropout before each head
+        uncertainty:bool=False, # learn one uncertainty weight per task (`log_vars`)
+        config:dict|None=None, # what rebuilds the trunk (backbone, kwargs, weights, data config)
+    ):
         super().__init__()
         self.tasks = list(vocab)
         self.trunk = trunk
@@ -148,9 +161,16 @@ class MultitaskModel(nn.Module, PretrainedMixin):
         return cls(bb.model, config['num_features'], vocab, config['embed_dim'],
                    config.get('dropout', 0.0), config.get('uncertainty', False), keep)
 
-def create_multitask(backbone:Backbone|str, vocab:dict, embed_dim:int=256, dropout:float=0.1,
-                     uncertainty:bool=False, weights='offline', img_size:int|None=None,
-                     **kwargs) -> MultitaskModel:
+def create_multitask(
+    backbone:Backbone|str, # a `Backbone`, or a timm name built with `create_backbone`
+    vocab:dict, # task -> its classes (e.g. `catalog.vocab`)
+    embed_dim:int=256, # the embedding width
+    dropout:float=0.1, # dropout before each head
+    uncertainty:bool=False, # learn one uncertainty weight per task
+    weights='offline', # a timm name's weights: 'offline', 'hub', a file path or None
+    img_size:int|None=None, # a timm name's input size (ViTs fix it when built)
+    **kwargs, # more `create_backbone` / timm options for a timm name
+) -> MultitaskModel:
     "A `MultitaskModel` on `backbone`."
     if isinstance(backbone, str):
         backbone = create_backbone(backbone, weights=weights, img_size=img_size, **kwargs)
@@ -374,8 +394,7 @@ class ConcatEmbedder(nn.Module, PretrainedMixin):
 
 def _plain_json(v):
     "tuples -> lists, recursively (what a JSON round trip does)."
-    # tuples -> lists, recursively (what a JSON round trip does), so specs compare equal before and
-    # after saving.
+    # so specs compare equal before and after saving
     if isinstance(v, dict): return {k: _plain_json(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)): return [_plain_json(x) for x in v]
     return v

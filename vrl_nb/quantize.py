@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from fastcore.meta import delegates
 from .core import atomic_write, machine_line
 from .backbones import prepare_batch, image_norm, input_size
 from .embed import batch_stream, torch_threads
@@ -31,32 +32,43 @@ def cpu_flags() -> set:
     return set(line.partition(':')[2].split())
 
 def int8_isa(flags:set|None=None) -> dict:
-    ("The CPU's int8 path: ATen's ISA level, whether it has VNNI/AMX int8 dot products, and the `reduce_range` "
-     "it needs (7-bit weights where u8×s8 products could saturate, i.e. without VNNI).")
+    "The CPU's int8 path: its ISA level, VNNI/AMX dot products and the `reduce_range` it needs."
     flags = cpu_flags() if flags is None else set(flags)
     vnni = sorted(f for f in flags if f in _VNNI_FLAGS)
-    return dict(isa=torch.backends.cpu.get_cpu_capability(), int8_dot=vnni or ['none'], reduce_range=not vnni)
+    return dict(isa=torch.backends.cpu.get_cpu_capability(), int8_dot=vnni or ['none'],
+                reduce_range=not vnni)
 
 # %% ../nbs/11c_quantize.ipynb
 from onnxruntime.quantization import CalibrationDataReader
 
 def _check_size(size):
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"size={size!r}: pass the square input side in pixels the embedder serves at (e.g. 96 "
-                         "or 224), the same for calibration, the gallery and the queries")
+        raise ValueError(f"size={size!r}: pass the square input side in pixels the embedder serves "
+                         "at (e.g. 96 or 224), the same for calibration, the gallery and the queries")
     return int(size)
 
 class CatalogCalibration(CalibrationDataReader):
-    ("Calibration batches of real catalog images, prepared exactly as the embedder's own path "
-     "(`batch_stream`: resize + normalise); `n` items spread over the catalog by a seeded draw.")
-    def __init__(self, catalog, size:int, mean=(0.5,) * 3, std=(0.5,) * 3, n:int=256, bs:int=32,
-                 input_name:str='images', seed:int=0):
+    "Calibration batches of real catalog images, prepared exactly as the embedder's own path."
+    def __init__(
+        self,
+        catalog, # the catalog whose images set the activation ranges
+        size:int, # the square input side (px) the model serves at
+        mean=(0.5,) * 3, # per-channel mean the embedder normalises with
+        std=(0.5,) * 3, # per-channel standard deviation
+        n:int=256, # images to calibrate on, spread over the catalog by a seeded draw
+        bs:int=32, # images per calibration batch
+        input_name:str='images', # the ONNX model's input name
+        seed:int=0, # seeds the draw of the `n` images
+    ):
         size = _check_size(size)
         if catalog is None or len(catalog) == 0:
-            raise ValueError(f"the calibration catalog {getattr(catalog, 'name', '')!r} is empty: static int8 "
-                             "needs real images to set its ranges; pass the catalog the model will embed")
-        if n < 1: raise ValueError(f"n={n}: calibrate on at least one image (a few hundred are usual)")
-        self.idx = np.sort(np.random.default_rng(seed).choice(len(catalog), min(n, len(catalog)), replace=False))
+            raise ValueError(f"the calibration catalog {getattr(catalog, 'name', '')!r} is empty: "
+                             "static int8 needs real images to set its ranges; pass the catalog the "
+                             "model will embed")
+        if n < 1:
+            raise ValueError(f"n={n}: calibrate on at least one image (a few hundred are usual)")
+        rng = np.random.default_rng(seed)
+        self.idx = np.sort(rng.choice(len(catalog), min(n, len(catalog)), replace=False))
         self.catalog, self.size, self.mean, self.std, self.bs = catalog, size, mean, std, bs
         self.input_name, self.expect = input_name, None
         self.rewind()
@@ -64,7 +76,8 @@ class CatalogCalibration(CalibrationDataReader):
     def __len__(self): return len(self.idx)
     def rewind(self):
         batches = [self.idx[i:i + self.bs] for i in range(0, len(self.idx), self.bs)]
-        self._it = batch_stream(self.catalog, batches, self.size, self.mean, self.std, num_workers=0)
+        self._it = batch_stream(self.catalog, batches, self.size, self.mean, self.std,
+                                num_workers=0)
 
     def get_next(self):
         x = next(self._it, None)
@@ -76,7 +89,7 @@ class CatalogCalibration(CalibrationDataReader):
         return {self.input_name: x}
 
 def onnx_input_shape(path) -> tuple:
-    "(C, H, W) of an ONNX model's image input (the batch axis left out); None where an axis is dynamic."
+    "(C, H, W) of an ONNX model's image input (no batch axis); None where an axis is dynamic."
     import onnx
     m = onnx.load(str(path), load_external_data=False)
     dims = m.graph.input[0].type.tensor_type.shape.dim
@@ -85,24 +98,34 @@ def onnx_input_shape(path) -> tuple:
 # %% ../nbs/11c_quantize.ipynb
 def _float_convs(model_path, n:int) -> list[str]:
     import onnx
-    return [nd.name for nd in onnx.load(str(model_path)).graph.node if nd.op_type == 'Conv'][:max(n, 0)]
+    nodes = onnx.load(str(model_path)).graph.node
+    return [nd.name for nd in nodes if nd.op_type == 'Conv'][:max(n, 0)]
 
-def quantize_static_int8(embedder, calib_catalog, path, size:int, n_calib:int=256, per_channel:bool=True,
-                         reduce_range:bool|None=None, keep_float_convs:int=9,
-                         op_types=('Conv', 'Gemm', 'MatMul'), bs:int=32, seed:int=0) -> dict:
-    ("Static QDQ int8 ONNX of `embedder` at `size` px (per-channel weights, ranges calibrated on `n_calib` "
-     "images of `calib_catalog`) at `path`, and its fp32 ONNX beside it (`<stem>.fp32.onnx`). "
-     "`reduce_range=None`: from the CPU (7-bit without VNNI); the first `keep_float_convs` convolutions stay fp32.")
+def quantize_static_int8(
+    embedder, # the torch embedder (normalised NCHW images -> vectors)
+    calib_catalog, # the catalog whose images calibrate the activation ranges
+    path, # the int8 ONNX file to write; the fp32 one goes beside it, `<stem>.fp32.onnx`
+    size:int, # the square input side (px) the model serves at
+    n_calib:int=256, # calibration images, drawn from `calib_catalog`
+    per_channel:bool=True, # one weight scale per output channel
+    reduce_range:bool|None=None, # 7-bit weights; None: from the CPU (7-bit without VNNI)
+    keep_float_convs:int=9, # how many of the first convolutions stay fp32
+    op_types=('Conv', 'Gemm', 'MatMul'), # the ONNX op types that are quantised
+    bs:int=32, # calibration batch size
+    seed:int=0, # seeds the draw of the calibration images
+) -> dict: # both files, the settings, the calibration time and the file sizes
+    "Write a static QDQ int8 ONNX of `embedder`, calibrated on catalog images, and its fp32 twin."
     from onnxruntime.quantization import quantize_static, QuantFormat, QuantType
     from onnxruntime.quantization.shape_inference import quant_pre_process
     size = _check_size(size)
     mean, std = image_norm(embedder)
-    calib = CatalogCalibration(calib_catalog, size, mean, std, n=n_calib, bs=bs, seed=seed)  # checks first
+    # checks the catalog before any work
+    calib = CatalogCalibration(calib_catalog, size, mean, std, n=n_calib, bs=bs, seed=seed)
     try:
         with torch.no_grad(): embedder.eval()(torch.zeros(1, 3, size, size))
     except RuntimeError as e:
-        raise ValueError(f"size={size}: the embedder cannot embed {size}×{size} images ({e}); pass a larger size, "
-                         f"e.g. its own {input_size(embedder)[0]}") from e
+        raise ValueError(f"size={size}: the embedder cannot embed {size}×{size} images ({e}); "
+                         f"pass a larger size, e.g. its own {input_size(embedder)[0]}") from e
     if reduce_range is None: reduce_range = int8_isa()['reduce_range']
     path = Path(path); fp32 = path.with_name(f'{path.stem}.fp32.onnx')
     with atomic_write(fp32, 'fp32 ONNX model') as tmp:
@@ -114,42 +137,54 @@ def quantize_static_int8(embedder, calib_catalog, path, size:int, n_calib:int=25
         keep = _float_convs(pre, keep_float_convs)
         t0 = time.perf_counter()
         with atomic_write(path, 'int8 ONNX model') as tmp:
-            quantize_static(str(pre), str(tmp), calib, quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                            reduce_range=reduce_range, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types),
-                            nodes_to_exclude=keep)
+            quantize_static(str(pre), str(tmp), calib, quant_format=QuantFormat.QDQ,
+                            per_channel=per_channel, reduce_range=reduce_range,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            op_types_to_quantize=list(op_types), nodes_to_exclude=keep)
         calib_s = time.perf_counter() - t0
     return dict(int8=str(path), fp32=str(fp32), size=size, mean=tuple(mean), std=tuple(std),
-                n_calib=len(calib), calib_catalog=getattr(calib_catalog, 'name', ''), per_channel=per_channel,
-                reduce_range=bool(reduce_range), float_convs=len(keep), calib_seconds=calib_s,
-                fp32_bytes=fp32.stat().st_size, int8_bytes=path.stat().st_size,
-                fp32_max_abs_diff=info32.get('max_abs_diff'))
+                n_calib=len(calib), calib_catalog=getattr(calib_catalog, 'name', ''),
+                per_channel=per_channel, reduce_range=bool(reduce_range), float_convs=len(keep),
+                calib_seconds=calib_s, fp32_bytes=fp32.stat().st_size,
+                int8_bytes=path.stat().st_size, fp32_max_abs_diff=info32.get('max_abs_diff'))
 
 # %% ../nbs/11c_quantize.ipynb
 class OnnxEmbedder:
-    ("An ONNX Runtime session that embeds like the torch embedder: uint8 N×H×W×3 images or a catalog -> "
-     "L2-normalised float32 `(N, D)`; `threads` intra-op threads (default: PyTorch's count).")
-    def __init__(self, path, size:int, mean=(0.5,) * 3, std=(0.5,) * 3, threads:int|None=None, name:str|None=None):
+    "An ONNX Runtime session that embeds like the torch embedder, to L2-normalised float32 vectors."
+    def __init__(
+        self,
+        path, # the ONNX model file
+        size:int, # the square input side (px) it was exported at
+        mean=(0.5,) * 3, # per-channel mean to normalise with (the embedder's)
+        std=(0.5,) * 3, # per-channel standard deviation
+        threads:int|None=None, # intra-op threads (default: PyTorch's count)
+        name:str|None=None, # a display name (default: the file name)
+    ):
         import onnxruntime as ort
-        self.path, self.size, self.mean, self.std = str(path), _check_size(size), tuple(mean), tuple(std)
+        self.path, self.size = str(path), _check_size(size)
+        self.mean, self.std = tuple(mean), tuple(std)
         self.threads = int(threads or torch.get_num_threads())
-        so = ort.SessionOptions(); so.intra_op_num_threads = self.threads; so.inter_op_num_threads = 1
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads = self.threads, 1
         self.session = ort.InferenceSession(self.path, so, providers=['CPUExecutionProvider'])
         self.input_name = self.session.get_inputs()[0].name
         self.name = name or Path(self.path).name
         shape = self.session.get_inputs()[0].shape[1:]
-        if all(isinstance(s, int) for s in shape[1:]) and tuple(shape[1:]) != (self.size, self.size):
+        fixed = all(isinstance(s, int) for s in shape[1:])
+        if fixed and tuple(shape[1:]) != (self.size, self.size):
             raise ValueError(f"{self.path} takes {shape[1]}×{shape[2]} images, not size={self.size}: pass "
                              f"size={shape[1]}")
 
     @classmethod
     def from_quantized(cls, info:dict, which:str='int8', threads:int|None=None):
         "The `which` ('int8' or 'fp32') model of a `quantize_static_int8` result."
-        return cls(info[which], info['size'], info['mean'], info['std'], threads, name=f'ORT {which}')
+        return cls(info[which], info['size'], info['mean'], info['std'], threads,
+                   name=f'ORT {which}')
 
     def run(self, x:np.ndarray) -> np.ndarray:
         "Embeddings of a prepared float N×3×H×W batch, L2-normalised."
-        e = self.session.run(None, {self.input_name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        e = self.session.run(None, {self.input_name: x})[0]
         return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
     def embed(self, images, bs:int=64) -> np.ndarray:
@@ -165,7 +200,8 @@ class OnnxEmbedder:
             xs = (prepare_batch(images[i:i + bs], self.size, self.mean, self.std).numpy()
                   for i in range(0, len(images), bs))
         out = [self.run(x) for x in xs]
-        return np.concatenate(out) if out else np.zeros((0, self.session.get_outputs()[0].shape[-1]), np.float32)
+        if out: return np.concatenate(out)
+        return np.zeros((0, self.session.get_outputs()[0].shape[-1]), np.float32)
     __call__ = embed
 
 # %% ../nbs/11c_quantize.ipynb
@@ -173,33 +209,37 @@ GATE_METRICS = (('similar_items', 'P@10'), ('search_by_image', 'R@1'), ('search_
                 ('attribute/*', 'P@10'))
 
 def gate_metrics(fp32:dict, int8:dict, tol:float=0.01) -> pd.DataFrame:
-    ("fp32 vs int8 on the gated retrieval metrics (similar items P@10, search by photo R@1/R@10, attribute P@10), "
-     "with their 95% intervals, the difference and whether it is within `tol` of fp32.")
+    "fp32 vs int8 on the `GATE_METRICS`: 95% intervals, the difference, whether it is within `tol`."
     t = metrics_table({'fp32': fp32, 'int8': int8})
     keep = np.zeros(len(t), bool)
     for task, metric in GATE_METRICS:
         tm = t['task'].str.startswith(task[:-1]) if task.endswith('*') else t['task'] == task
         keep |= tm & (t['metric'] == metric)
     t = t[keep]
-    if not len(t): raise ValueError("no gated metric in the results: evaluate with k=10 and queries that carry "
-                                    "instance_id (e.g. vrl_nb.datasets.buyer_photo_views)")
-    w = t.pivot_table(index=['task', 'metric'], columns='model', values=['value', 'lo', 'hi'], sort=False)
-    out = pd.DataFrame({'fp32': w[('value', 'fp32')], 'fp32_lo': w[('lo', 'fp32')], 'fp32_hi': w[('hi', 'fp32')],
-                        'int8': w[('value', 'int8')], 'int8_lo': w[('lo', 'int8')], 'int8_hi': w[('hi', 'int8')]})
+    if not len(t):
+        raise ValueError("no gated metric in the results: evaluate with k=10 and queries that "
+                         "carry instance_id (e.g. vrl_nb.datasets.buyer_photo_views)")
+    w = t.pivot_table(index=['task', 'metric'], columns='model', values=['value', 'lo', 'hi'],
+                      sort=False)
+    out = pd.DataFrame({'fp32': w[('value', 'fp32')], 'fp32_lo': w[('lo', 'fp32')],
+                        'fp32_hi': w[('hi', 'fp32')], 'int8': w[('value', 'int8')],
+                        'int8_lo': w[('lo', 'int8')], 'int8_hi': w[('hi', 'int8')]})
     out['diff'] = out['int8'] - out['fp32']
     out['within_tol'] = out['diff'].abs() <= tol + 1e-12
     return out.reset_index()
 
 def int8_decision(passed:bool, speed:pd.DataFrame, min_speedup:float=1.05) -> tuple[bool, str]:
-    ("Use int8 only if the retrieval gate `passed` and ORT int8 beats the faster fp32 runtime of `speed` by "
-     "`min_speedup`× both batched and one image at a time: `(use_int8, why)`.")
+    "`(use_int8, why)`: int8 only if the gate `passed` and it is `min_speedup`× faster both ways."
     s = speed.set_index('runtime')
     fp = s.drop(index='ORT int8')
-    gains = {c: float(fp[c].min() / s.loc['ORT int8', c]) for c in ('batched ms/img', 'single ms/img')}
+    gains = {c: float(fp[c].min() / s.loc['ORT int8', c])
+             for c in ('batched ms/img', 'single ms/img')}
     faster = all(g >= min_speedup for g in gains.values())
     g = ', '.join(f"{k.split()[0]} {v:.2f}×" for k, v in gains.items())
-    if not passed: return False, f"int8 not used: retrieval moved by more than the tolerance (speed-up {g})"
-    if not faster: return False, f"int8 not used: not faster by {min_speedup:.2f}× on this CPU (speed-up {g})"
+    if not passed:
+        return False, f"int8 not used: retrieval moved by more than the tolerance (speed-up {g})"
+    if not faster:
+        return False, f"int8 not used: not faster by {min_speedup:.2f}× on this CPU (speed-up {g})"
     return True, f"int8 used: retrieval within tolerance and faster (speed-up {g})"
 
 # %% ../nbs/11c_quantize.ipynb
@@ -209,12 +249,19 @@ def _median_ms(fn, n_img:int, reps:int) -> float:
         t0 = time.perf_counter(); fn(); ts.append((time.perf_counter() - t0) * 1e3 / n_img)
     return float(np.median(ts))
 
-def runtime_speed(embedder, sessions:dict, x:np.ndarray, threads:int, reps:int=5, single_reps:int=8) -> pd.DataFrame:
-    ("ms per image of the torch fp32 `embedder` and each ORT session of `sessions` on the prepared batch `x`: "
-     "batched (all of `x`) and one image at a time; rounds interleaved, medians, `threads` threads for all.")
+def runtime_speed(
+    embedder, # the torch fp32 embedder
+    sessions:dict, # name -> ORT session (`OnnxEmbedder`) timed beside it
+    x:np.ndarray, # a prepared float N×3×H×W batch
+    threads:int, # threads for every runtime
+    reps:int=5, # interleaved rounds; the median is kept
+    single_reps:int=8, # one-image calls timed per round
+) -> pd.DataFrame: # one row per runtime: `batched ms/img`, `single ms/img`
+    "Milliseconds per image of the torch `embedder` and each session, batched and one at a time."
     x1 = x[:1]; xt, xt1 = torch.from_numpy(x), torch.from_numpy(x[:1])
     runners = {'torch fp32': (lambda: embedder(xt), lambda: embedder(xt1))}
-    runners.update({name: ((lambda s=s: s.run(x)), (lambda s=s: s.run(x1))) for name, s in sessions.items()})
+    runners.update({name: ((lambda s=s: s.run(x)), (lambda s=s: s.run(x1)))
+                    for name, s in sessions.items()})
     res = {k: ([], []) for k in runners}
     with torch_threads(threads), torch.inference_mode():
         embedder.eval()
@@ -224,49 +271,65 @@ def runtime_speed(embedder, sessions:dict, x:np.ndarray, threads:int, reps:int=5
                 res[k][0].append(_median_ms(b, len(x), 1))
                 res[k][1].append(_median_ms(one, 1, single_reps))
     return pd.DataFrame([dict(runtime=k, **{'batched ms/img': float(np.median(v[0])),
-                                             'single ms/img': float(np.median(v[1]))}) for k, v in res.items()])
+                                             'single ms/img': float(np.median(v[1]))})
+                         for k, v in res.items()])
 
 # %% ../nbs/11c_quantize.ipynb
 @dataclass
 class Int8Gate:
     "What the int8 gate measured on one catalog, and what it decided."
-    catalog: str
-    metrics: pd.DataFrame      # gated metrics: fp32 / int8 with 95% intervals, difference, within tolerance
-    speed: pd.DataFrame        # ms/img batched and single: torch fp32, ORT fp32, ORT int8 (same run, same threads)
-    passed: bool
-    use_int8: bool
-    why: str
-    quant: dict
-    machine: str
-    isa: dict
-    results: dict = field(default_factory=dict, repr=False)
+    catalog: str # the catalog's name
+    metrics: pd.DataFrame # gated metrics of both models (95% intervals), the difference, pass/fail
+    speed: pd.DataFrame # ms/img batched and single of torch fp32, ORT fp32 and ORT int8 (one run)
+    passed: bool # every gated metric within the tolerance
+    use_int8: bool # passed and faster: the int8 model is used
+    why: str # the decision in words, with the speed-ups
+    quant: dict # what `quantize_static_int8` returned
+    machine: str # `machine_line()` of the CPU measured on
+    isa: dict # `int8_isa()` of that CPU
+    results: dict = field(default_factory=dict, repr=False) # the retrieval results of both models
 
     @property
     def decision(self) -> str: return 'int8' if self.use_int8 else 'fp32'
 
     def table(self, digits:int=3) -> pd.DataFrame:
-        "The gate as a display table: value [95% interval] for fp32 and int8, the difference, pass or fail."
+        "The gate as a table: value [95% interval] of both models, the difference, pass or fail."
         m = self.metrics
         cell = lambda v, lo, hi: f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-        return pd.DataFrame({'task': m['task'], 'metric': m['metric'],
-                             'fp32': [cell(*r) for r in zip(m['fp32'], m['fp32_lo'], m['fp32_hi'])],
-                             'int8': [cell(*r) for r in zip(m['int8'], m['int8_lo'], m['int8_hi'])],
-                             'int8 − fp32': m['diff'].map(lambda d: f'{d:+.{digits}f}'),
-                             'gate': m['within_tol'].map({True: 'pass', False: 'FAIL'})}).set_index(['task', 'metric'])
+        t = pd.DataFrame({'task': m['task'], 'metric': m['metric'],
+                          'fp32': [cell(*r) for r in zip(m['fp32'], m['fp32_lo'], m['fp32_hi'])],
+                          'int8': [cell(*r) for r in zip(m['int8'], m['int8_lo'], m['int8_hi'])],
+                          'int8 − fp32': m['diff'].map(lambda d: f'{d:+.{digits}f}'),
+                          'gate': m['within_tol'].map({True: 'pass', False: 'FAIL'})})
+        return t.set_index(['task', 'metric'])
 
     def summary(self) -> str:
         q = self.quant
-        return (f"{self.catalog}: {self.decision} — {self.why}. int8 file {q['int8_bytes'] / 1e6:.1f} MB vs fp32 "
-                f"{q['fp32_bytes'] / 1e6:.1f} MB, {q['n_calib']} calibration images at {q['size']} px, "
+        return (f"{self.catalog}: {self.decision} — {self.why}. int8 file "
+                f"{q['int8_bytes'] / 1e6:.1f} MB vs fp32 {q['fp32_bytes'] / 1e6:.1f} MB, "
+                f"{q['n_calib']} calibration images at {q['size']} px, "
                 f"reduce_range={q['reduce_range']}; ISA {self.isa['isa']} (int8 dot: "
                 f"{'/'.join(self.isa['int8_dot'])}); {self.machine}")
 
-def int8_gate(embedder, catalog, queries, size:int, calib_catalog=None, work_dir=None, n_calib:int=256,
-              tol:float=0.01, threads:int|None=None, bs:int=64, reps:int=5, min_speedup:float=1.05,
-              keep_float_convs:int=9, k:int=10, **quant_kw) -> Int8Gate:
-    ("Quantise `embedder` (static QDQ per-channel, calibrated on `calib_catalog`, default `catalog`), embed "
-     "gallery and queries with the fp32 and the int8 ORT model, compare the retrieval metrics (within `tol`?) "
-     "and time torch fp32 / ORT fp32 / ORT int8: int8 is used only if it passes and is faster.")
+@delegates(quantize_static_int8)
+def int8_gate(
+    embedder, # the torch fp32 embedder
+    catalog, # the gallery, embedded and searched
+    queries, # search-by-photo queries, e.g. `buyer_photo_views(catalog)`
+    size:int, # the square input side (px) the model serves at
+    calib_catalog=None, # the calibration images (default: `catalog`'s)
+    work_dir=None, # where the ONNX files are written (None: a temporary folder, removed after)
+    n_calib:int=256, # calibration images
+    tol:float=0.01, # how far a gated metric of int8 may move from fp32
+    threads:int|None=None, # threads for every runtime (default: PyTorch's count)
+    bs:int=64, # batch size of calibration, embedding and the batched timing
+    reps:int=5, # timing rounds
+    min_speedup:float=1.05, # how much faster than the faster fp32 runtime int8 must be, both ways
+    keep_float_convs:int=9, # how many of the first convolutions stay fp32
+    k:int=10, # the retrieval depth of the metrics
+    **kwargs, # more `quantize_static_int8` options
+) -> Int8Gate: # what was measured, and the decision
+    "Quantise `embedder`, compare int8 with fp32 on retrieval and speed, and decide which to use."
     if queries is None or len(queries) == 0:
         raise ValueError("the gate needs search-by-photo queries: pass e.g. "
                          "vrl_nb.datasets.buyer_photo_views(catalog)")
@@ -274,14 +337,16 @@ def int8_gate(embedder, catalog, queries, size:int, calib_catalog=None, work_dir
     own = work_dir is None
     d = Path(tempfile.mkdtemp(prefix='int8-')) if own else Path(work_dir)
     try:
-        q = quantize_static_int8(embedder, catalog if calib_catalog is None else calib_catalog, d/'embedder.int8.onnx',
-                                 size, n_calib=n_calib, keep_float_convs=keep_float_convs, bs=bs, **quant_kw)
+        calib = catalog if calib_catalog is None else calib_catalog
+        q = quantize_static_int8(embedder, calib, d/'embedder.int8.onnx', size, n_calib=n_calib,
+                                 keep_float_convs=keep_float_convs, bs=bs, **kwargs)
         sess = {f'ORT {w}': OnnxEmbedder.from_quantized(q, w, threads) for w in ('fp32', 'int8')}
         res = {}
         for w, s in sess.items():   # gallery and queries embedded by the same model
             G, Q = s.embed(catalog, bs), s.embed(queries, bs)
             res[w.split()[-1]] = evaluate_retrieval(None, catalog, queries, k=k, embeddings=(G, Q))
-        x = next(batch_stream(catalog, [np.arange(min(bs, len(catalog)))], size, q['mean'], q['std'], num_workers=0))
+        first = [np.arange(min(bs, len(catalog)))]
+        x = next(batch_stream(catalog, first, size, q['mean'], q['std'], num_workers=0))
         speed = runtime_speed(embedder, sess, x.numpy(), threads, reps=reps)
     finally:
         if own:

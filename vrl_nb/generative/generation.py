@@ -42,9 +42,18 @@ def _to_uint8(images) -> np.ndarray:
                                       1).numpy() if torch.is_tensor(images) else np.asarray(images)
     return a if a.dtype == np.uint8 else np.clip(np.round(a * 255), 0, 255).astype(np.uint8)
 
-def generate_images(pipe, prompts, n_images:int=2, seed:int=0, num_inference_steps:int=10,
-                    guidance_scale=None,
-                    bs:int=64, cache:bool=True, progress:bool=True, **pipe_kw) -> np.ndarray:
+def generate_images(
+    pipe, # a diffusers text-to-image pipeline
+    prompts, # the texts to draw
+    n_images:int=2, # images per prompt
+    seed:int=0, # with the prompt and the image number, seeds each image
+    num_inference_steps:int=10, # denoising steps
+    guidance_scale=None, # classifier-free guidance (default: the pipeline's)
+    bs:int=64, # images per pipeline call
+    cache:bool=True, # keep and reuse the images under `cache_dir('generated')`
+    progress:bool=True, # show a progress bar
+    **pipe_kw, # more arguments for `pipe(...)`
+) -> np.ndarray: # uint8 `(n_prompts, n_images, H, W, 3)`
     "uint8 array (n_prompts, n_images, H, W, 3) of seeded images for `prompts`."
     prompts = [str(p) for p in prompts]
     path = None

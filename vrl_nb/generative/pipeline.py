@@ -71,8 +71,15 @@ TINY_UNET = dict(sample_size=32, in_channels=3, out_channels=3, layers_per_block
 class TinyTextToImagePipeline(DiffusionPipeline):
     "A small pixel-space text-to-image diffusion pipeline."
     model_cpu_offload_seq = 'text_encoder->unet'
-    def __init__(self, unet, scheduler, text_encoder, tokenizer, guidance_scale:float=2.0,
-                 max_length:int=16):
+    def __init__(
+        self,
+        unet, # a `UNet2DConditionModel` predicting from images, timesteps and token states
+        scheduler, # the diffusers scheduler that samples (DDIM)
+        text_encoder, # the text encoder giving the token states (MiniLM)
+        tokenizer, # its tokenizer
+        guidance_scale:float=2.0, # classifier-free guidance by default (1: none)
+        max_length:int=16, # tokens per prompt
+    ):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler, text_encoder=text_encoder,
                               tokenizer=tokenizer)
@@ -85,11 +92,21 @@ class TinyTextToImagePipeline(DiffusionPipeline):
         return h.to(self.device, self.unet.dtype), m.to(self.device)
 
     @torch.no_grad()
-    def __call__(self, prompt, height:int|None=None, width:int|None=None,
-                 num_inference_steps:int=20,
-                 guidance_scale:float|None=None, negative_prompt=None, num_images_per_prompt:int=1,
-                 generator=None,
-                 latents=None, eta:float=0.0, output_type:str='pil', return_dict:bool=True):
+    def __call__(
+        self,
+        prompt, # a prompt or a list of prompts
+        height:int|None=None, # image height (px; default: the UNet's sample size)
+        width:int|None=None, # image width (px; default: the UNet's sample size)
+        num_inference_steps:int=20, # denoising steps
+        guidance_scale:float|None=None, # classifier-free guidance (default: the pipeline's)
+        negative_prompt=None, # what guidance steers away from (default: the empty prompt)
+        num_images_per_prompt:int=1, # images per prompt
+        generator=None, # a `torch.Generator` (or one per image) for the starting noise
+        latents=None, # the starting noise itself
+        eta:float=0.0, # DDIM's eta (0: deterministic)
+        output_type:str='pil', # 'pil', 'np' or 'pt'
+        return_dict:bool=True, # an `ImagePipelineOutput` (else a tuple)
+    ):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         n = len(prompts) * num_images_per_prompt
         gs = self.config.guidance_scale if guidance_scale is None else float(guidance_scale)
@@ -129,9 +146,14 @@ class TinyTextToImagePipeline(DiffusionPipeline):
         return ImagePipelineOutput(images=images) if return_dict else (images,)
 
 # %% ../../nbs/08b_pipeline.ipynb
-def tiny_text_to_image(unet_config:dict|None=None, prediction_type:str='v_prediction',
-                       guidance_scale:float=2.0,
-                       max_length:int=16, seed:int=0, text_encoder=None) -> TinyTextToImagePipeline:
+def tiny_text_to_image(
+    unet_config:dict|None=None, # `UNet2DConditionModel` settings replacing `TINY_UNET`'s
+    prediction_type:str='v_prediction', # what the UNet predicts: 'v_prediction' or 'epsilon'
+    guidance_scale:float=2.0, # the pipeline's classifier-free guidance
+    max_length:int=16, # tokens per prompt
+    seed:int=0, # seeds the UNet's initial weights
+    text_encoder=None, # `(tokenizer, encoder)` (default: `load_text_encoder()`, offline MiniLM)
+) -> TinyTextToImagePipeline:
     "An untrained `TinyTextToImagePipeline`."
     tok, enc = text_encoder or load_text_encoder()
     cfg = {**TINY_UNET, **(unet_config or {})}
