@@ -18,7 +18,7 @@ warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated',
 __all__ = ['BF16_EMULATED_SLOWDOWN', 'set_offline', 'is_offline', 'hub_kwargs', 'offline_env', 'project_root', 'outputs_dir',
            'cache_dir', 'slugify', 'new_run_dir', 'set_seed', 'fingerprint', 'package_versions', 'git_commit',
            'provenance', 'machine_info', 'machine_line', 'bf16_native', 'bf16_skip_reason', 'check_bf16', 'drop_bf16',
-           'save_json', 'load_json', 'default_device', 'atomic_write', 'pbar']
+           'atomic_write', 'save_json', 'load_json', 'default_device', 'pbar']
 
 # %% ../nbs/00_core.ipynb
 _OFFLINE_VARS = ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'HF_DATASETS_OFFLINE')
@@ -244,34 +244,21 @@ def drop_bf16(runs, device=None, info:dict|None=None, verbose:bool=True):
     return kept
 
 # %% ../nbs/00_core.ipynb
-def _to_jsonable(o):
-    if isinstance(o, dict): return {str(k): _to_jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)): return [_to_jsonable(v) for v in o]
-    if isinstance(o, np.generic): return o.item()
-    if isinstance(o, np.ndarray): return o.tolist()
-    if isinstance(o, Path): return str(o)
-    return o
+def _fsize_limit() -> int|None:
+    "This process's file size limit in bytes (`ulimit -f`), or None when there is none."
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, ValueError, OSError): return None
+    return None if soft == resource.RLIM_INFINITY else int(soft)
 
-def save_json(obj, path:str|Path) -> Path:
-    "Write `obj` as indented, key-sorted JSON (numpy scalars/arrays and paths converted)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_to_jsonable(obj), indent=2, sort_keys=True) + '\n')
-    return path
-
-def load_json(path:str|Path):
-    "Read a JSON file."
-    return json.loads(Path(path).read_text())
-
-def default_device(prefer:str|None=None):
-    "`prefer` if given, else CUDA when available, else CPU."
-    import torch
-    if prefer: return torch.device(prefer)
-    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-
-# %% ../nbs/00_core.ipynb
 def _write_error(e:OSError, path:Path, what:str) -> OSError:
     import errno
     # numpy reports a short write as 'N requested and M written'
+    if 'requested and' in str(e) and _fsize_limit() is not None:   # a short write under `ulimit -f`
+        why = (f"a file size limit was hit ({e}; the limit is {_fsize_limit():,} bytes); raise it (`ulimit -f`) "
+               "or write smaller files")
+        return OSError(errno.EFBIG, f"could not write {what} {path}: {why}")
     if e.errno == errno.ENOSPC or 'requested and' in str(e):
         why = f"the disk is full ({e}); free space on that disk or write somewhere else"
     elif e.errno == errno.EFBIG:
@@ -296,6 +283,31 @@ def atomic_write(path:str|Path, what:str='file'):
         raise err from e
     except BaseException:
         tmp.unlink(missing_ok=True); raise
+
+# %% ../nbs/00_core.ipynb
+def _to_jsonable(o):
+    if isinstance(o, dict): return {str(k): _to_jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [_to_jsonable(v) for v in o]
+    if isinstance(o, np.generic): return o.item()
+    if isinstance(o, np.ndarray): return o.tolist()
+    if isinstance(o, (Path, os.PathLike)): return os.fspath(o)
+    return o
+
+def save_json(obj, path:str|Path) -> Path:
+    "Write `obj` as indented, key-sorted JSON (numpy values and paths converted), whole or not at all."
+    path = Path(path); text = json.dumps(_to_jsonable(obj), indent=2, sort_keys=True) + '\n'
+    with atomic_write(path, 'JSON file') as tmp: tmp.write_text(text)
+    return path
+
+def load_json(path:str|Path):
+    "Read a JSON file."
+    return json.loads(Path(path).read_text())
+
+def default_device(prefer:str|None=None):
+    "`prefer` if given, else CUDA when available, else CPU."
+    import torch
+    if prefer: return torch.device(prefer)
+    return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 # %% ../nbs/00_core.ipynb
 def pbar(it, comment:str='', total:int|None=None, leave:bool=False, parent=None):
