@@ -14,13 +14,12 @@ from .core import pbar
 # %% auto 0
 __all__ = ['BOUNDS', 'RECORD_FIELDS', 'COUNT_METRICS', 'REFERENCE_METRICS', 'RESULT_PREFIXES', 'SCORE_COLUMNS', 'encode_labels',
            'relevance', 'count_relevant', 'precision_at_k', 'recall_at_k', 'hit_rate_at_k', 'average_precision_at_k',
-           'map_at_r', 'r_precision', 'reciprocal_rank', 'metric_label', 'bound_name', 'split_metric_label',
-           'per_query_metrics', 'bootstrap_ci', 'summarise_metrics', 'retrieval_metrics', 'l2_normalize',
-           'set_search_params', 'build_index', 'save_index', 'load_index', 'search', 'knn', 'chunked_metrics',
-           'ExactIndex', 'similar_items_task', 'attribute_agreement_task', 'search_by_image_task', 'MetricKey',
-           'metric_records', 'metric_key', 'flat_metrics', 'records_from_flat', 'result_column', 'key_result_columns',
-           'format_score', 'RetrievalScores', 'similar_tasks', 'retrieval_records', 'evaluate_retrieval',
-           'metrics_table']
+           'map_at_r', 'r_precision', 'reciprocal_rank', 'metric_label', 'split_metric_label', 'per_query_metrics',
+           'bootstrap_ci', 'summarise_metrics', 'retrieval_metrics', 'l2_normalize', 'set_search_params', 'build_index',
+           'save_index', 'load_index', 'search', 'knn', 'chunked_metrics', 'ExactIndex', 'similar_items_task',
+           'attribute_agreement_task', 'search_by_image_task', 'MetricKey', 'metric_records', 'metric_key',
+           'flat_metrics', 'records_from_flat', 'result_column', 'key_result_columns', 'format_score',
+           'RetrievalScores', 'similar_tasks', 'retrieval_records', 'evaluate_retrieval', 'metrics_table']
 
 # %% ../nbs/07_retrieval.ipynb
 def _as_frame(x) -> pd.DataFrame:
@@ -140,7 +139,7 @@ def metric_label(metric:str, k:int|None=None) -> str:
     "A metric's name with its cut-off: `('P', 10)` -> `'P@10'`."
     return metric if k is None else f'{metric}@{int(k)}'
 
-def bound_name(label:str, bound:str='value') -> str:
+def _bound_name(label:str, bound:str='value') -> str:
     "The name of a number's interval bound: `('P@10', 'lo')` -> `'P@10_lo'`."
     return label if _check_bound(bound) == 'value' else f'{label}_{bound}'
 
@@ -195,7 +194,7 @@ def summarise_metrics(per_query:dict, n_queries:int, n_excluded:int, ci:bool=Fal
         v = np.asarray(v, dtype=float)
         out[m] = float(np.nanmean(v)) if len(v) and not np.isnan(v).all() else float('nan')
         if ci:
-            _, out[bound_name(m, 'lo')], out[bound_name(m, 'hi')] = bootstrap_ci(
+            _, out[_bound_name(m, 'lo')], out[_bound_name(m, 'hi')] = bootstrap_ci(
                 v, n_boot=n_boot, seed=seed)
     return out
 
@@ -561,7 +560,7 @@ class MetricKey:
 
     def name(self, bound:str='value') -> str:
         "`'P@10_lo'`: the number's name in its task's result dict."
-        return bound_name(self.label, bound)
+        return _bound_name(self.label, bound)
 
     def key(self, bound:str='value') -> str:
         "`'attribute/colour/P@10_lo'`: the number's flat key."
@@ -573,7 +572,7 @@ class MetricKey:
             raise KeyError(f"no result columns for task {self.task!r}; tasks: {list(RESULT_PREFIXES)}")
         parts = [RESULT_PREFIXES[self.task], *([self.label.lower()] if self.metric else []),
                  *([self.label_task] if self.label_task else [])]
-        return bound_name('_'.join(parts), bound)
+        return _bound_name('_'.join(parts), bound)
 
     @property
     def scoped_label(self) -> str:
