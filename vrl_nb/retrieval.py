@@ -5,19 +5,21 @@
 # %% ../nbs/07_retrieval.ipynb 3
 from __future__ import annotations
 import time, warnings
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import pbar
 
 # %% auto 0
-__all__ = ['RECORD_FIELDS', 'COUNT_METRICS', 'RESULT_PREFIXES', 'encode_labels', 'relevance', 'count_relevant', 'precision_at_k',
-           'recall_at_k', 'hit_rate_at_k', 'average_precision_at_k', 'map_at_r', 'r_precision', 'reciprocal_rank',
-           'per_query_metrics', 'bootstrap_ci', 'summarise_metrics', 'retrieval_metrics', 'l2_normalize',
-           'set_search_params', 'build_index', 'save_index', 'load_index', 'search', 'knn', 'chunked_metrics',
-           'ExactIndex', 'similar_items_task', 'attribute_agreement_task', 'search_by_image_task', 'metric_label',
-           'split_metric_label', 'metric_records', 'metric_key', 'flat_metrics', 'records_from_flat', 'result_column',
-           'key_result_columns', 'similar_tasks', 'retrieval_records', 'evaluate_retrieval', 'metrics_table']
+__all__ = ['BOUNDS', 'RECORD_FIELDS', 'COUNT_METRICS', 'REFERENCE_METRICS', 'RESULT_PREFIXES', 'SCORE_COLUMNS', 'encode_labels',
+           'relevance', 'count_relevant', 'precision_at_k', 'recall_at_k', 'hit_rate_at_k', 'average_precision_at_k',
+           'map_at_r', 'r_precision', 'reciprocal_rank', 'metric_label', 'split_metric_label', 'per_query_metrics',
+           'bootstrap_ci', 'summarise_metrics', 'retrieval_metrics', 'l2_normalize', 'set_search_params', 'build_index',
+           'save_index', 'load_index', 'search', 'knn', 'chunked_metrics', 'ExactIndex', 'similar_items_task',
+           'attribute_agreement_task', 'search_by_image_task', 'MetricKey', 'metric_records', 'metric_key',
+           'flat_metrics', 'records_from_flat', 'result_column', 'key_result_columns', 'format_score',
+           'RetrievalScores', 'similar_tasks', 'retrieval_records', 'evaluate_retrieval', 'metrics_table']
 
 # %% ../nbs/07_retrieval.ipynb
 def _as_frame(x) -> pd.DataFrame:
@@ -127,6 +129,26 @@ def reciprocal_rank(hits) -> np.ndarray:
     return np.where(h.any(1), 1.0 / (h.argmax(1) + 1), 0.0)
 
 # %% ../nbs/07_retrieval.ipynb
+BOUNDS = ('value', 'lo', 'hi')   # a number and the two ends of its 95% interval
+
+def _check_bound(bound:str) -> str:
+    if bound not in BOUNDS: raise ValueError(f"bound must be 'value', 'lo' or 'hi', not {bound!r}")
+    return bound
+
+def metric_label(metric:str, k:int|None=None) -> str:
+    "A metric's name with its cut-off: `('P', 10)` -> `'P@10'`."
+    return metric if k is None else f'{metric}@{int(k)}'
+
+def _bound_name(label:str, bound:str='value') -> str:
+    "The name of a number's interval bound: `('P@10', 'lo')` -> `'P@10_lo'`."
+    return label if _check_bound(bound) == 'value' else f'{label}_{bound}'
+
+def split_metric_label(label:str) -> tuple[str, int|None]:
+    "`'P@10'` -> `('P', 10)`; a label without a numeric cut-off -> `(label, None)`."
+    m, sep, k = label.rpartition('@')
+    return (m, int(k)) if sep and k.isdigit() else (label, None)
+
+# %% ../nbs/07_retrieval.ipynb
 def per_query_metrics(hits, n_rel, ks=(1, 5, 10),
                       metrics=('P', 'R', 'hit', 'mAP', 'MAP@R', 'MRR')) -> tuple[dict, np.ndarray]:
     "Per-query values of each metric over the queries with >= 1 relevant item."
@@ -141,10 +163,10 @@ def per_query_metrics(hits, n_rel, ks=(1, 5, 10),
         elif m == 'RP': out['RP'] = r_precision(h, n)
         else:
             for k in ks:
-                if m == 'P': out[f'P@{k}'] = precision_at_k(h, k)
-                elif m == 'R': out[f'R@{k}'] = recall_at_k(h, n, k)
-                elif m == 'hit': out[f'hit@{k}'] = hit_rate_at_k(h, k)
-                elif m == 'mAP': out[f'mAP@{k}'] = average_precision_at_k(h, n, k)
+                if m == 'P': out[metric_label('P', k)] = precision_at_k(h, k)
+                elif m == 'R': out[metric_label('R', k)] = recall_at_k(h, n, k)
+                elif m == 'hit': out[metric_label('hit', k)] = hit_rate_at_k(h, k)
+                elif m == 'mAP': out[metric_label('mAP', k)] = average_precision_at_k(h, n, k)
                 else:
                     raise ValueError(f"unknown metric {m!r}; use any of 'P', 'R', 'hit', 'mAP', "
                                      "'MAP@R', 'RP', 'MRR'")
@@ -171,7 +193,9 @@ def summarise_metrics(per_query:dict, n_queries:int, n_excluded:int, ci:bool=Fal
     for m, v in per_query.items():
         v = np.asarray(v, dtype=float)
         out[m] = float(np.nanmean(v)) if len(v) and not np.isnan(v).all() else float('nan')
-        if ci: _, out[f'{m}_lo'], out[f'{m}_hi'] = bootstrap_ci(v, n_boot=n_boot, seed=seed)
+        if ci:
+            _, out[_bound_name(m, 'lo')], out[_bound_name(m, 'hi')] = bootstrap_ci(
+                v, n_boot=n_boot, seed=seed)
     return out
 
 def retrieval_metrics(hits, n_rel, ks=(1, 5, 10), metrics=('P', 'R', 'hit', 'mAP', 'MAP@R', 'MRR'),
@@ -489,15 +513,77 @@ def search_by_image_task(gallery_emb, gallery, query_emb=None, queries=None, ks=
 # %% ../nbs/07_retrieval.ipynb
 RECORD_FIELDS = ('task', 'metric', 'k', 'label_task', 'value', 'lo', 'hi')
 COUNT_METRICS = ('n_queries', 'n_excluded')   # counts reported next to a task's metrics, not scores
+REFERENCE_METRICS = (*COUNT_METRICS, 'chance')   # reported next to the scores, never with an interval
+RESULT_PREFIXES = dict(similar_items='similar', attribute='attr', search_by_image='sbi',
+                       generative='gen_attr',
+                       generative_clicked='gen_clicked', accuracy='acc', f1='f1')
+_TASK_TITLES = dict(similar_items='similar items', search_by_image='search by photo')
 
-def metric_label(metric:str, k:int|None=None) -> str:
-    "A metric's name with its cut-off: `('P', 10)` -> `'P@10'`."
-    return metric if k is None else f'{metric}@{int(k)}'
+def _missing(v) -> bool: return v is None or (not isinstance(v, str) and bool(pd.isna(v)))
 
-def split_metric_label(label:str) -> tuple[str, int|None]:
-    "`'P@10'` -> `('P', 10)`; a label without a numeric cut-off -> `(label, None)`."
-    m, sep, k = label.rpartition('@')
-    return (m, int(k)) if sep and k.isdigit() else (label, None)
+@dataclass(frozen=True)
+class MetricKey:
+    "Which number: a task's `metric` at cut-off `k` (None: none), about `label_task` (None: none)."
+    task: str
+    metric: str|None = None
+    k: int|None = None
+    label_task: str|None = None
+
+    @classmethod
+    def of(cls, record) -> MetricKey:
+        "The key of a record or table row (a mapping with task, metric, k and label_task)."
+        k, lt = record['k'], record['label_task']
+        return cls(record['task'], record['metric'], None if _missing(k) else int(k),
+                   None if _missing(lt) else lt)
+
+    @classmethod
+    def from_key(cls, key:str) -> tuple[MetricKey, str]:
+        "`(MetricKey, bound)` of a flat key such as `'attribute/colour/P@10_lo'`."
+        parts = key.split('/')
+        if len(parts) < 2:
+            raise ValueError(f"{key!r} is not a metric key: a metric key is "
+                             "'<task>/[<label_task>/]<metric>[@k][_lo|_hi]', e.g. 'similar_items/P@10'")
+        label = parts[-1]
+        bound = label[-2:] if label.endswith(('_lo', '_hi')) else 'value'
+        metric, k = split_metric_label(label if bound == 'value' else label[:-3])
+        return cls(parts[0], metric, k, '/'.join(parts[1:-1]) or None), bound
+
+    @property
+    def label(self) -> str:
+        "`'P@10'`: the metric and its cut-off."
+        return metric_label(self.metric, self.k)
+
+    @property
+    def scope(self) -> str:
+        "`'attribute/colour'`: the task and the label task the number is about."
+        return '/'.join([self.task, *([self.label_task] if self.label_task else [])])
+
+    def name(self, bound:str='value') -> str:
+        "`'P@10_lo'`: the number's name in its task's result dict."
+        return _bound_name(self.label, bound)
+
+    def key(self, bound:str='value') -> str:
+        "`'attribute/colour/P@10_lo'`: the number's flat key."
+        return f'{self.scope}/{self.name(bound)}'
+
+    def column(self, bound:str='value') -> str:
+        "`'attr_p@10_colour_lo'`: the number's column in a results table."
+        if self.task not in RESULT_PREFIXES:
+            raise KeyError(f"no result columns for task {self.task!r}; tasks: {list(RESULT_PREFIXES)}")
+        parts = [RESULT_PREFIXES[self.task], *([self.label.lower()] if self.metric else []),
+                 *([self.label_task] if self.label_task else [])]
+        return _bound_name('_'.join(parts), bound)
+
+    @property
+    def scoped_label(self) -> str:
+        "`'P@10/colour'`: the label and the label task, as the generative summary names a metric."
+        return '/'.join([self.label, *([self.label_task] if self.label_task else [])])
+
+    @property
+    def title(self) -> str:
+        "`'colour P@10'`, `'similar items P@10'`: the number's title in a displayed table."
+        head = self.label_task or _TASK_TITLES.get(self.task, self.task.replace('_', ' '))
+        return f'{head} {self.label}'
 
 # %% ../nbs/07_retrieval.ipynb
 _DESCRIPTIVE = ('task', 'label_task', 'k', 'relevance')
@@ -520,51 +606,32 @@ def metric_records(task:str, metrics:dict, label_task:str|None=None, keep=None) 
 def metric_key(task:str, metric:str, k:int|None=None, label_task:str|None=None,
                bound:str='value') -> str:
     "The flat key of a metric: `'similar_items/P@10'`, `'attribute/colour/P@10_lo'`."
-    if bound not in ('value', 'lo', 'hi'):
-        raise ValueError(f"bound must be 'value', 'lo' or 'hi', not {bound!r}")
-    return '/'.join([task, *([label_task] if label_task else []),
-                     metric_label(metric, k)]) + ('' if bound == 'value' else f'_{bound}')
+    return MetricKey(task, metric, k, label_task).key(bound)
 
 def flat_metrics(records) -> dict:
     "`{metric_key: value}` of `records`."
     out = {}
     for r in records:
-        for b in ('value', 'lo', 'hi'):
-            if b == 'value' or r.get(b) is not None:
-                out[metric_key(r['task'], r['metric'], r['k'], r['label_task'],
-                                                                    b)] = r[b]
+        key = MetricKey.of(r)
+        for b in BOUNDS:
+            if b == 'value' or r.get(b) is not None: out[key.key(b)] = r[b]
     return out
 
 def records_from_flat(flat:dict) -> list[dict]:
     "The tidy records of a flat metric dict (`evaluate_retrieval`'s, or one read back from JSON)."
     recs = {}
-    for key, v in flat.items():
-        if '/' not in key: continue
-        parts = key.split('/')
-        task, label_task, label = parts[0], ('/'.join(parts[1:-1]) or None), parts[-1]
-        bound = label[-2:] if label.endswith(('_lo', '_hi')) else 'value'
-        if bound != 'value': label = label[:-3]
-        metric, k = split_metric_label(label)
-        recs.setdefault((task, label_task, label),
-                        dict(task=task, metric=metric, k=k, label_task=label_task,
-                                                        value=None, lo=None, hi=None))[bound] = v
+    for name, v in flat.items():
+        if '/' not in name: continue
+        key, bound = MetricKey.from_key(name)
+        recs.setdefault(key, dict(task=key.task, metric=key.metric, k=key.k, label_task=key.label_task,
+                                  value=None, lo=None, hi=None))[bound] = v
     return list(recs.values())
 
 # %% ../nbs/07_retrieval.ipynb
-RESULT_PREFIXES = dict(similar_items='similar', attribute='attr', search_by_image='sbi',
-                       generative='gen_attr',
-                       generative_clicked='gen_clicked', accuracy='acc', f1='f1')
-
 def result_column(task:str, metric:str|None=None, k:int|None=None, label_task:str|None=None,
                   bound:str='value') -> str:
     "A results-table column: `('similar_items', 'P', 10)` -> `'similar_p@10'`."
-    if task not in RESULT_PREFIXES: raise KeyError(f"no result columns for task {task!r}; tasks: "
-                                                   f"{list(RESULT_PREFIXES)}")
-    if bound not in ('value', 'lo', 'hi'):
-        raise ValueError(f"bound must be 'value', 'lo' or 'hi', not {bound!r}")
-    parts = [RESULT_PREFIXES[task], *([metric_label(metric, k).lower()] if metric else []),
-             *([label_task] if label_task else [])]
-    return '_'.join(parts) + ('' if bound == 'value' else f'_{bound}')
+    return MetricKey(task, metric, k, label_task).column(bound)
 
 def key_result_columns(k:int=10) -> list[str]:
     "The key columns of a summary table."
@@ -579,10 +646,119 @@ def key_result_columns(k:int=10) -> list[str]:
             'embed_img_s', 'params_m']
 
 # %% ../nbs/07_retrieval.ipynb
+SCORE_COLUMNS = ('task', 'label_task', 'metric', 'k', 'value', 'lo', 'hi')
+_SCORE_DTYPES = dict(task=object, label_task=object, metric=object, k='Int64', value=float, lo=float,
+                     hi=float)
+_TIMINGS = ('seconds', 'embed_seconds')   # info the flat view lists after the scores
+
+def format_score(value, lo=None, hi=None, digits:int=3) -> str:
+    "`'0.412 [0.39, 0.43]'`: a number with its interval (bounds to one digit less); '—' for NaN."
+    v, lo, hi = (np.nan if _missing(x) else float(x) for x in (value, lo, hi))
+    if np.isnan(v): return '—'
+    return f'{v:.{digits}f}' + ('' if np.isnan(lo) or np.isnan(hi)
+                                else f' [{lo:.{digits - 1}f}, {hi:.{digits - 1}f}]')
+
+class RetrievalScores(dict):
+    "Scores of an evaluation: `.table` (one row per number) and `.info`; read-only flat dict view."
+    def __init__(self, table:pd.DataFrame, info:dict|None=None, ci:bool=False):
+        missing = [c for c in SCORE_COLUMNS if c not in table]
+        if missing:
+            raise ValueError(f'a scores table needs the columns {list(SCORE_COLUMNS)}; it lacks {missing}')
+        self.table = table[list(SCORE_COLUMNS)].astype(_SCORE_DTYPES).reset_index(drop=True)
+        self.info, self.ci = dict(info or {}), bool(ci)
+        dict.update(self, self._flat())
+
+    @classmethod
+    def from_records(cls, records, info:dict|None=None, ci:bool=False) -> RetrievalScores:
+        "Scores from tidy records (`RECORD_FIELDS`); `ci`: every score was given its interval."
+        rows = [{c: r.get(c) for c in SCORE_COLUMNS} for r in records]
+        return cls(pd.DataFrame(rows, columns=list(SCORE_COLUMNS)), info, ci)
+
+    @classmethod
+    def of(cls, results) -> RetrievalScores:
+        "`results` as scores: themselves, or a flat metric dict (e.g. read back from JSON) made into scores."
+        if isinstance(results, RetrievalScores): return results
+        recs = records_from_flat(results)
+        scores = [r for r in recs if r['metric'] not in REFERENCE_METRICS]
+        # every score with its interval (a NaN one too): as evaluated with ci
+        ci = bool(scores) and all(r['lo'] is not None and r['hi'] is not None for r in scores)
+        return cls.from_records(recs, {k: v for k, v in results.items() if '/' not in k}, ci)
+
+    def _flat(self) -> dict:
+        "The flat view: `{key: number}` (`MetricKey.key`), info first, timings last."
+        out = {k: v for k, v in self.info.items() if k not in _TIMINGS}
+        for r in self.table.to_dict('records'):
+            key = MetricKey.of(r)
+            count = r['metric'] in COUNT_METRICS and not np.isnan(r['value'])
+            out[key.key()] = int(r['value']) if count else r['value']
+            if (self.ci and r['metric'] not in REFERENCE_METRICS) or not (np.isnan(r['lo'])
+                                                                          and np.isnan(r['hi'])):
+                out[key.key('lo')], out[key.key('hi')] = r['lo'], r['hi']
+        return {**out, **{k: v for k, v in self.info.items() if k in _TIMINGS}}
+
+    def value(self, task:str, metric:str, k:int|None=None, label_task:str|None=None,
+              bound:str='value') -> float:
+        "One number: `value('attribute', 'P', 10, 'colour', bound='lo')`."
+        _check_bound(bound)
+        want = MetricKey(task, metric, k, label_task)
+        for r in self.table.to_dict('records'):
+            if MetricKey.of(r) == want: return r[bound]
+        have = ', '.join(MetricKey.of(r).key() for r in self.table.to_dict('records'))
+        raise KeyError(f'no {want.key()!r} among these scores; they have: {have}')
+
+    def summary(self, digits:int=3) -> pd.DataFrame:
+        "One row per task (and label task), one column per metric: 'value [lo, hi]'."
+        rows = {}
+        for r in self.table.to_dict('records'):
+            if r['metric'] in COUNT_METRICS: continue
+            key = MetricKey.of(r)
+            rows.setdefault(key.scope, {})[key.label] = format_score(r['value'], r['lo'], r['hi'],
+                                                                     digits)
+        cols = list(dict.fromkeys(c for row in rows.values() for c in row))
+        return pd.DataFrame([[row.get(c, '') for c in cols] for row in rows.values()],
+                            index=pd.Index(list(rows), name='task'), columns=cols)
+
+    def _head(self) -> str:
+        i = self.info
+        parts = [f"{i['n_gallery']} gallery items" if 'n_gallery' in i else '',
+                 f"{i['n_queries']} query photos" if i.get('n_queries') else '',
+                 f"{i['embed_dim']}-d embeddings" if 'embed_dim' in i else '',
+                 f"{i['seconds']:.1f} s" if 'seconds' in i else '']
+        return 'RetrievalScores: ' + ', '.join(p for p in parts if p) + (
+            '; 95% bootstrap intervals in brackets' if self.table['lo'].notna().any() else '')
+
+    def __repr__(self) -> str:
+        return (self._head() + '\n'
+                + self.summary().to_markdown(tablefmt='simple', disable_numparse=True)
+                + '\n(every number: .table; one: .value(task, metric, k, label_task))')
+
+    def _repr_html_(self) -> str:
+        return f'<p>{self._head()}</p>' + self.summary().to_html()
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError('RetrievalScores is read-only (its numbers are .table); for a dict to change, '
+                        'copy it: dict(scores)')
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _read_only
+    def __reduce__(self): return (type(self), (self.table, self.info, self.ci))
+    def __copy__(self): return self
+    def __deepcopy__(self, memo): return type(self)(self.table.copy(), dict(self.info), self.ci)
+
+# %% ../nbs/07_retrieval.ipynb
 def similar_tasks(catalog) -> tuple:
     "The tasks whose values define similar items."
     return ('fine_category', 'colour') if {'fine_category',
                                            'colour'} <= set(catalog.tasks) else tuple(catalog.tasks)
+
+def _task_records(task:str, result:dict, wanted, label_task:str|None=None) -> list[dict]:
+    "Records of the `(metric, k)` numbers in `wanted` that one task's `result` dict has, in that order."
+    recs = []
+    for metric, k in dict.fromkeys(wanted):
+        key = MetricKey(task, metric, k, label_task)
+        if key.name() in result:
+            recs.append(dict(task=task, metric=metric, k=k, label_task=label_task,
+                             value=result[key.name()], lo=result.get(key.name('lo')),
+                             hi=result.get(key.name('hi'))))
+    return recs
 
 def retrieval_records(G, catalog, Q=None, queries=None, k:int=10, ks=(1, 5, 10), similar=None,
                       factory:str='Flat',
@@ -591,23 +767,23 @@ def retrieval_records(G, catalog, Q=None, queries=None, k:int=10, ks=(1, 5, 10),
     index = build_index(G, factory)
     nbrs = knn(G, k=k, index=index)[1]
     similar = similar_tasks(catalog) if similar is None else similar
+    counts = [(c, None) for c in COUNT_METRICS]
     recs = []
     if all(t in catalog.tasks for t in similar):
         r = similar_items_task(G, catalog, k=k, tasks=similar, nbrs=None, index=index, ci=ci)
-        recs += metric_records('similar_items', r,
-                               keep=(f'P@{k}', f'mAP@{k}', 'MAP@R', 'MRR', *COUNT_METRICS))
+        recs += _task_records('similar_items', r,
+                              [*counts, ('P', k), ('mAP', k), ('MAP@R', None), ('MRR', None)])
     for row in attribute_agreement_task(G, catalog, k=k, nbrs=nbrs, ci=ci).to_dict('records'):
-        recs += metric_records('attribute', row, label_task=row['label_task'],
-                               keep=(f'P@{k}', 'chance'))
+        recs += _task_records('attribute', row, [('P', k), ('chance', None)], row['label_task'])
     if queries is not None or 'instance_id' in catalog.items:
-        recs += metric_records('search_by_image',
-                               search_by_image_task(G, catalog, Q, queries, ks=ks, index=index,
-                                                    ci=ci))
+        r = search_by_image_task(G, catalog, Q, queries, ks=ks, index=index, ci=ci)
+        recs += _task_records('search_by_image', r, [*counts, *(('R', x) for x in ks), ('MRR', None)])
     return recs
 
 def evaluate_retrieval(embedder, catalog, queries=None, k:int=10, ks=(1, 5, 10),
                        similar=None, factory:str='Flat', size=None, bs:int=64,
-                       embeddings=None, progress:bool=False, ci:bool=True, **embed_kw) -> dict:
+                       embeddings=None, progress:bool=False, ci:bool=True,
+                       **embed_kw) -> RetrievalScores:
     "Embed `catalog` (+ `queries`) with `embedder` and run the three retrieval tasks."
     from vrl_nb.embed import embed_catalog
     t0 = time.perf_counter()
@@ -617,20 +793,19 @@ def evaluate_retrieval(embedder, catalog, queries=None, k:int=10, ks=(1, 5, 10),
                           **embed_kw)[1] if queries is not None else None
     else: G, Q = embeddings
     t_embed = time.perf_counter() - t0
-    out = dict(n_gallery=len(catalog), n_queries=0 if queries is None else len(queries),
-               embed_dim=int(G.shape[1]))
-    out.update(flat_metrics(retrieval_records(G, catalog, Q, queries, k=k, ks=ks, similar=similar,
-                                              factory=factory,
-                                              ci=ci)))
-    out['seconds'] = time.perf_counter() - t0; out['embed_seconds'] = t_embed
-    return out
+    recs = retrieval_records(G, catalog, Q, queries, k=k, ks=ks, similar=similar, factory=factory,
+                             ci=ci)
+    info = dict(n_gallery=len(catalog), n_queries=0 if queries is None else len(queries),
+                embed_dim=int(G.shape[1]), seconds=time.perf_counter() - t0, embed_seconds=t_embed)
+    return RetrievalScores.from_records(recs, info, ci=ci)
 
 # %% ../nbs/07_retrieval.ipynb
 def metrics_table(results:dict) -> pd.DataFrame:
     "Tidy table (model, task, metric, value, lo, hi) from `{model_name: evaluate_retrieval(...)}`."
-    f = lambda v: np.nan if v is None else float(v)
-    rows = [dict(model=model, task=r['task'] + (f"/{r['label_task']}" if r['label_task'] else ''),
-                 metric=metric_label(r['metric'], r['k']), value=f(r['value']), lo=f(r['lo']),
-                 hi=f(r['hi']))
-            for model, res in results.items() for r in records_from_flat(res)]
+    rows = []
+    for model, res in results.items():
+        for r in RetrievalScores.of(res).table.to_dict('records'):
+            key = MetricKey.of(r)
+            rows.append(dict(model=model, task=key.scope, metric=key.label, value=r['value'], lo=r['lo'],
+                             hi=r['hi']))
     return pd.DataFrame(rows, columns=['model', 'task', 'metric', 'value', 'lo', 'hi'])

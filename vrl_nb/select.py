@@ -15,7 +15,7 @@ from .catalog import Catalog
 from .backbones import create_backbone
 from .multitask import Embedder, ConcatEmbedder, save_embedder, load_embedder, saved_config
 from .train import TrainConfig, TrainResult, train_config, train_multitask, saved_weights_spec
-from .retrieval import records_from_flat, result_column
+from .retrieval import MetricKey, RetrievalScores
 
 # %% auto 0
 __all__ = ['interpolate_trunk', 'Selection', 'select_embedder', 'selection_candidates', 'train_and_select']
@@ -60,16 +60,12 @@ class Selection:
         return cls(load_embedder(folder), s['chosen'], pd.DataFrame(s['scores']), s['why'])
 
 def _task_scores(r:dict, k:int) -> dict:
-    "The validation objective's parts from an `evaluate_retrieval` dict, each (value, lo, hi)."
-    # The validation objective's parts from an `evaluate_retrieval` dict, each (value, lo, hi),
-    # named by `result_column`.
-    recs = {(x['task'], x['metric'], x['k'], x['label_task']): x for x in records_from_flat(r)}
-    parts = [('similar_items', 'P', k, None), ('search_by_image', 'R', 1, None)]
-    parts += [p for p in recs if p[0] == 'attribute' and p[1:3] == ('P', k)]
-    nan = lambda v: np.nan if v is None else v
-    return {result_column(*p): (recs[p]['value'], nan(recs[p]['lo']), nan(recs[p]['hi']))
-            for p in parts
-            if p in recs and recs[p]['value'] is not None}
+    "The validation objective's parts from `evaluate_retrieval`'s scores, each (value, lo, hi)."
+    # read from the scores' table; named by their results-table column (`MetricKey.column`)
+    nums = {MetricKey.of(x): x for x in RetrievalScores.of(r).table.to_dict('records')}
+    parts = [MetricKey('similar_items', 'P', k), MetricKey('search_by_image', 'R', 1)]
+    parts += [p for p in nums if p.task == 'attribute' and (p.metric, p.k) == ('P', k)]
+    return {p.column(): (nums[p]['value'], nums[p]['lo'], nums[p]['hi']) for p in parts if p in nums}
 
 def select_embedder(candidates:dict, catalog:Catalog, split:str='valid', queries:Catalog|None=None,
                     k:int=10, size=None,

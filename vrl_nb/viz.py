@@ -11,7 +11,8 @@ import matplotlib
 import matplotlib.pyplot as plt
 import seaborn as sns
 from PIL import Image
-from .retrieval import hit_rate_at_k, recall_at_k, result_column
+from .retrieval import (hit_rate_at_k, recall_at_k, result_column, BOUNDS, MetricKey,
+                              RetrievalScores, format_score)
 
 # %% auto 0
 __all__ = ['GREEN', 'RED', 'GREY', 'KEY_RESULT_COLS', 'framed', 'plot_retrieval_gallery', 'recall_curve', 'plot_recall_curves',
@@ -131,25 +132,16 @@ def embedding_map(emb, catalog, task:str='fine_category', n:int=2000, perplexity
     return ax.figure, df
 
 # %% ../nbs/09_viz.ipynb
-def _score_cell(v:float, lo:float, hi:float, digits:int) -> str:
-    if np.isnan(v): return '—'
-    return f'{v:.{digits}f}' + ('' if np.isnan(lo) or np.isnan(hi)
-                                else f' [{lo:.{digits - 1}f}, {hi:.{digits - 1}f}]')
-
 def score_table(results:dict, k:int=10, digits:int=3) -> pd.DataFrame:
     "One row per model of `{model: evaluate_retrieval(...)}`."
-    from vrl_nb.retrieval import metrics_table
-    t = metrics_table(results)
-    heads = {('similar_items', f'P@{k}'): f'similar items P@{k}',
-             ('search_by_image', 'R@1'): 'search by photo R@1'}
-    for task in t['task'].unique():
-        if task.startswith('attribute/'): heads[(task, f'P@{k}')] = f"{task.split('/', 1)[1]} P@{k}"
-    cols = {}
-    for (task, metric), label in heads.items():
-        rows = t[(t['task'] == task) & (t['metric'] == metric)].set_index('model')
-        if len(rows):
-            cols[label] = [_score_cell(*rows.loc[m, ['value', 'lo', 'hi']].astype(float), digits)
-                                     if m in rows.index else '—' for m in results]
+    nums = {m: {MetricKey.of(r): r for r in RetrievalScores.of(res).table.to_dict('records')}
+            for m, res in results.items()}
+    heads = [MetricKey('similar_items', 'P', k), MetricKey('search_by_image', 'R', 1)]
+    heads += list(dict.fromkeys(key for n in nums.values() for key in n
+                                if key.task == 'attribute' and (key.metric, key.k) == ('P', k)))
+    cols = {h.title: [format_score(*(n[h][b] for b in BOUNDS), digits=digits) if h in n else '—'
+                      for n in nums.values()]
+            for h in heads if any(h in n for n in nums.values())}
     return pd.DataFrame(cols, index=pd.Index(list(results), name='model'))
 
 # %% ../nbs/09_viz.ipynb

@@ -11,6 +11,7 @@ import pandas as pd
 from ..backbones import embed_array
 from ..embed import embed_catalog
 from ..retrieval import (bootstrap_ci, encode_labels, relevance, precision_at_k, per_query_metrics, metric_label,
+                              MetricKey,
                               build_index, search)   # one bootstrap for every interval in the package
 from .queries import LANGUAGES, make_queries, check_queries
 from .generation import generate_images
@@ -46,7 +47,7 @@ def _query_scores(q, gallery, nbrs, tasks, k):
         qc, gc = encode_labels(rep(q[cols]), gallery.items[cols].reset_index(drop=True))
         p = precision_at_k(relevance(qc, gc, flat), k).reshape(nq, n).mean(1)
         p[(qc.reshape(nq, n) < 0).any(1)] = np.nan             # a query without that label is not scored
-        out[f"{metric_label('P', k)}/{name}"] = p
+        out[MetricKey('generative', 'P', k, name).scoped_label] = p
     if 'target_item_ids' in q:
         # the paper's protocol: are the clicked (target) items among the top k of each generated image? A target
         # the gallery lacks counts as missed (it stays in n_rel); per_query_metrics scores each image, we average.
@@ -75,7 +76,7 @@ def _chance_scores(q, gallery, tasks, k):
         g = text(gallery.items[cols]).value_counts(normalize=True)
         key = text(q[cols])
         v = np.array(key.map(g).fillna(0), dtype=float); v[q[cols].isna().any(axis=1).to_numpy()] = np.nan
-        out[f"{metric_label('P', k)}/{name}"] = v
+        out[MetricKey('generative', 'P', k, name).scoped_label] = v
     return out
 
 def _judged_tasks(q, tasks, faith_tasks) -> list:
