@@ -7,8 +7,9 @@ __version__ = "0.1.0"
 __all__ = ['set_offline', 'set_seed', 'machine_line', 'Catalog', 'read_catalog', 'validate_catalog', 'load_image',
            'fashion_mnist_catalog', 'icon_catalog', 'buyer_photo_views', 'create_backbone', 'embedder_from_backbone',
            'load_embedder', 'save_embedder', 'load_multitask', 'TrainConfig', 'train_multitask', 'train_and_select',
-           'embed_catalog', 'load_embeddings', 'build_index', 'search', 'evaluate_retrieval', 'metrics_table',
-           'score_table', 'show_results', 'plot_retrieval_gallery', 'embedding_map', 'ImageSearch', 'export_onnx']
+           'EmbedConfig', 'embed_catalog', 'EmbeddingFolder', 'load_embeddings', 'build_index', 'search',
+           'evaluate_retrieval', 'RetrievalScores', 'metrics_table', 'score_table', 'show_results',
+           'plot_retrieval_gallery', 'embedding_map', 'ImageSearch', 'export_onnx']
 
 # %% ../nbs/14_api.ipynb
 import importlib
@@ -22,8 +23,8 @@ _FRONT = dict(
     multitask=['embedder_from_backbone', 'load_embedder', 'save_embedder', 'load_multitask'],
     train=['TrainConfig', 'train_multitask'],
     select=['train_and_select'],
-    embed=['embed_catalog', 'load_embeddings'],
-    retrieval=['build_index', 'search', 'evaluate_retrieval', 'metrics_table'],
+    embed=['EmbedConfig', 'embed_catalog', 'EmbeddingFolder', 'load_embeddings'],
+    retrieval=['build_index', 'search', 'evaluate_retrieval', 'RetrievalScores', 'metrics_table'],
     viz=['score_table', 'show_results', 'plot_retrieval_gallery', 'embedding_map'],
     serve=['ImageSearch', 'export_onnx'],
 )
@@ -45,6 +46,7 @@ def __dir__(): return sorted({*globals(), *_OWNER, *_MODULES})
 _all_ = ['set_offline', 'set_seed', 'machine_line', 'Catalog', 'read_catalog', 'validate_catalog',
          'load_image', 'fashion_mnist_catalog', 'icon_catalog', 'buyer_photo_views', 'create_backbone',
          'embedder_from_backbone', 'load_embedder', 'save_embedder', 'load_multitask', 'TrainConfig',
-         'train_multitask', 'train_and_select', 'embed_catalog', 'load_embeddings', 'build_index',
-         'search', 'evaluate_retrieval', 'metrics_table', 'score_table', 'show_results',
-         'plot_retrieval_gallery', 'embedding_map', 'ImageSearch', 'export_onnx']
+         'train_multitask', 'train_and_select', 'EmbedConfig', 'embed_catalog', 'EmbeddingFolder',
+         'load_embeddings', 'build_index', 'search', 'evaluate_retrieval', 'RetrievalScores',
+         'metrics_table', 'score_table', 'show_results', 'plot_retrieval_gallery', 'embedding_map',
+         'ImageSearch', 'export_onnx']
