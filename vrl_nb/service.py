@@ -173,7 +173,7 @@ class ChangeLog:
     def __init__(self, folder:str|Path, base:dict):
         self.folder = Path(folder); self.path = self.folder/'changes.jsonl'
         (self.folder/'images').mkdir(parents=True, exist_ok=True)
-        self.lock = threading.RLock(); self.records = []
+        self.lock = threading.RLock(); self.records, self.last = [], {}   # last: item id -> its latest record
         if self.path.exists(): self._read(base)
         else:
             with open(self.path, 'wb') as f:
@@ -205,7 +205,7 @@ class ChangeLog:
                 raise ValueError(f"{self.path}: line {i} is not a JSON record ({line[:60]!r}); the log is "
                                  "damaged: restore it from a backup, or rebuild from the embedding folder "
                                  "with a new state folder (the changes since are then lost)") from None
-            self.records.append(rec); good += len(line) + 1
+            self.records.append(rec); self.last[rec['id']] = rec; good += len(line) + 1
 
     @property
     def seq(self) -> int: return self.records[-1]['seq'] if self.records else 0
@@ -215,7 +215,7 @@ class ChangeLog:
         with self.lock:
             rec = dict(seq=self.seq + 1, op=op, id=str(item_id), time=time.time(), **fields)
             self.f.write((json.dumps(rec) + '\n').encode()); self.f.flush(); os.fsync(self.f.fileno())
-            self.records.append(rec)
+            self.records.append(rec); self.last[rec['id']] = rec
             return rec
 
     def save_image(self, data:bytes) -> str:
@@ -341,8 +341,9 @@ class SearchService:
         from vrl_nb.embed import embedding_meta, weights_fingerprint, load_embeddings
         from vrl_nb.multitask import load_embedder
         self.embedder_dir, self.embeddings_dir = Path(embedder), Path(embeddings)
-        self.meta = embedding_meta(self.embeddings_dir) if (self.embeddings_dir/'meta.json').exists() \
-            else load_embeddings(self.embeddings_dir)   # the latter raises the folder's own error
+        if not (self.embeddings_dir/'meta.json').exists():
+            load_embeddings(self.embeddings_dir)   # raises the folder's own error, saying what to do
+        self.meta = embedding_meta(self.embeddings_dir)
         if threads: torch.set_num_threads(int(threads))
         self.model = load_embedder(self.embedder_dir).eval()
         fp = weights_fingerprint(self.model)
@@ -469,9 +470,9 @@ class SearchService:
         return out
 
     def _last_put(self, item_id:str):
-        for r in reversed(self.log.records):
-            if r['id'] == item_id: return r if r['op'] == 'put' else None
-        return None
+        "The log's latest `put` of `item_id`, if its latest change is one."
+        r = self.log.last.get(item_id)
+        return r if r is not None and r['op'] == 'put' else None
 
     def thumbnail(self, item_id:str, size:int=160) -> bytes:
         "A JPEG thumbnail of an item: its uploaded image, else its catalog image."
@@ -776,7 +777,8 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
     @app.get('/v1/items')
     async def items(limit:int=200, offset:int=0):
         "Ids of indexed items (a page of them, in index order)."
-        limit = _int_param(limit, 'limit', 1, 10_000); ix = svc.index
+        limit = _int_param(limit, 'limit', 1, 10_000); offset = _int_param(offset, 'offset', 0, 1 << 40)
+        ix = svc.index
         with ix.lock: ids = [i for i in ix.item if i is not None][offset:offset + limit]
         return dict(total=len(ix), offset=offset, ids=ids, fields=getattr(svc, 'fields', []))
 
