@@ -842,9 +842,12 @@ def serve_main(argv=None):
     a('--threads', type=int, default=None, help='torch intra-op threads')
     args = p.parse_args(argv)
     import uvicorn
-    app = create_app(args.embedder, args.embeddings, args.state, args.index, args.nprobe, args.rerank,
-                     args.catalog, args.image_root, args.max_batch, args.max_wait_ms, args.max_queue,
-                     int(args.max_body_mb * (1 << 20)), args.max_pixels, threads=args.threads)
+    try:
+        app = create_app(args.embedder, args.embeddings, args.state, args.index, args.nprobe, args.rerank,
+                         args.catalog, args.image_root, args.max_batch, args.max_wait_ms, args.max_queue,
+                         int(args.max_body_mb * (1 << 20)), args.max_pixels, threads=args.threads)
+    except (ValueError, FileNotFoundError, KeyError) as e:   # what was refused, and why: no traceback
+        raise SystemExit(f"vrl_nb serve: not started: {e}") from e
     if not _loopback(args.host):
         print(f"note: binding {args.host}, reachable beyond this machine; the service has no "
               "authentication (PUT/DELETE change the catalog)", flush=True)
