@@ -27,7 +27,7 @@ $(STAMP): setup.py settings.ini
 	$(PY) -m pip install -q --upgrade pip
 	# torch/torchvision first, pinned: pip takes them from this machine's disk
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e ".[dev,docs,distributed,bench]"
+	$(PY) -m pip install -q -e ".[dev,docs,distributed,bench,serve]"
 	$(PY) -m ipykernel install --sys-prefix --name vrl_nb --display-name "Python (vrl_nb)" >/dev/null
 	touch $@
 

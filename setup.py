@@ -51,6 +51,7 @@ setuptools.setup(
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements, 'docs': docs_requirements,
                      'distributed': shlex.split(cfg.get('distributed_requirements', '')),
+                     'serve': shlex.split(cfg.get('serve_requirements', '')),   # the HTTP service (vrl_nb.service)
                      'bench': shlex.split(cfg.get('bench_requirements', '')) },   # peers measured in the bench suite only
     cmdclass = {'build_py': BuildPyWithReports},
     dependency_links = cfg.get('dep_links','').split(),
