@@ -83,9 +83,10 @@ def _restore_rng(st:tuple):
     random.setstate(st[0]); np.random.set_state(st[1]); torch.set_rng_state(st[2])
     if st[3] is not None: torch.cuda.set_rng_state_all(st[3])
 
-def interleaved_medians(fns:dict, n:int=5, warmup:int=1, budget_s:float|None=None) -> dict:
+def interleaved_medians(fns:dict, n:int=5, warmup:int=1, budget_s:float|None=None, raw:bool=False) -> dict:
     ("Median milliseconds of each callable of `fns` over `n` rounds after `warmup` calls each, interleaved: a round "
-     "calls each once, in reversed order every other round. Past `budget_s` seconds it stops after 3 rounds.")
+     "calls each once, in reversed order every other round. Past `budget_s` seconds it stops after 3 rounds. "
+     "`raw`: also the times of every round, `(medians, times)`.")
     for _ in range(warmup):
         for f in fns.values(): f()
     names, ts, t0 = list(fns), {k: [] for k in fns}, time.perf_counter()
@@ -93,7 +94,8 @@ def interleaved_medians(fns:dict, n:int=5, warmup:int=1, budget_s:float|None=Non
         for k in (names if i % 2 == 0 else names[::-1]):
             t = time.perf_counter(); fns[k](); ts[k].append((time.perf_counter() - t) * 1e3)
         if budget_s is not None and i >= 2 and time.perf_counter() - t0 > budget_s: break
-    return {k: float(np.median(v)) for k, v in ts.items()}
+    med = {k: float(np.median(v)) for k, v in ts.items()}
+    return (med, ts) if raw else med
 
 def _format_step(model:nn.Module, x:torch.Tensor, train:bool, bf16:bool):
     "One training step of `model` on `x` (forward, mean-square loss, backward, AdamW); a forward pass if not `train`."
@@ -110,8 +112,9 @@ def _format_step(model:nn.Module, x:torch.Tensor, train:bool, bf16:bool):
 def measure_channels_last(model:nn.Module, bs:int, size:int, train:bool=True, bf16:bool=False, n:int=5,
                           budget_s:float=5.0, device=None) -> dict:
     ("Median ms of a training step (`train=False`: a forward pass) of `model` on a synthetic `bs`×3×`size`² batch "
-     "in each memory format ('contiguous', 'channels_last'), interleaved. On deep copies, every random generator "
-     "restored after: `model` and the run's random stream are untouched.")
+     "in each memory format ('contiguous', 'channels_last'), interleaved, and `ratio`: the median over rounds of "
+     "channels-last's time over contiguous's. On deep copies, every random generator restored after: `model` and "
+     "the run's random stream are untouched.")
     dev = torch.device(device) if device is not None else default_device()
     st = _rng_states()
     try:
@@ -120,14 +123,17 @@ def measure_channels_last(model:nn.Module, bs:int, size:int, train:bool=True, bf
         for name, mf in (('contiguous', torch.contiguous_format), ('channels_last', torch.channels_last)):
             m = copy.deepcopy(model).to(dev).train(train).to(memory_format=mf)
             fns[name] = _format_step(m, x.contiguous(memory_format=mf), train, bf16)
-        return interleaved_medians(fns, n=n, warmup=1, budget_s=budget_s)
+        med, ts = interleaved_medians(fns, n=n, warmup=1, budget_s=budget_s, raw=True)
+        return dict(med, ratio=float(np.median(np.divide(ts['channels_last'], ts['contiguous']))))
     finally: _restore_rng(st)
 
 CL_MARGIN = 0.05   # channels-last must be at least this much faster (a smaller gain is within the noise)
 
 def choose_channels_last(ms:dict, margin:float=CL_MARGIN) -> bool:
-    "Channels-last where its median step (`ms`, as from `measure_channels_last`) is at least `margin` shorter."
-    return bool(ms['channels_last'] < (1 - margin) * ms['contiguous'])
+    ("Channels-last where its step (`ms`, as from `measure_channels_last`) is at least `margin` shorter: the median of "
+     "the per-round ratios if measured (a load that drifts between rounds cancels out), else of the medians'.")
+    ratio = ms['ratio'] if 'ratio' in ms else ms['channels_last'] / ms['contiguous']
+    return bool(ratio < 1 - margin)
 
 def channels_last_cache() -> Path:
     "The JSON file of the measured `channels_last='auto'` decisions of this machine."
@@ -141,10 +147,10 @@ def _read_cl_cache(path:Path) -> dict:
                          "it and the decisions are measured again") from e
 
 def _cl_key(cfg, dev:torch.device, train:bool) -> str:
-    "The cache key of a decision: the model and input, the device (and ISA), PyTorch, threads."
+    "The cache key of a decision: the record's version, the model and input, the device (and ISA), PyTorch, threads."
     if dev.type == 'cuda': where = f'cuda:{torch.cuda.get_device_name(dev)}'
     else: info = machine_info(); where = f"cpu:{info['isa']}:{info['cpu_model']}"
-    return '|'.join(map(str, [cfg.backbone, json.dumps(cfg.backbone_kwargs, sort_keys=True, default=str),
+    return '|'.join(map(str, ['v2', cfg.backbone, json.dumps(cfg.backbone_kwargs, sort_keys=True, default=str),
                               f'{cfg.size}px', f'bs{cfg.bs}', 'train' if train else 'features',
                               'bf16' if cfg.bf16 else 'fp32', where, f'torch {torch.__version__}',
                               f'{torch.get_num_threads()} threads']))
@@ -163,14 +169,14 @@ def resolve_channels_last(model:nn.Module, cfg, device=None) -> tuple[bool, dict
     if rec is None:
         ms = measure_channels_last(model, cfg.bs, cfg.size, train=train, bf16=cfg.bf16, device=dev)
         rec = dict(contiguous_ms=round(ms['contiguous'], 1), channels_last_ms=round(ms['channels_last'], 1),
-                   channels_last=choose_channels_last(ms))
+                   ratio=round(ms['ratio'], 3), channels_last=choose_channels_last(ms))
         how = 'measured now'
         cache = {**_read_cl_cache(path), key: rec}
         with atomic_write(path, "the channels_last='auto' cache") as tmp: tmp.write_text(json.dumps(cache, indent=1))
     what = 'training step' if train else 'trunk forward pass'
     print(f"channels_last='auto': {cfg.backbone} at {cfg.size} px, bs {cfg.bs}: {what} contiguous "
           f"{rec['contiguous_ms']:.0f} ms, channels-last {rec['channels_last_ms']:.0f} ms (medians, interleaved; "
-          f"{how}) -> channels_last={rec['channels_last']}")
+          f"per-round ratio {rec['ratio']:.2f}; {how}) -> channels_last={rec['channels_last']}")
     return bool(rec['channels_last']), dict(rec)
 
 

@@ -259,7 +259,8 @@ def unet_step_benchmark(unet_config:dict|None=None, bs:int=32, size:int=32, n:in
                         cross_attention_dim:int=384, device=None, info:dict|None=None) -> pd.DataFrame:
     ("Median ms of a training step of the generator's UNet (`TINY_UNET` with `unet_config`) on a synthetic "
      "`bs`×3×`size`² batch in fp32, fp32 channels-last and, only where bf16 is native, bf16 autocast (both "
-     "formats); interleaved. One row per variant: `ms`, `vs_fp32` (> 1: faster) or, if not run, `note` says why.")
+     "formats); interleaved. One row per variant: `ms` (median), `vs_fp32` (median over rounds of fp32's time over "
+     "the variant's; > 1: faster) or, if not run, `note` says why.")
     from diffusers import UNet2DConditionModel
     from vrl_nb.generative.pipeline import TINY_UNET
     from vrl_nb.train import interleaved_medians
@@ -284,9 +285,9 @@ def unet_step_benchmark(unet_config:dict|None=None, bs:int=32, size:int=32, n:in
             F.mse_loss(out.float(), x).backward(); opt.step(); opt.zero_grad(set_to_none=True)
             if dev.type == 'cuda': torch.cuda.synchronize()
         return step
-    ms = interleaved_medians({k: make(*v) for k, v in variants.items() if not (v[0] and skip)}, n=n)
+    ms, ts = interleaved_medians({k: make(*v) for k, v in variants.items() if not (v[0] and skip)}, n=n, raw=True)
     rows = [dict(variant=k, bs=bs, size=size, ms=round(ms[k], 1) if k in ms else float('nan'),
-                 vs_fp32=round(ms['fp32'] / ms[k], 2) if k in ms else float('nan'),
+                 vs_fp32=round(float(np.median(np.divide(ts['fp32'], ts[k]))), 2) if k in ms else float('nan'),
                  note='' if k in ms else skip) for k in variants]
     return pd.DataFrame(rows)
 
