@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb 3
 from __future__ import annotations
-import time, random, difflib, math
+import time, random, difflib, math, copy, json
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 from typing import Sequence
@@ -19,7 +19,8 @@ from fastai.callback.training import GradientAccumulation
 from fastai.optimizer import Adam
 from fastcore.foundation import L
 from fastcore.basics import patch
-from .core import set_seed, fingerprint, default_device, check_bf16, atomic_write
+from .core import (set_seed, fingerprint, default_device, check_bf16, atomic_write, cache_dir,
+                         machine_info)
 from .catalog import Catalog, IGNORE_INDEX
 from .backbones import Backbone, create_backbone, eval_mode
 from .multitask import (MultitaskModel, MultitaskLoss, create_multitask, multitask_metrics, macro_f1,
@@ -27,10 +28,12 @@ from .multitask import (MultitaskModel, MultitaskLoss, create_multitask, multita
 from .dataloaders import catalog_dls, BuyerPhotoAug, feature_dls, _split_positions
 
 # %% auto 0
-__all__ = ['INSTANCE_TASK', 'CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize', 'StopOnDivergence',
-           'StopOnNoBatches', 'EpochCheckpoint', 'cache_features', 'predict_multitask', 'task_scores',
-           'evaluate_multitask', 'saved_weights_spec', 'TrainConfig', 'train_config', 'TrainResult', 'SimulatedKill',
-           'ResumeFromCheckpoint', 'train_multitask', 'plot_history', 'plot_confusion']
+__all__ = ['CL_MARGIN', 'INSTANCE_TASK', 'CPUBFloat16', 'ChannelsLast', 'progressive_sizes', 'ProgressiveResize',
+           'interleaved_medians', 'measure_channels_last', 'choose_channels_last', 'channels_last_cache',
+           'resolve_channels_last', 'StopOnDivergence', 'StopOnNoBatches', 'EpochCheckpoint', 'cache_features',
+           'predict_multitask', 'task_scores', 'evaluate_multitask', 'saved_weights_spec', 'TrainConfig',
+           'train_config', 'TrainResult', 'SimulatedKill', 'ResumeFromCheckpoint', 'train_multitask', 'plot_history',
+           'plot_confusion']
 
 # %% ../nbs/05_train.ipynb
 class CPUBFloat16(Callback):
@@ -69,6 +72,113 @@ class ProgressiveResize(Callback):
         if x.ndim == 4 and x.shape[-1] != s:
             self.learn.xb = (F.interpolate(x, size=(s, s), mode='bilinear', antialias=True, align_corners=False),
                              *self.learn.xb[1:])
+
+# %% ../nbs/05_train.ipynb
+def _rng_states() -> tuple:
+    "The states of Python's, NumPy's and PyTorch's (CPU and CUDA) random generators."
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    return random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda
+
+def _restore_rng(st:tuple):
+    random.setstate(st[0]); np.random.set_state(st[1]); torch.set_rng_state(st[2])
+    if st[3] is not None: torch.cuda.set_rng_state_all(st[3])
+
+def interleaved_medians(fns:dict, n:int=5, warmup:int=1, budget_s:float|None=None, raw:bool=False) -> dict:
+    ("Median milliseconds of each callable of `fns` over `n` rounds after `warmup` calls each, interleaved: a round "
+     "calls each once, in reversed order every other round. Past `budget_s` seconds it stops after 3 rounds. "
+     "`raw`: also the times of every round, `(medians, times)`.")
+    for _ in range(warmup):
+        for f in fns.values(): f()
+    names, ts, t0 = list(fns), {k: [] for k in fns}, time.perf_counter()
+    for i in range(n):
+        for k in (names if i % 2 == 0 else names[::-1]):
+            t = time.perf_counter(); fns[k](); ts[k].append((time.perf_counter() - t) * 1e3)
+        if budget_s is not None and i >= 2 and time.perf_counter() - t0 > budget_s: break
+    med = {k: float(np.median(v)) for k, v in ts.items()}
+    return (med, ts) if raw else med
+
+def _format_step(model:nn.Module, x:torch.Tensor, train:bool, bf16:bool):
+    "One training step of `model` on `x` (forward, mean-square loss, backward, AdamW); a forward pass if not `train`."
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4) if train else None
+    def step():
+        with torch.set_grad_enabled(train), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(x)
+        if train:
+            sum(o.float().square().mean() for o in (out if isinstance(out, (tuple, list)) else (out,))).backward()
+            opt.step(); opt.zero_grad(set_to_none=True)
+        if x.is_cuda: torch.cuda.synchronize()
+    return step
+
+def measure_channels_last(model:nn.Module, bs:int, size:int, train:bool=True, bf16:bool=False, n:int=5,
+                          budget_s:float=5.0, device=None) -> dict:
+    ("Median ms of a training step (`train=False`: a forward pass) of `model` on a synthetic `bs`×3×`size`² batch "
+     "in each memory format ('contiguous', 'channels_last'), interleaved, and `ratio`: the median over rounds of "
+     "channels-last's time over contiguous's. On deep copies, every random generator restored after: `model` and "
+     "the run's random stream are untouched.")
+    dev = torch.device(device) if device is not None else default_device()
+    st = _rng_states()
+    try:
+        x = torch.randn(bs, 3, size, size, generator=torch.Generator().manual_seed(0)).to(dev)
+        fns = {}
+        for name, mf in (('contiguous', torch.contiguous_format), ('channels_last', torch.channels_last)):
+            m = copy.deepcopy(model).to(dev).train(train).to(memory_format=mf)
+            fns[name] = _format_step(m, x.contiguous(memory_format=mf), train, bf16)
+        med, ts = interleaved_medians(fns, n=n, warmup=1, budget_s=budget_s, raw=True)
+        return dict(med, ratio=float(np.median(np.divide(ts['channels_last'], ts['contiguous']))))
+    finally: _restore_rng(st)
+
+CL_MARGIN = 0.05   # channels-last must be at least this much faster (a smaller gain is within the noise)
+
+def choose_channels_last(ms:dict, margin:float=CL_MARGIN) -> bool:
+    ("Channels-last where its step (`ms`, as from `measure_channels_last`) is at least `margin` shorter: the median of "
+     "the per-round ratios if measured (a load that drifts between rounds cancels out), else of the medians'.")
+    ratio = ms['ratio'] if 'ratio' in ms else ms['channels_last'] / ms['contiguous']
+    return bool(ratio < 1 - margin)
+
+def channels_last_cache() -> Path:
+    "The JSON file of the measured `channels_last='auto'` decisions of this machine."
+    return cache_dir()/'channels_last.json'
+
+def _read_cl_cache(path:Path) -> dict:
+    if not path.exists(): return {}
+    try: return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} (the cache of channels_last='auto' decisions) is not valid JSON ({e}); delete "
+                         "it and the decisions are measured again") from e
+
+def _cl_key(cfg, dev:torch.device, train:bool) -> str:
+    "The cache key of a decision: the record's version, the model and input, the device (and ISA), PyTorch, threads."
+    if dev.type == 'cuda': where = f'cuda:{torch.cuda.get_device_name(dev)}'
+    else: info = machine_info(); where = f"cpu:{info['isa']}:{info['cpu_model']}"
+    return '|'.join(map(str, ['v2', cfg.backbone, json.dumps(cfg.backbone_kwargs, sort_keys=True, default=str),
+                              f'{cfg.size}px', f'bs{cfg.bs}', 'train' if train else 'features',
+                              'bf16' if cfg.bf16 else 'fp32', where, f'torch {torch.__version__}',
+                              f'{torch.get_num_threads()} threads']))
+
+def resolve_channels_last(model:nn.Module, cfg, device=None) -> tuple[bool, dict|None]:
+    ("`cfg.channels_last` as a bool, and for 'auto' the record of the decision (the two medians, the choice): "
+     "measured on `model` by `measure_channels_last` once per machine and setting, then read from the cache.")
+    v = cfg.channels_last
+    if isinstance(v, (bool, np.bool_)): return bool(v), None
+    if v != 'auto': raise ValueError(f"channels_last={v!r}: pass True, False or 'auto' (measure which is faster)")
+    dev = torch.device(device) if device is not None else default_device()
+    train = not cfg.cached_features
+    key, path = _cl_key(cfg, dev, train), channels_last_cache()
+    rec = _read_cl_cache(path).get(key)
+    how = 'cached decision of this machine'
+    if rec is None:
+        ms = measure_channels_last(model, cfg.bs, cfg.size, train=train, bf16=cfg.bf16, device=dev)
+        rec = dict(contiguous_ms=round(ms['contiguous'], 1), channels_last_ms=round(ms['channels_last'], 1),
+                   ratio=round(ms['ratio'], 3), channels_last=choose_channels_last(ms))
+        how = 'measured now'
+        cache = {**_read_cl_cache(path), key: rec}
+        with atomic_write(path, "the channels_last='auto' cache") as tmp: tmp.write_text(json.dumps(cache, indent=1))
+    what = 'training step' if train else 'trunk forward pass'
+    print(f"channels_last='auto': {cfg.backbone} at {cfg.size} px, bs {cfg.bs}: {what} contiguous "
+          f"{rec['contiguous_ms']:.0f} ms, channels-last {rec['channels_last_ms']:.0f} ms (medians, interleaved; "
+          f"per-round ratio {rec['ratio']:.2f}; {how}) -> channels_last={rec['channels_last']}")
+    return bool(rec['channels_last']), dict(rec)
+
 
 # %% ../nbs/05_train.ipynb
 def _plain(o):
@@ -253,7 +363,7 @@ class TrainConfig:
     uncertainty: bool = False
     cached_features: bool = False
     bf16: bool = False
-    channels_last: bool = False
+    channels_last: bool|str = 'auto'   # 'auto': measured at set-up (resolve_channels_last)
     progressive: int|None = None
     grad_accum: int = 1
     augment: float = 0.0
@@ -390,10 +500,14 @@ class _Run:
     ck_path: Path|None = None
     checkpoint: dict|None = None      # the checkpoint resumed from
     history: list = field(default_factory=list)
+    channels_last_auto: dict|None = None   # channels_last='auto': the measured medians and the choice
 
     @classmethod
     def setup(cls, catalog:Catalog, cfg:TrainConfig) -> _Run:
         "The run of `cfg` on `catalog`: config resolved and checked, backbone and model built."
+        if not (isinstance(cfg.channels_last, (bool, np.bool_)) or cfg.channels_last == 'auto'):
+            raise ValueError(f"channels_last={cfg.channels_last!r}: pass True, False or 'auto' (measure which is "
+                             "faster)")
         cfg = replace(cfg, tasks=list(cfg.tasks or catalog.tasks),
                       freeze_epochs=0 if cfg.cached_features else cfg.freeze_epochs)
         n_train = len(_split_positions(catalog, cfg.valid, 'train', cfg.seed)[1][0])
@@ -424,7 +538,11 @@ class _Run:
         meta = dict(config=fingerprint(config),
                     catalog=fingerprint(catalog.items['item_id'].astype(str).tolist(),
                                         *[catalog.targets(t) for t in cfg.tasks]))
-        return cls(catalog, cfg, bb, model, fit_cat, fit_tasks, weights_, config, meta)
+        # 'auto': timed on copies of the model (random streams restored); the run's cfg holds the bool, its saved
+        # config the recipe ('auto')
+        cl, cl_rec = resolve_channels_last(model.trunk if cfg.cached_features else model, cfg)
+        cfg = replace(cfg, channels_last=cl)
+        return cls(catalog, cfg, bb, model, fit_cat, fit_tasks, weights_, config, meta, channels_last_auto=cl_rec)
 
 # %% ../nbs/05_train.ipynb
 @patch
@@ -549,7 +667,8 @@ def result(self:_Run, train_s:float) -> TrainResult:
     if cfg.instance_weight: model.drop_task(INSTANCE_TASK)
     metrics, preds = self.final_metrics()
     hist = pd.DataFrame(self.history)
-    res_cfg = dict(self.config, train_s=train_s, cache_s=self.cache_s, image_cache=self.dls.image_cache)
+    res_cfg = dict(self.config, train_s=train_s, cache_s=self.cache_s, image_cache=self.dls.image_cache,
+                   channels_last_used=bool(cfg.channels_last), channels_last_auto=self.channels_last_auto)
     res = TrainResult(model, model.embedder().eval(), metrics, hist, train_s, res_cfg, self.learn, None, preds)
     if cfg.out_dir is not None:
         _refuse_non_finite(model, f'the model in {cfg.out_dir}')

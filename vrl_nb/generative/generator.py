@@ -17,7 +17,7 @@ from .queries import LANGUAGES, title_translator
 from .pipeline import TinyTextToImagePipeline, tiny_text_to_image, encode_prompts
 
 # %% auto 0
-__all__ = ['split_part', 'caption_table', 'show_samples', 'train_text_to_image', 'plot_loss']
+__all__ = ['split_part', 'caption_table', 'show_samples', 'train_text_to_image', 'plot_loss', 'unet_step_benchmark']
 
 # %% ../../nbs/08c_generator.ipynb
 def split_part(catalog, splits):
@@ -253,3 +253,41 @@ def plot_loss(log:dict, window:int=20):
                                  label=f'mean of {window}')
     ax.set_xlabel('step'); ax.set_ylabel('loss'); ax.legend(); plt.tight_layout()
     return fig
+
+# %% ../../nbs/08c_generator.ipynb
+def unet_step_benchmark(unet_config:dict|None=None, bs:int=32, size:int=32, n:int=5, seq_len:int=16,
+                        cross_attention_dim:int=384, device=None, info:dict|None=None) -> pd.DataFrame:
+    ("Median ms of a training step of the generator's UNet (`TINY_UNET` with `unet_config`) on a synthetic "
+     "`bs`×3×`size`² batch in fp32, fp32 channels-last and, only where bf16 is native, bf16 autocast (both "
+     "formats); interleaved. One row per variant: `ms` (median), `vs_fp32` (median over rounds of fp32's time over "
+     "the variant's; > 1: faster) or, if not run, `note` says why.")
+    from diffusers import UNet2DConditionModel
+    from vrl_nb.generative.pipeline import TINY_UNET
+    from vrl_nb.train import interleaved_medians
+    from vrl_nb.core import bf16_skip_reason, default_device
+    dev = torch.device(device) if device is not None else default_device()
+    cfg = {**TINY_UNET, 'cross_attention_dim': cross_attention_dim, **(unet_config or {}), 'sample_size': size}
+    g = torch.Generator().manual_seed(0)
+    x, t = torch.randn(bs, 3, size, size, generator=g).to(dev), torch.randint(0, 1000, (bs,), generator=g).to(dev)
+    h = torch.randn(bs, seq_len, cfg['cross_attention_dim'], generator=g).to(dev)
+    mask = torch.ones(bs, seq_len, dtype=torch.long, device=dev)
+    with torch.random.fork_rng(devices=[]): base = UNet2DConditionModel(**cfg)   # the caller's random stream kept
+    skip = bf16_skip_reason(dev, info)
+    variants = {'fp32': (False, False), 'fp32 + channels-last': (False, True),
+                'bf16 autocast': (True, False), 'bf16 + channels-last': (True, True)}
+    def make(bf16, cl):
+        mf = torch.channels_last if cl else torch.contiguous_format
+        u = copy.deepcopy(base).to(dev).train().to(memory_format=mf)
+        xi, opt = x.contiguous(memory_format=mf), torch.optim.AdamW(u.parameters(), lr=1e-4)
+        def step():
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                out = u(xi, t, encoder_hidden_states=h, encoder_attention_mask=mask).sample
+            F.mse_loss(out.float(), x).backward(); opt.step(); opt.zero_grad(set_to_none=True)
+            if dev.type == 'cuda': torch.cuda.synchronize()
+        return step
+    ms, ts = interleaved_medians({k: make(*v) for k, v in variants.items() if not (v[0] and skip)}, n=n, raw=True)
+    rows = [dict(variant=k, bs=bs, size=size, ms=round(ms[k], 1) if k in ms else float('nan'),
+                 vs_fp32=round(float(np.median(np.divide(ts['fp32'], ts[k]))), 2) if k in ms else float('nan'),
+                 note='' if k in ms else skip) for k in variants]
+    return pd.DataFrame(rows)
+
