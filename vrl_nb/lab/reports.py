@@ -14,13 +14,14 @@ from ..retrieval import (COUNT_METRICS, RESULT_PREFIXES, metric_key, records_fro
                               key_result_columns)
 
 # %% auto 0
-__all__ = ['REPORTS_DIR', 'SUITES', 'CALIBRATION_REF_S', 'PATH_PARAMS', 'report_dir', 'save_metrics', 'save_timings',
-           'save_figure', 'report_catalog', 'key_task', 'catalog_fingerprint', 'report_notebooks_dir', 'default_kernel',
-           'speed_calibration', 'check_param', 'check_backbone_spec', 'resolve_path_params', 'check_inputs',
-           'suite_runs', 'render_html', 'code_version', 'param_files', 'run_key', 'run_key_changes', 'run_is_complete',
-           'run_notebook', 'latest_complete_run', 'latest_complete_runs', 'run_suite', 'retrieval_columns',
-           'result_row', 'recall_at_k_curve', 'compare_variants', 'select_variant', 'collect_runs', 'summary_table',
-           'timings_caption', 'summary_figures', 'plot_attribute_agreement']
+__all__ = ['REPORTS_DIR', 'SUITES', 'CALIBRATION_REF_S', 'PATH_PARAMS', 'MODELS_INDEX', 'SOURCE_KEYS', 'report_dir',
+           'save_metrics', 'save_timings', 'save_figure', 'report_catalog', 'key_task', 'catalog_fingerprint',
+           'report_notebooks_dir', 'default_kernel', 'speed_calibration', 'check_param', 'check_backbone_spec',
+           'resolve_path_params', 'check_inputs', 'suite_runs', 'render_html', 'code_version', 'param_files', 'run_key',
+           'run_key_changes', 'run_is_complete', 'run_notebook', 'model_source', 'save_model_index', 'load_model_index',
+           'check_models_from', 'resolve_run_refs', 'latest_complete_run', 'latest_complete_runs', 'run_suite',
+           'retrieval_columns', 'result_row', 'recall_at_k_curve', 'compare_variants', 'select_variant', 'collect_runs',
+           'summary_table', 'timings_caption', 'summary_figures', 'plot_attribute_agreement']
 
 # %% ../../nbs/10_reports.ipynb
 def report_dir(out_dir:str|Path|None, name:str='report') -> Path:
@@ -144,7 +145,7 @@ SUITES = {
              params=dict(_TINY, sizes=[24], techniques=['cached'])),
         dict(name='generative', notebook='generative.ipynb', est_s=90,
              params=dict(n_train=200, n_test=40, size=32, gen_epochs=1, embed_epochs=1, languages=['en', 'fr'],
-                         n_images=1, steps=4)),
+                         n_images=1, steps=4, models_from='@backbones')),
         dict(name='summary', notebook='summary.ipynb', est_s=20, summary=True)]),
     'default': dict(description='The main job: the paper-style ablations on the embedded catalog (make report).',
                     shorten='--suite quick (a check of every report in a few minutes), or the backbones report alone '
@@ -156,7 +157,8 @@ SUITES = {
         dict(name='efficiency', notebook='efficiency.ipynb', est_s=195,
              params=dict(n_train=800, n_test=500, sizes=[96])),
         dict(name='generative', notebook='generative.ipynb', est_s=575,
-             params=dict(n_train=2000, n_test=500, gen_epochs=10, embed_epochs=4, n_images=1)),
+             params=dict(n_train=2000, n_test=500, gen_epochs=10, embed_epochs=4, n_images=1,
+                         models_from='@backbones')),
         dict(name='summary', notebook='summary.ipynb', est_s=10, summary=True)]),
     'full': dict(description='Larger catalog, more epochs, more backbones.', runs=[
         dict(name='backbones', notebook='backbones.ipynb', est_s=1800,
@@ -168,7 +170,7 @@ SUITES = {
         dict(name='efficiency', notebook='efficiency.ipynb', est_s=1800,
              params=dict(n_train=20000, n_test=4000, epochs=4)),
         dict(name='generative', notebook='generative.ipynb', est_s=2400,
-             params=dict(n_train=20000, n_test=2000, gen_epochs=12, n_images=4)),
+             params=dict(n_train=20000, n_test=2000, gen_epochs=12, n_images=4, models_from='@backbones')),
         dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
     'paper': dict(description="The paper's backbones (EfficientNet-B0, EfficientFormer-L3, ViT-S/16) with ImageNet "
                             "weights from the hub (online) or from files: -p backbones "
@@ -257,7 +259,7 @@ def check_backbone_spec(spec:str, param:str='backbones'):
         raise ValueError(f"parameter {param!r}: no offline weights for {name!r} (offline: {offline_backbones()}); "
                          "use name:none (from scratch), name:hub (online) or name:/path/to/weights.safetensors")
 
-PATH_PARAMS = ('catalog', 'image_root', 'queries', 'word_table')   # files and folders a report reads
+PATH_PARAMS = ('catalog', 'image_root', 'queries', 'word_table', 'models_from')   # files and folders a report reads
 
 def resolve_path_params(params:dict|None, cwd=None) -> dict:
     """`params` with the relative file parameters (`PATH_PARAMS`) made absolute against `cwd` (default: where you run
@@ -268,7 +270,7 @@ def resolve_path_params(params:dict|None, cwd=None) -> dict:
     cwd, out = Path(cwd or os.getcwd()), dict(params or {})
     for k in PATH_PARAMS:
         v = out.get(k)
-        if not isinstance(v, str) or _unset(v): continue
+        if not isinstance(v, str) or _unset(v) or v.startswith('@'): continue   # '@run': an earlier run's folder
         given = Path(v).expanduser(); f = given if given.is_absolute() else cwd/given
         if f.exists(): out[k] = str(f.resolve())
         elif k != 'word_table':
@@ -381,6 +383,8 @@ def check_inputs(params:dict, eval_split:str='test') -> list[str]:
                                  f"({_catalog_tasks(params, df)}); name some of those, or pass '[]' to skip the "
                                  "faithfulness check")
     if not _unset(params.get('queries')): notes += _check_query_log(params, df, eval_split)
+    mf = params.get('models_from')
+    if not _unset(mf) and not str(mf).startswith('@'): check_models_from(mf, params)   # '@run': when it has run
     return notes
 
 def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=None) -> list[dict]:
@@ -408,6 +412,10 @@ def suite_runs(suite:str|dict, params:dict|None=None, reports_dir=None, only=Non
             raise ValueError(f'{nb.name}: its parameters cell must declare out_dir (see vrl_nb.lab.reports.report_dir)')
         p = dict(r.get('params', {}))
         bad = [k for k in p if k not in declared]
+        refs = [v[1:] for v in p.values() if isinstance(v, str) and v.startswith('@')]
+        late = [x for x in refs if x not in names[:names.index(r['name'])]]
+        if late: raise KeyError(f"suite run {r['name']!r}: '@{late[0]}' names no earlier run of this suite; "
+                                f"its earlier runs: {names[:names.index(r['name'])]}")
         if bad: raise KeyError(f"suite run {r['name']!r}: {nb.name} has no parameter(s) {bad}; it declares "
                                f"{sorted(declared)}")
         for k, v in (params or {}).items():
@@ -559,6 +567,95 @@ def run_notebook(nb:str|Path, run_dir:str|Path, params:dict|None=None, kernel_na
     return status
 
 # %% ../../nbs/10_reports.ipynb
+MODELS_INDEX = 'models.json'           # the index of the models a report saved in its run folder
+SOURCE_KEYS = ('catalog', 'image_root', 'label_cols', 'id_col', 'seed')   # what a saved model was trained on
+
+def model_source(params:dict) -> dict:
+    ("What a report's models are trained on, in terms another report can compare: its catalog parameters "
+     "(`catalog`, `image_root` as absolute paths; None for the embedded catalog), the split's `seed` and `data`, "
+     "the fingerprint of the data (your table's bytes and its images' sizes and times, or the embedded catalog's files).")
+    p = {k: params.get(k) for k in SOURCE_KEYS}
+    table = None if _unset(p['catalog']) else Path(p['catalog']).expanduser().resolve()
+    root = (None if table is None else Path(p['image_root']).expanduser().resolve() if not _unset(p['image_root'])
+            else table.parent)
+    lc = p['label_cols']
+    p.update(catalog=table and str(table), image_root=root and str(root), label_cols=[lc] if isinstance(lc, str) else lc)
+    p['data'] = _data_fingerprint(p)
+    return json.loads(json.dumps(p, default=str))
+
+def save_model_index(out_dir, models:dict, params:dict, catalog, size:int) -> Path:
+    ("Write `out_dir/models.json`: the saved models (`{name: dict(folder=..., kind=..., ...)}`, each folder inside "
+     "`out_dir`, stored relative to it) with what they were trained on: `model_source(params)`, the training "
+     "parameters, the catalog's fingerprint and tasks, and the ids of the items not in its test split.")
+    out, rows = Path(out_dir).resolve(), {}
+    for name, m in models.items():
+        f = Path(m['folder']).resolve()
+        if not (f/'config.json').exists() or out not in f.parents:
+            raise ValueError(f"model {name!r}: {f} is not a saved model folder inside {out}")
+        rows[name] = {**m, 'folder': str(f.relative_to(out))}
+    sp = catalog.items['split'] if 'split' in catalog.items else pd.Series('train', index=catalog.items.index)
+    idx = dict(source=model_source(params), size=int(size), catalog=catalog_fingerprint(catalog),
+               catalog_name=catalog.name, tasks=list(catalog.tasks),
+               trained_with={k: v for k, v in params.items() if k not in (*SOURCE_KEYS, 'out_dir')},
+               trained_on=sorted(catalog.items.loc[sp != 'test', 'item_id'].astype(str)), models=rows)
+    save_json(json.loads(json.dumps(idx, default=str)), out/MODELS_INDEX)
+    return out/MODELS_INDEX
+
+def load_model_index(folder, param:str='models_from') -> dict:
+    "The `models.json` of run folder `folder`, its model folders made absolute and checked to exist."
+    f = Path(folder).expanduser()
+    if not (f/MODELS_INDEX).exists():
+        raise FileNotFoundError(f"parameter {param!r}: {f} has no {MODELS_INDEX}" +
+                                ('' if f.is_dir() else ' (it is not a folder)') + ": name the run folder of a "
+                                "backbones report that finished (it saves its models there)")
+    idx = load_json(f/MODELS_INDEX)
+    for name, m in idx['models'].items():
+        m['folder'] = str((f/m['folder']).resolve())
+        if not (Path(m['folder'])/'config.json').exists():
+            raise FileNotFoundError(f"parameter {param!r}: model {name!r} of {f/MODELS_INDEX} is missing "
+                                    f"({m['folder']}): the run folder was copied in part; copy it whole")
+    return idx
+
+def check_models_from(folder, params:dict, gallery=None, param:str='models_from') -> dict:
+    ("The model index of run folder `folder`, checked against the catalog that report parameters `params` describe "
+     "(the same `SOURCE_KEYS` and data) and, given the `gallery` a report searches, that none of its items was a "
+     "training item of those models. A mismatch is an error naming what differs and what to do; returns the index.")
+    idx = load_model_index(folder, param)
+    have, want = idx['source'], model_source(params)
+    diff = [k for k in (*SOURCE_KEYS, 'data') if have.get(k) != want.get(k)]
+    fix = (f"run this report with the catalog parameters of that run, or leave {param} unset: the report then "
+           "trains the models it needs")
+    if diff:
+        what = [f'{k} {have.get(k)!r} there, {want.get(k)!r} here' for k in diff if k != 'data']
+        if 'data' in diff: what.append('the data differs (the table, its images or the embedded catalog changed)')
+        raise ValueError(f"parameter {param!r}: the models in {folder} were trained on another catalog: "
+                         f"{'; '.join(what)}. To use them, {fix}")
+    if gallery is not None:
+        seen = set(gallery.items['item_id'].astype(str)) & set(idx['trained_on'])
+        if seen:
+            raise ValueError(f"parameter {param!r}: {len(seen)} of the {len(gallery)} gallery items (e.g. "
+                             f"{sorted(seen)[:3]}) are training items of the models in {folder}; scores on them "
+                             f"would not be held-out scores. To use them, {fix}")
+    return idx
+
+def resolve_run_refs(params:dict, statuses:list) -> tuple[dict, list]:
+    ("`params` with each `'@name'` value (an earlier run of the suite) replaced by that run's folder when it "
+     "completed (or was reused), else None: the report then does that work itself. Returns the lines to print.")
+    out, lines = dict(params), []
+    done = {s['name']: s for s in statuses}
+    for k, v in params.items():
+        if not (isinstance(v, str) and v.startswith('@')): continue
+        s = done.get(v[1:])
+        if s is not None and s['ok'] and s.get('run_dir'):
+            out[k] = str(s['run_dir']); lines.append(f"{k} = the {v[1:]} run's folder, {s['run_dir']}")
+        else:
+            out[k] = None
+            why = 'was not run (--only)' if s is None else 'failed'
+            lines.append(f"the {v[1:]} run {why}: {k} is unset, so this report trains the models it needs itself")
+    return out, lines
+
+
+# %% ../../nbs/10_reports.ipynb
 def _fmt(s): s = int(round(s)); return f'{s // 60}m{s % 60:02d}s'
 
 def latest_complete_run(root:Path, name:str, key:dict|None=None) -> tuple[Path|None, list]:
@@ -609,6 +706,13 @@ def _suite_step(r:dict, i:int, n:int, root:Path, folders:list, statuses:list, re
     "One run of a suite: reused (--resume), refused (a summary with nothing to summarise) or executed."
     params_r = dict(r['params'])
     if r.get('summary'): params_r['runs'] = [str(f) for f in folders]
+    params_r, lines = resolve_run_refs(params_r, statuses)
+    for line in lines: say(f"[{i}/{n}] {r['name']}: {line}")
+    if not _unset(params_r.get('models_from')) and not r.get('summary'):
+        try: check_models_from(params_r['models_from'], {**_declared_defaults(r.get('declared', {})), **params_r})
+        except (ValueError, FileNotFoundError) as e:   # a failed run, said and recorded, no kernel started
+            say(f"[{i}/{n}] {r['name']}: FAILED before it started: {e}")
+            return dict(notebook=r['notebook'], run_dir=None, ok=False, seconds=0, error=f'{type(e).__name__}: {e}')
     key = run_key(r['path'], params_r)
     prev, why = latest_complete_run(root, r['name'], key) if resume and not r.get('summary') else (None, [])
     if prev is not None:
@@ -731,10 +835,11 @@ def recall_at_k_curve(retrieval:dict, ks) -> dict:
 
 def compare_variants(catalog, variants:list, common:dict|None=None, queries=None, eval_split:str='test', k:int=10,
                      ks=(1, 5, 10, 20, 50), models_dir=None, seed:int=0, similar=None, verbose:bool=True) -> dict:
-    "Train/evaluate each variant on `catalog`; rows for the results table, timings, recall@k curves, trained results."
+    ("Train/evaluate each variant on `catalog`; rows for the results table, timings, recall@k curves, trained results "
+     "and, with `models_dir`, the model folder of every variant (`folders`: trained ones with their heads).")
     from vrl_nb.core import set_seed
     from vrl_nb.backbones import create_backbone
-    from vrl_nb.multitask import embedder_from_backbone
+    from vrl_nb.multitask import embedder_from_backbone, save_embedder
     from vrl_nb.train import train_multitask, train_config
     from vrl_nb.retrieval import evaluate_retrieval
     common = dict(common or {}); gallery = catalog.split_(eval_split)
@@ -742,26 +847,29 @@ def compare_variants(catalog, variants:list, common:dict|None=None, queries=None
     if len(set(labels)) != len(labels): raise ValueError(f'variant labels must be unique: {labels}')
     variants = drop_bf16(variants, verbose=verbose)   # never where bf16 is emulated (printed: which and why)
     skipped = [l for l in labels if l not in {v['label'] for v in variants}]
-    rows, tims, curves, trained = [], [], {}, {}
+    rows, tims, curves, trained, folders = [], [], {}, {}, {}
     for i, v in enumerate(variants, 1):
         v = {**common, **v}; label = v.pop('label'); do_train = v.pop('train', True)
         info = {kk: v.pop(kk) for kk in ('recipe',) if kk in v}
         # TrainConfig's defaults
         cfg = train_config(seed=seed, progress=False, eval_split=eval_split, **v); size = cfg.size
         set_seed(seed); t0 = time.time()
+        folder = (Path(models_dir)/slugify(label)) if models_dir else None
         if do_train:
-            res = train_multitask(catalog, cfg, out_dir=(Path(models_dir)/slugify(label)) if models_dir else None)
+            res = train_multitask(catalog, cfg, out_dir=folder)
             emb, weights, tr = res.embedder, res.config['weights'], res
             recipe = info.get('recipe') or ('cached features' if cfg.cached_features else 'fine-tune')
             trained[label] = res
         else:
             name = cfg.backbone
-            bb = create_backbone(name, weights=cfg.weights, img_size=size if 'vit' in name or 'deit' in name else None)
+            bb = create_backbone(name, weights=cfg.weights, img_size=size)   # a CNN: its input size, for the record
             emb, weights, tr, recipe = embedder_from_backbone(bb), bb.weights, None, info.get('recipe', 'no training')
+            if folder is not None: save_embedder(emb, folder)
         r = evaluate_retrieval(emb, gallery, queries, k=k, ks=ks, size=size, similar=similar)
         row, tim = result_row(label, backbone=cfg.backbone, weights=weights, recipe=recipe,
                               train=tr, retrieval=r, eval_split=eval_split)
         rows.append(row); tims.append(tim)
+        if folder is not None: folders[label] = folder
         curves[label] = recall_at_k_curve(r, ks)
         if verbose:
             acc = ', '.join(f'{kk}={row[kk]:.3f}' for kk in row if kk.startswith(RESULT_PREFIXES['accuracy'] + '_'))
@@ -769,7 +877,7 @@ def compare_variants(catalog, variants:list, common:dict|None=None, queries=None
                                                            result_column('search_by_image', 'R', 1)))
             print(f"[{i}/{len(variants)}] {label}: {acc + ', ' if acc else ''}similar P@{k}={sim:.3f}, "
                   f"search-by-image R@1={sbi:.3f}  ({time.time() - t0:.0f}s)")
-    return dict(rows=rows, timings=tims, curves=curves, trained=trained, skipped=skipped)
+    return dict(rows=rows, timings=tims, curves=curves, trained=trained, skipped=skipped, folders=folders)
 
 # %% ../../nbs/10_reports.ipynb
 def select_variant(catalog, res:dict, backbone:str, queries=None, eval_split:str='test', valid:str='valid', k:int=10,
