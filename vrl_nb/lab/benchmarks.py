@@ -272,8 +272,9 @@ def benchmark_switches(catalog:Catalog, backbone:str='tf_efficientnet_lite0', we
                                                                                              bs,
                                                                                              info)
     for name, sw in switches.items():
+        # every switch against the plain layout (training's default 'auto' would pick channels-last itself)
         kw = dict(dict(size=size, epochs=epochs, freeze_epochs=0, bs=bs, eval_split=None,
-                       progress=False), **kwargs)
+                       channels_last=False, progress=False), **kwargs)
         kw.update(sw)
         r = train_multitask(catalog, backbone, weights, **kw)
         rows.append(dict(switch=name, s_per_epoch=r.epoch_seconds(),
