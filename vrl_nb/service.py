@@ -16,8 +16,8 @@ except ImportError: Request = None
 
 # %% auto 0
 __all__ = ['live_factory', 'LiveIndex', 'ChangeLog', 'encode_vector', 'decode_vector', 'replay', 'Overloaded', 'MicroBatcher',
-           'RequestError', 'check_image', 'SearchService', 'create_app', 'serve_main', 'loadtest', 'loadtest_main',
-           'clustered_vectors', 'live_index_benchmark']
+           'RequestError', 'check_image', 'SearchService', 'create_app', 'serve_main', 'serve_on_ray', 'loadtest',
+           'loadtest_main', 'clustered_vectors', 'live_index_benchmark']
 
 # %% ../nbs/11b_service.ipynb
 _NO_REMOVE = ('Refine', 'RFlat', 'HNSW', 'NSG', 'LSH', 'OPQ', 'PCA')   # indexes that cannot remove one id
@@ -941,7 +941,8 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
     async def readyz():
         "Ready once the model and index are loaded and a first batch went through both."
         body = dict(ready=st['ready'], items=len(svc.index), index=svc.index.factory, size=svc.size,
-                    changes=svc.log.seq, snapshot=svc.log.snap_seq)
+                    changes=svc.log.seq, snapshot=svc.log.snap_seq,
+                    process=os.getpid())
         return JSONResponse(body, status_code=200 if st['ready'] else 503)
 
     @app.get('/metrics')
@@ -1003,6 +1004,45 @@ def serve_main(argv=None):
     print(f"serving {len(app.state.service.index)} items on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, limit_concurrency=args.limit_concurrency,
                 timeout_graceful_shutdown=args.graceful_timeout, log_level='warning', access_log=False)
+
+# %% ../nbs/11b_service.ipynb
+class _SearchReplica:
+    ("One Ray Serve replica: the app of `create_app`, built in the replica. Replicas share the state folder, so "
+     "each applies the changes the others logged before it answers (`SearchService.sync`).")
+    def __init__(self, app_kw:dict): self.service_app = create_app(**app_kw)   # `app`: Serve's own
+    def __serve_build_asgi_app__(self): return self.service_app
+    def check_health(self):
+        "Ray's health check: what /readyz says (the model and index loaded and warmed), and the log readable."
+        st, svc = self.service_app.state.status, self.service_app.state.service
+        if not st['ready']: raise RuntimeError('not ready: the model and index are still loading or warming')
+        svc.log.stale()
+
+def serve_on_ray(embedder:str|Path, embeddings:str|Path, state:str|Path|None=None, num_replicas:int=2,
+                 address:str|None=None, max_ongoing_requests:int=16, max_queued_requests:int=64,
+                 host:str='127.0.0.1', port:int=8000, name:str='vrl_nb_search', threads:int=1,
+                 num_cpus:float=1, health_check_period_s:float=5.0, **app_kw) -> str:
+    ("Deploy the service on Ray Serve as `num_replicas` replicas of the same app (on the cluster at `address`, "
+     "else a local one), behind Serve's HTTP proxy on `host:port`; the URL. Each replica takes at most "
+     "`max_ongoing_requests` at once; beyond that up to `max_queued_requests` wait, and more get 503 at once.")
+    import ray
+    from ray import serve
+    app_kw = dict(app_kw, embedder=str(embedder), embeddings=str(embeddings), threads=threads,
+                  state=str(Path(state).resolve()) if state else None)
+    if num_replicas > 1 and not app_kw.get('max_queue'): app_kw['max_queue'] = max_ongoing_requests
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 **({} if address else dict(num_cpus=max(int(num_replicas * num_cpus) + 1, 2))))
+    serve.start(http_options=dict(host=host, port=int(port)))
+    dep = serve.deployment(
+        name='search', num_replicas=int(num_replicas), max_ongoing_requests=int(max_ongoing_requests),
+        max_queued_requests=int(max_queued_requests), health_check_period_s=health_check_period_s,
+        ray_actor_options=dict(num_cpus=num_cpus,
+                               runtime_env=dict(env_vars=dict(OMP_NUM_THREADS=str(threads),
+                                                              OMP_WAIT_POLICY='PASSIVE'))),
+    )(serve.ingress()(_SearchReplica))
+    serve.run(dep.bind(app_kw), name=name, route_prefix='/')
+    return f'http://{host}:{port}'
+
 
 # %% ../nbs/11b_service.ipynb
 def _pcts(lat) -> dict:
