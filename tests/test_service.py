@@ -177,3 +177,65 @@ def test_service_end_to_end(folders):
         s.close()
         assert srv.p.wait(20) in (0, -signal.SIGTERM)   # uvicorn exits by the signal once drained
     finally: srv.stop()
+
+
+def test_compaction_survives_kill(folders):
+    """Adds and deletes, a compaction, more changes, kill -9, restart: every added item found, every deleted gone;
+    then a process killed between writing the snapshot and swapping in the new log: the next start recovers."""
+    d, imgs = folders
+    state = d/'compact-state'
+    rng = np.random.default_rng(7)
+    new = {f'n{j}': _image(rng, j + 11) for j in range(4)}
+    srv = Server(d, '--state', str(state), '--compact-after', '0')
+    try:
+        c = httpx.Client(base_url=srv.url, timeout=30)
+        for i in ('n0', 'n1', 'n2'): assert c.put(f'/v1/items/{i}', content=_png(new[i])).status_code == 201
+        for i in ('it01', 'it02', 'n2'): assert c.delete(f'/v1/items/{i}').status_code == 200
+        r = c.post('/v1/admin/compact').json()
+        assert (r['seq'], r['records_before'], r['records_after'], r['images_removed']) == (6, 6, 4, 1), r
+        assert sorted(p.name for p in state.iterdir()) == ['changes.jsonl', 'changes.lock', 'images', 'snapshot.json']
+        assert len((state/'changes.jsonl').read_text().splitlines()) == 1   # the new log: its first line only
+        assert c.put('/v1/items/n3', content=_png(new['n3'])).status_code == 201
+        assert c.delete('/v1/items/it03').status_code == 200
+    finally: srv.stop(signal.SIGKILL)
+
+    def check(srv, present, gone):
+        c = httpx.Client(base_url=srv.url, timeout=30)
+        for i in present:
+            got = c.post('/v1/search?k=1', content=_png(new[i])).json()['results'][0]['id']
+            assert got == i, (i, got)
+            assert c.get(f'/v1/items/{i}/image').status_code == 200   # its uploaded image was kept
+        for i in gone: assert c.get(f'/v1/items/{i}/similar').status_code == 404, i
+        return c.get('/readyz').json()
+
+    srv = Server(d, '--state', str(state))
+    try:
+        r = check(srv, ['n0', 'n1', 'n3'], ['it01', 'it02', 'it03', 'n2'])
+        assert (r['items'], r['snapshot'], r['changes']) == (40, 6, 8), r
+    finally: srv.stop(signal.SIGKILL)
+
+    # a process that dies (SIGKILL) after the snapshot is written, before the new log replaces the old one
+    code = f'''
+import os, signal, sys
+from vrl_nb.service import SearchService
+svc = SearchService({str(d/'embedder')!r}, {str(d/'embeddings')!r}, {str(state)!r}, threads=1)
+svc.delete('n1')
+svc.log._rotate = lambda after: os.kill(os.getpid(), signal.SIGKILL)
+svc.compact()
+'''
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    p = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    snap = json.loads((state/'snapshot.json').read_text())
+    assert snap['seq'] == 9 and json.loads((state/'changes.jsonl').read_text().splitlines()[0])['after'] == 6
+    srv = Server(d, '--state', str(state))
+    try:
+        r = check(srv, ['n0', 'n3'], ['it01', 'it02', 'it03', 'n1', 'n2'])
+        assert (r['items'], r['snapshot'], r['changes']) == (39, 9, 9), r
+        c = httpx.Client(base_url=srv.url, timeout=30)
+        assert c.put('/v1/items/n1', content=_png(new['n1'])).json()['seq'] == 10   # numbering goes on
+    finally: srv.stop(signal.SIGKILL)
+    from vrl_nb.service import ChangeLog   # what the next start reads: the snapshot, then only change 10
+    log = ChangeLog(state, json.loads((state/'changes.jsonl').read_text().splitlines()[0])['base'])
+    assert (log.snap_seq, [r['seq'] for r in log.records], log.last['n1']['op']) == (9, [10], 'put')
+    log.close()

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import asyncio, base64, hashlib, io, ipaddress, json, math, os, socket, threading, time, warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 import numpy as np
@@ -15,8 +16,8 @@ except ImportError: Request = None
 
 # %% auto 0
 __all__ = ['live_factory', 'LiveIndex', 'ChangeLog', 'encode_vector', 'decode_vector', 'replay', 'Overloaded', 'MicroBatcher',
-           'RequestError', 'check_image', 'SearchService', 'create_app', 'serve_main', 'loadtest', 'loadtest_main',
-           'clustered_vectors', 'live_index_benchmark']
+           'RequestError', 'check_image', 'SearchService', 'create_app', 'serve_main', 'serve_on_ray', 'loadtest',
+           'loadtest_main', 'clustered_vectors', 'live_index_benchmark']
 
 # %% ../nbs/11b_service.ipynb
 _NO_REMOVE = ('Refine', 'RFlat', 'HNSW', 'NSG', 'LSH', 'OPQ', 'PCA')   # indexes that cannot remove one id
@@ -168,31 +169,75 @@ def _fsync_dir(folder:Path):
 
 class ChangeLog:
     ("The catalog's changes since its embedding folder: an append-only JSON-lines file, each record fsynced "
-     "before it is acknowledged, replayed on start. Uploaded images are kept beside it (`images/`).")
-    FORMAT = 'vrl_nb.changelog/1'
+     "before it is acknowledged, replayed on start; `compact` folds it into a snapshot. Uploaded images are kept "
+     "beside it (`images/`). Processes sharing the folder take turns writing (a file lock) and `catch_up` with "
+     "what the others wrote.")
+    FORMAT, SNAPSHOT = 'vrl_nb.changelog/1', 'vrl_nb.snapshot/1'
     def __init__(self, folder:str|Path, base:dict):
-        self.folder = Path(folder); self.path = self.folder/'changes.jsonl'
+        import fcntl
+        self.folder, self.base = Path(folder), base
+        self.path, self.snap_path = self.folder/'changes.jsonl', self.folder/'snapshot.json'
         (self.folder/'images').mkdir(parents=True, exist_ok=True)
-        self.lock = threading.RLock(); self.records, self.last = [], {}   # last: item id -> its latest record
-        if self.path.exists(): self._read(base)
-        else:
-            with open(self.path, 'wb') as f:
-                f.write((json.dumps(dict(format=self.FORMAT, base=base)) + '\n').encode())
-                f.flush(); os.fsync(f.fileno())
-            _fsync_dir(self.folder)
-        self.f = open(self.path, 'ab')
+        self.lock = threading.RLock(); self.f = None; self._depth = 0
+        self._lockf = open(self.folder/'changes.lock', 'a+b'); self._fcntl = fcntl
+        with self.writing():
+            for tmp in self.folder.glob('.changes.jsonl.*.tmp'): tmp.unlink()   # a rotation cut short
+            if not self.path.exists():
+                if self.snap_path.exists():
+                    raise ValueError(f"{self.folder} has a snapshot but no change log (changes.jsonl): "
+                                     "the state folder was damaged; restore it from a backup, or start with "
+                                     "a new state folder")
+                self._new_log(self.path, after=0)
+            self._load()
 
-    def _read(self, base:dict):
+    @contextmanager
+    def writing(self):
+        "Hold the log for writing: this process's lock and the folder's file lock (re-entrant)."
+        with self.lock:
+            if self._depth == 0: self._fcntl.flock(self._lockf, self._fcntl.LOCK_EX)
+            self._depth += 1
+            try: yield self
+            finally:
+                self._depth -= 1
+                if self._depth == 0: self._fcntl.flock(self._lockf, self._fcntl.LOCK_UN)
+
+    def _new_log(self, path:Path, after:int):
+        "Write a log holding only its first line (the catalog it is over; the snapshot it follows), fsynced."
+        with open(path, 'wb') as f:
+            f.write((json.dumps(dict(format=self.FORMAT, base=self.base, after=after)) + '\n').encode())
+            f.flush(); os.fsync(f.fileno())
+        _fsync_dir(self.folder)
+
+    def _check_base(self, head:dict, path:Path, fmt:str, first):
+        if head.get('format') != fmt:
+            raise ValueError(f"{path} is not a {fmt} file of vrl_nb.service (it starts {first[:80]!r}); "
+                             "point the service's state folder elsewhere")
+        if head.get('base') != self.base:
+            raise ValueError(f"{path} records changes to another catalog or model ({head.get('base')}"
+                             f" != {self.base}): replaying them here would mix catalogs. Serve the embedding "
+                             "folder and embedder it was written for, or start with a new state folder")
+
+    def _load(self):
+        "Read the snapshot (if any) and the log: `snapshot` and `records` (those after it), `last` per item."
+        self.snapshot, self.snap_seq = [], 0
+        if self.snap_path.exists():
+            raw = self.snap_path.read_bytes()
+            try: snap = json.loads(raw)
+            except json.JSONDecodeError:
+                raise ValueError(f"{self.snap_path} is not JSON: the snapshot is damaged (it is written whole "
+                                 "or not at all, so the disk or a copy broke it); restore it from a backup") from None
+            self._check_base(snap, self.snap_path, self.SNAPSHOT, raw)
+            self.snapshot, self.snap_seq = snap['records'], int(snap['seq'])
+        if self.f is not None: self.f.close()
+        self.f = open(self.path, 'ab')
         raw = self.path.read_bytes(); lines = raw.split(b'\n')
         head = json.loads(lines[0]) if lines[0] else {}
-        if head.get('format') != self.FORMAT:
-            raise ValueError(f"{self.path} is not a change log of vrl_nb.service (first line "
-                             f"{lines[0][:80]!r}); point the service's state folder elsewhere")
-        if head.get('base') != base:
-            raise ValueError(f"{self.path} records changes to another catalog or model ({head.get('base')}"
-                             f" != {base}): replaying them here would mix catalogs. Serve the embedding "
-                             "folder and embedder it was written for, or start with a new state folder")
-        good = len(lines[0]) + 1
+        self._check_base(head, self.path, self.FORMAT, lines[0])
+        if head.get('after', 0) > self.snap_seq:
+            raise ValueError(f"{self.path} continues a snapshot of change {head['after']}, but "
+                             f"{self.snap_path} holds {'none' if not self.snap_seq else self.snap_seq}: the "
+                             "snapshot is missing or stale; restore the state folder from a backup")
+        recs, good, end = [], len(lines[0]) + 1, len(raw)
         for i, line in enumerate(lines[1:], 2):
             if not line: good += 1; continue
             try: rec = json.loads(line)
@@ -201,22 +246,85 @@ class ChangeLog:
                     warnings.warn(f"{self.path}: line {i} was cut short by a crash while it was written "
                                   f"({len(line)} bytes, never acknowledged); it is truncated away")
                     with open(self.path, 'r+b') as f: f.truncate(good); os.fsync(f.fileno())
-                    break
+                    end = good; break
                 raise ValueError(f"{self.path}: line {i} is not a JSON record ({line[:60]!r}); the log is "
                                  "damaged: restore it from a backup, or rebuild from the embedding folder "
                                  "with a new state folder (the changes since are then lost)") from None
-            self.records.append(rec); self.last[rec['id']] = rec; good += len(line) + 1
+            recs.append(rec); good += len(line) + 1
+        self.records = [r for r in recs if r['seq'] > self.snap_seq]   # a crash before rotation: tail only
+        self.last = {r['id']: r for r in self.snapshot + self.records}
+        self.offset, self.ino = end, os.fstat(self.f.fileno()).st_ino
+        self.generation = getattr(self, 'generation', 0) + 1
 
     @property
-    def seq(self) -> int: return self.records[-1]['seq'] if self.records else 0
+    def seq(self) -> int: return self.records[-1]['seq'] if self.records else self.snap_seq
+
+    def stale(self) -> bool:
+        "Whether another process changed the log since this one last read it (one `stat`)."
+        try: st = os.stat(self.path)
+        except FileNotFoundError: return True   # being rotated this instant
+        return st.st_ino != self.ino or st.st_size != self.offset
+
+    def catch_up(self) -> list|None:
+        ("Read the records other processes appended since this one last read: the new records, or None when "
+         "the log was compacted meanwhile (then `snapshot` and `records` are re-read: rebuild from them).")
+        with self.lock:
+            if not self.stale(): return []
+            with self.writing():   # no other process is half-way through a write or a rotation
+                if os.stat(self.path).st_ino != self.ino: self._load(); return None
+                with open(self.path, 'rb') as f: f.seek(self.offset); chunk = f.read()
+                cut = chunk.rfind(b'\n') + 1
+                if cut < len(chunk):   # a writer died mid-line (we hold the lock): never acknowledged
+                    warnings.warn(f"{self.path}: a last line cut short by a crash while it was written "
+                                  f"({len(chunk) - cut} bytes, never acknowledged) is truncated away")
+                    with open(self.path, 'r+b') as f: f.truncate(self.offset + cut); os.fsync(f.fileno())
+                new = [json.loads(line) for line in chunk[:cut].split(b'\n') if line]
+                self.offset += cut
+            self.records.extend(new); self.last.update((r['id'], r) for r in new)
+            return new
 
     def append(self, op:str, item_id:str, **fields) -> dict:
         "Write one change (`put` / `delete`) durably (flush + fsync) and return it with its sequence number."
-        with self.lock:
+        with self.writing():
+            if self.stale():
+                raise RuntimeError(f"{self.path} has changes this process has not read: catch_up (and apply "
+                                   "them) inside writing() before appending")
             rec = dict(seq=self.seq + 1, op=op, id=str(item_id), time=time.time(), **fields)
-            self.f.write((json.dumps(rec) + '\n').encode()); self.f.flush(); os.fsync(self.f.fileno())
+            line = (json.dumps(rec) + '\n').encode()
+            self.f.write(line); self.f.flush(); os.fsync(self.f.fileno()); self.offset += len(line)
             self.records.append(rec); self.last[rec['id']] = rec
             return rec
+
+    def compact(self, base_ids) -> dict:
+        ("Fold the log into a snapshot: the latest record of every changed item (a delete only of an item of the "
+         "embedding folder `base_ids`), as of the last change; then start a new log after it and remove the "
+         "uploaded images no record refers to. A crash at any point leaves the old snapshot + log or the new ones.")
+        from vrl_nb.core import atomic_write
+        with self.writing():
+            if self.stale():
+                raise RuntimeError(f"{self.path} has changes this process has not read: catch_up first")
+            base_ids, seq = set(map(str, base_ids)), self.seq
+            keep = sorted((r for r in self.last.values() if r['op'] == 'put' or r['id'] in base_ids),
+                          key=lambda r: r['seq'])
+            n_before = len(self.snapshot) + len(self.records)
+            with atomic_write(self.snap_path, 'change-log snapshot') as tmp:
+                with open(tmp, 'wb') as f:
+                    f.write(json.dumps(dict(format=self.SNAPSHOT, base=self.base, seq=seq, records=keep)).encode())
+                    f.flush(); os.fsync(f.fileno())
+            _fsync_dir(self.folder)
+            self._rotate(seq)
+            self._load()
+            used = {r['image'] for r in keep if r['op'] == 'put'}
+            gone = [p for p in (self.folder/'images').iterdir() if f'images/{p.name}' not in used]
+            for p in gone: p.unlink()
+            return dict(seq=seq, records_before=n_before, records_after=len(keep), images_removed=len(gone),
+                        snapshot_bytes=self.snap_path.stat().st_size)
+
+    def _rotate(self, after:int):
+        "Replace the log by an empty one that follows the snapshot of change `after` (one atomic rename)."
+        tmp = self.folder/f'.changes.jsonl.{os.getpid()}.tmp'
+        self._new_log(tmp, after)
+        os.replace(tmp, self.path); _fsync_dir(self.folder)
 
     def save_image(self, data:bytes) -> str:
         "Keep an uploaded image (content-addressed, fsynced); its path relative to the log's folder."
@@ -228,7 +336,9 @@ class ChangeLog:
             os.replace(tmp, dst); _fsync_dir(dst.parent)
         return name
 
-    def close(self): self.f.close()
+    def close(self):
+        if self.f is not None: self.f.close()
+        self._lockf.close()
 
 def encode_vector(v:np.ndarray) -> str: return base64.b64encode(np.asarray(v, '<f4').tobytes()).decode()
 def decode_vector(s:str) -> np.ndarray: return np.frombuffer(base64.b64decode(s), '<f4').copy()
@@ -384,27 +494,50 @@ class SearchService:
         return dict(items=items, images=catalog.images)
 
     def build_index(self) -> LiveIndex:
-        "A new index of the embedding folder plus every change in the log (what a restart and a rebuild do)."
+        ("A new index of the embedding folder plus the log's snapshot and the changes after it (what a restart "
+         "and a rebuild do); `seq` and `generation` say which state of the log it holds.")
         from vrl_nb.embed import load_embeddings
         ids, X = load_embeddings(self.embeddings_dir, dtype=np.float32)
         self.base_ids = ids
-        seq = self.log.seq
+        with self.log.lock:
+            snap, recs, gen = list(self.log.snapshot), list(self.log.records), self.log.generation
         ix = LiveIndex.build(ids, X, self.factory, self.nprobe, self.rerank)
-        replay(ix, self.log.records[:seq])
-        ix.seq = seq
+        replay(ix, snap); replay(ix, recs)
+        ix.seq, ix.generation = (recs[-1]['seq'] if recs else self.log.snap_seq), gen
         return ix
+
+    def sync(self) -> int:
+        ("Apply the changes other processes sharing the state folder logged since this one last looked (one "
+         "`stat` when there are none); after a compaction by another, rebuild. How many were applied.")
+        if not self.log.stale(): return 0
+        with self.log.lock:
+            new = self.log.catch_up()
+            if new is None: self.index = self.build_index(); return -1
+            return replay(self.index, new)
 
     def rebuild(self) -> dict:
         ("Build a fresh index (the embedding folder + the log) while serving, catch it up with the changes made "
          "meanwhile, and put it in place: requests in flight finish on the old one, none fails.")
         t0 = time.perf_counter()
         new = self.build_index()
-        with self.log.lock:   # no change is logged between the catch-up and the swap
+        with self.log.writing():   # no change is logged between the catch-up and the swap
+            self.sync()
+            if new.generation != self.log.generation: new = self.build_index()   # compacted meanwhile
             n = replay(new, self.log.records, after=new.seq)
             old, self.index = self.index, new
         self.swaps += 1
         return dict(items=len(new), seconds=round(time.perf_counter() - t0, 3), caught_up=n,
                     was=len(old), factory=new.factory)
+
+    def compact(self) -> dict:
+        ("Fold the change log into a snapshot and start a new log (`ChangeLog.compact`): a restart then "
+         "replays only the changes since. The index is unchanged.")
+        t0 = time.perf_counter()
+        with self.log.writing():
+            self.sync()
+            r = self.log.compact(self.base_ids)
+            self.index.generation = self.log.generation
+        return dict(r, seconds=round(time.perf_counter() - t0, 3))
 
     # --- the batch function: runs in the batcher's thread --------------------------------------------
     def embed(self, imgs:list) -> np.ndarray:
@@ -445,7 +578,8 @@ class SearchService:
 
     def put(self, item_id:str, vector:np.ndarray, data:bytes, meta:dict|None=None) -> dict:
         "Add or replace an item: logged durably first, then indexed (searchable on the next request)."
-        with self.log.lock:
+        with self.log.writing():
+            self.sync()
             img = self.log.save_image(data)
             rec = self.log.append('put', item_id, vector=encode_vector(vector), image=img, meta=meta or {})
             self.index.add([item_id], vector[None])
@@ -453,7 +587,8 @@ class SearchService:
 
     def delete(self, item_id:str) -> dict:
         "Remove an item: logged durably first, then taken out of the index."
-        with self.log.lock:
+        with self.log.writing():
+            self.sync()
             if item_id not in self.index: raise RequestError(404, f"item {item_id!r} is not in the index")
             rec = self.log.append('delete', item_id)
             self.index.remove([item_id])
@@ -532,6 +667,7 @@ function show(j, t0) {
   $('status').textContent = j.results.length + ' results in ' + Math.round(performance.now() - t0) + ' ms';
   for (const h of j.results) {
     const f = document.createElement('figure'), img = document.createElement('img');
+    f.className = 'hit'; f.dataset.id = h.id; f.dataset.score = h.score;
     img.src = '/v1/items/' + encodeURIComponent(h.id) + '/image'; img.alt = h.id; img.loading = 'lazy';
     const cap = document.createElement('figcaption');
     const labels = fields.filter(c => h[c] != null && h[c] !== '').map(c => h[c]).join(' · ');
@@ -599,9 +735,10 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
                index:str|None=None, nprobe:int|None=None, rerank:int=0, catalog=None,
                image_root:str|Path|None=None, max_batch:int=16, max_wait_ms:float=5.0,
                max_queue:int=64, max_body:int=8 << 20, max_pixels:int=40_000_000, max_k:int=100,
-               threads:int|None=None, service:SearchService|None=None):
+               threads:int|None=None, service:SearchService|None=None, compact_after:int|None=None):
     ("The FastAPI app serving visual search over a saved embedder + embedding folder (+ change log in `state`, "
-     "default `<embeddings>/live`). Refuses an embedder that did not make the embeddings.")
+     "default `<embeddings>/live`; compacted once it holds `compact_after` changes). Refuses an embedder that "
+     "did not make the embeddings.")
     from contextlib import asynccontextmanager
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -631,7 +768,7 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
         await batcher.stop(); svc.log.close()
 
     app = FastAPI(title='vrl_nb visual search', lifespan=lifespan)
-    app.state.service, app.state.metrics = svc, M
+    app.state.service, app.state.metrics, app.state.status = svc, M, st
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body)   # bodies sent in chunks
 
     class DeclaredTooLarge:   # a declared Content-Length over the limit: 413 naming it, before any byte is read
@@ -649,6 +786,7 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
     @app.middleware('http')
     async def count(request:Request, call_next):
         t0 = time.perf_counter()
+        if svc.log.stale(): await run_in_threadpool(svc.sync)   # changes other processes logged
         response = await call_next(request)
         route = getattr(request.scope.get('route'), 'path', 'other')
         M['requests'].labels(route, request.method, str(response.status_code)).inc()
@@ -740,6 +878,9 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
         ids, scores = await run_in_threadpool(svc.similar, item_id, k, nprobe)
         return dict(id=item_id, k=k, results=hits(ids, scores, fields))
 
+    async def maybe_compact():
+        if compact_after and len(svc.log.records) >= compact_after: await run_in_threadpool(svc.compact)
+
     @app.put('/v1/items/{item_id}')
     async def put(item_id:str, request:Request):
         "Add or replace an item from its image (raw body, or multipart `image` + `meta` JSON)."
@@ -751,7 +892,7 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
         finally: release(coming)
         existed = item_id in svc.index
         rec = await run_in_threadpool(svc.put, item_id, r['vector'], data, meta)
-        M['changes'].labels('put').inc(); M['items'].set(len(svc.index))
+        M['changes'].labels('put').inc(); M['items'].set(len(svc.index)); await maybe_compact()
         return JSONResponse(dict(id=item_id, seq=rec['seq'], replaced=existed, items=len(svc.index)),
                             status_code=200 if existed else 201)
 
@@ -759,7 +900,7 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
     async def delete(item_id:str):
         "Remove an item from the catalog."
         rec = await run_in_threadpool(svc.delete, item_id)
-        M['changes'].labels('delete').inc(); M['items'].set(len(svc.index))
+        M['changes'].labels('delete').inc(); M['items'].set(len(svc.index)); await maybe_compact()
         return dict(id=item_id, seq=rec['seq'], deleted=True, items=len(svc.index))
 
     @app.get('/v1/items/{item_id}/image')
@@ -788,6 +929,11 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
         r = await run_in_threadpool(svc.rebuild)
         M['swaps'].inc(); M['items'].set(len(svc.index)); return r
 
+    @app.post('/v1/admin/compact')
+    async def compact():
+        "Fold the change log into a snapshot and start a new log: a restart replays only what follows."
+        return await run_in_threadpool(svc.compact)
+
     @app.get('/healthz')
     async def healthz(): return dict(status='ok')
 
@@ -795,7 +941,8 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
     async def readyz():
         "Ready once the model and index are loaded and a first batch went through both."
         body = dict(ready=st['ready'], items=len(svc.index), index=svc.index.factory, size=svc.size,
-                    changes=svc.log.seq)
+                    changes=svc.log.seq, snapshot=svc.log.snap_seq,
+                    process=os.getpid())
         return JSONResponse(body, status_code=200 if st['ready'] else 503)
 
     @app.get('/metrics')
@@ -840,12 +987,15 @@ def serve_main(argv=None):
     a('--limit-concurrency', type=int, default=None, help="uvicorn's connection limit (503 beyond)")
     a('--graceful-timeout', type=float, default=30.0, help='seconds SIGTERM waits for requests in flight')
     a('--threads', type=int, default=None, help='torch intra-op threads')
+    a('--compact-after', type=int, default=10_000, help='fold the change log into a snapshot once it holds '
+      'this many changes (0: only on POST /v1/admin/compact)')
     args = p.parse_args(argv)
     import uvicorn
     try:
         app = create_app(args.embedder, args.embeddings, args.state, args.index, args.nprobe, args.rerank,
                          args.catalog, args.image_root, args.max_batch, args.max_wait_ms, args.max_queue,
-                         int(args.max_body_mb * (1 << 20)), args.max_pixels, threads=args.threads)
+                         int(args.max_body_mb * (1 << 20)), args.max_pixels, threads=args.threads,
+                         compact_after=args.compact_after or None)
     except (ValueError, FileNotFoundError, KeyError) as e:   # what was refused, and why: no traceback
         raise SystemExit(f"vrl_nb serve: not started: {e}") from e
     if not _loopback(args.host):
@@ -854,6 +1004,45 @@ def serve_main(argv=None):
     print(f"serving {len(app.state.service.index)} items on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, limit_concurrency=args.limit_concurrency,
                 timeout_graceful_shutdown=args.graceful_timeout, log_level='warning', access_log=False)
+
+# %% ../nbs/11b_service.ipynb
+class _SearchReplica:
+    ("One Ray Serve replica: the app of `create_app`, built in the replica. Replicas share the state folder, so "
+     "each applies the changes the others logged before it answers (`SearchService.sync`).")
+    def __init__(self, app_kw:dict): self.service_app = create_app(**app_kw)   # `app`: Serve's own
+    def __serve_build_asgi_app__(self): return self.service_app
+    def check_health(self):
+        "Ray's health check: what /readyz says (the model and index loaded and warmed), and the log readable."
+        st, svc = self.service_app.state.status, self.service_app.state.service
+        if not st['ready']: raise RuntimeError('not ready: the model and index are still loading or warming')
+        svc.log.stale()
+
+def serve_on_ray(embedder:str|Path, embeddings:str|Path, state:str|Path|None=None, num_replicas:int=2,
+                 address:str|None=None, max_ongoing_requests:int=16, max_queued_requests:int=64,
+                 host:str='127.0.0.1', port:int=8000, name:str='vrl_nb_search', threads:int=1,
+                 num_cpus:float=1, health_check_period_s:float=5.0, **app_kw) -> str:
+    ("Deploy the service on Ray Serve as `num_replicas` replicas of the same app (on the cluster at `address`, "
+     "else a local one), behind Serve's HTTP proxy on `host:port`; the URL. Each replica takes at most "
+     "`max_ongoing_requests` at once; beyond that up to `max_queued_requests` wait, and more get 503 at once.")
+    import ray
+    from ray import serve
+    app_kw = dict(app_kw, embedder=str(embedder), embeddings=str(embeddings), threads=threads,
+                  state=str(Path(state).resolve()) if state else None)
+    if num_replicas > 1 and not app_kw.get('max_queue'): app_kw['max_queue'] = max_ongoing_requests
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 **({} if address else dict(num_cpus=max(int(num_replicas * num_cpus) + 1, 2))))
+    serve.start(http_options=dict(host=host, port=int(port)))
+    dep = serve.deployment(
+        name='search', num_replicas=int(num_replicas), max_ongoing_requests=int(max_ongoing_requests),
+        max_queued_requests=int(max_queued_requests), health_check_period_s=health_check_period_s,
+        ray_actor_options=dict(num_cpus=num_cpus,
+                               runtime_env=dict(env_vars=dict(OMP_NUM_THREADS=str(threads),
+                                                              OMP_WAIT_POLICY='PASSIVE'))),
+    )(serve.ingress()(_SearchReplica))
+    serve.run(dep.bind(app_kw), name=name, route_prefix='/')
+    return f'http://{host}:{port}'
+
 
 # %% ../nbs/11b_service.ipynb
 def _pcts(lat) -> dict:
