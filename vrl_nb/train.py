@@ -74,14 +74,14 @@ class ProgressiveResize(Callback):
                              *self.learn.xb[1:])
 
 # %% ../nbs/05_train.ipynb
-def _rng_states() -> tuple:
+def _rng_states() -> dict:
     "The states of Python's, NumPy's and PyTorch's (CPU and CUDA) random generators."
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    return random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda
+    return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(), cuda=cuda)
 
-def _restore_rng(st:tuple):
-    random.setstate(st[0]); np.random.set_state(st[1]); torch.set_rng_state(st[2])
-    if st[3] is not None: torch.cuda.set_rng_state_all(st[3])
+def _restore_rng(st:dict):
+    random.setstate(st['python']); np.random.set_state(st['numpy']); torch.set_rng_state(st['torch'])
+    if st['cuda'] is not None: torch.cuda.set_rng_state_all(st['cuda'])
 
 def interleaved_medians(fns:dict, n:int=5, warmup:int=1, budget_s:float|None=None, raw:bool=False) -> dict:
     ("Median milliseconds of each callable of `fns` over `n` rounds after `warmup` calls each, interleaved: a round "
