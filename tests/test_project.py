@@ -143,3 +143,17 @@ def test_readme_is_generated_from_index():
     docs = importlib.util.module_from_spec(spec); spec.loader.exec_module(docs); readme_from_index = docs.readme_from_index
     assert (ROOT/'README.md').read_text() == readme_from_index(ROOT/'nbs'), \
         'README.md is out of step with nbs/index.ipynb: run `make readme` and commit'
+
+
+def test_no_function_hands_back_more_than_three_values():
+    "State that needs four or more values travels as an object (a dataclass, a run), not as a tuple to unpack"
+    import ast
+    offenders = []
+    for p in sorted((ROOT/'vrl_nb').rglob('*.py')):
+        if p.name == '_modidx.py': continue
+        for fn in ast.walk(ast.parse(p.read_text())):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)): continue
+            for r in ast.walk(fn):
+                if isinstance(r, ast.Return) and isinstance(r.value, ast.Tuple) and len(r.value.elts) > 3:
+                    offenders.append(f'{p.relative_to(ROOT)}:{fn.name} returns {len(r.value.elts)} values')
+    assert not offenders, offenders
