@@ -12,8 +12,8 @@ from ..core import atomic_write, load_json, machine_line
 from .reports import collect_runs, latest_complete_runs
 
 # %% auto 0
-__all__ = ['REPORT_QUESTIONS', 'SuiteResults', 'results_section', 'results_record', 'changelog_lines', 'benchmarks_section',
-           'write_results_docs', 'results_main']
+__all__ = ['REPORT_QUESTIONS', 'SuiteResults', 'report_sections', 'results_section', 'results_record', 'changelog_lines',
+           'benchmarks_section', 'write_results_docs', 'results_main']
 
 # %% ../../nbs/10b_results.ipynb
 REPORT_QUESTIONS = dict(
@@ -58,9 +58,17 @@ class SuiteResults:
                                     "run the suite first, e.g. `make report`")
         s = load_json(path/'suite.json') if (path/'suite.json').exists() else {}
         command = s.get('command') or f"vrl_nb report --suite {s.get('suite', path.name)} (command not recorded)"
+        return cls.from_runs(runs, label or s.get('suite', path.name), command, path)
+
+    @classmethod
+    def from_runs(cls, runs, label:str='this suite', command:str='(command not recorded)',
+                  path=None) -> 'SuiteResults':
+        "The same from a list of complete run folders (as the suite runner hands them to its summary)."
+        runs = [Path(r) for r in runs if (Path(r)/'DONE').exists() and (Path(r)/'metrics.json').exists()]
         table, _ = collect_runs(runs)
         if 'run' not in table: table = pd.DataFrame(columns=['run', 'report', 'model'])   # no run wrote rows
-        return cls(path, label or s.get('suite', path.name), command, [_run_info(r) for r in runs], table)
+        return cls(Path(path) if path else (runs[0].parent if runs else Path('.')), label, command,
+                   [_run_info(r) for r in runs], table)
 
 # %% ../../nbs/10b_results.ipynb
 _QUALITY_DROP = ('run', 'report', 'machine', 'train_s', 'epoch_s', 'params_m', 'embed_img_s', 'embed_s', 'seconds')
@@ -75,19 +83,26 @@ def _made_by(info:dict, command:str) -> str:
     return (f"*`{command}` — run `{info['run']}` finished {info['finished']}, code {info['commit']}, "
             f"{info['machine']}{took}.*")
 
-def results_section(sr:SuiteResults) -> str:
-    "The markdown of one suite: a table per report under its question and provenance."
+def report_sections(sr:SuiteResults) -> list:
+    "One dict per report of `sr` with a table: its run info, its heading (the question) and its markdown."
     from vrl_nb.viz import results_markdown
-    out = [f"## {sr.label}", f"`{sr.command}`"]
+    out = []
     for info in sr.runs:
         df = _quality_table(sr.table[sr.table['run'] == info['run']].drop(columns=['run']))
         if not len(df) or 'model' not in df: continue
         q = REPORT_QUESTIONS.get(info['report'])
-        out += [f"### {info['report']}" + (f": {q}" if q else ''), _made_by(info, sr.command)]
         mds = results_markdown(df, ids=('model',))
-        out.append(mds[0])
+        md = [_made_by(info, sr.command), mds[0]]
         if len(mds) > 1:
-            out.append('<details><summary>more columns</summary>\n\n' + '\n\n'.join(mds[1:]) + '\n\n</details>')
+            md.append('<details><summary>more columns</summary>\n\n' + '\n\n'.join(mds[1:]) + '\n\n</details>')
+        out.append(dict(info=info, heading=f"### {info['report']}" + (f": {q}" if q else ''),
+                        markdown='\n\n'.join(md)))
+    return out
+
+def results_section(sr:SuiteResults) -> str:
+    "The markdown of one suite: a table per report under its question and provenance."
+    out = [f"## {sr.label}", f"`{sr.command}`"]
+    for s in report_sections(sr): out += [s['heading'], s['markdown']]
     return '\n\n'.join(out)
 
 # %% ../../nbs/10b_results.ipynb
