@@ -83,6 +83,19 @@ def _made_by(info:dict, command:str) -> str:
     return (f"*`{command}` — run `{info['run']}` finished {info['finished']}, code {info['commit']}, "
             f"{info['machine']}{took}.*")
 
+def _faithfulness_md(run:Path) -> list:
+    "The generator's faithfulness check of a generative run (all languages), if it made one."
+    m = load_json(run/'metrics.json') if (run/'metrics.json').exists() else {}
+    rows = [r for r in m.get('faithfulness') or [] if r.get('language') == 'all']
+    if not rows: return []
+    t = pd.DataFrame([dict(task=r['task'], match=f"{r['match']:.3f} [{r['lo']:.2f}, {r['hi']:.2f}]",
+                           threshold=r.get('threshold'), flagged=r.get('flagged')) for r in rows])
+    judge = m.get('judge_accuracy')
+    head = ("Faithfulness of the generated images (share whose judged attribute matches the query's; the ranking "
+            "above is read only when no task is flagged)" + (f"; judge accuracy on real images: {judge}" if judge
+                                                              else '') + ':')
+    return [head, t.to_markdown(index=False)]
+
 def report_sections(sr:SuiteResults) -> list:
     "One dict per report of `sr` with a table: its run info, its heading (the question) and its markdown."
     from vrl_nb.viz import results_markdown
@@ -92,7 +105,7 @@ def report_sections(sr:SuiteResults) -> list:
         if not len(df) or 'model' not in df: continue
         q = REPORT_QUESTIONS.get(info['report'])
         mds = results_markdown(df, ids=('model',))
-        md = [_made_by(info, sr.command), mds[0]]
+        md = [_made_by(info, sr.command), mds[0], *_faithfulness_md(sr.path/info['run'])]
         if len(mds) > 1:
             md.append('<details><summary>more columns</summary>\n\n' + '\n\n'.join(mds[1:]) + '\n\n</details>')
         out.append(dict(info=info, heading=f"### {info['report']}" + (f": {q}" if q else ''),
