@@ -44,6 +44,7 @@ class SuiteResults:
     command: str
     runs: list = field(default_factory=list)     # `_run_info` dicts, in report order
     table: pd.DataFrame = None                    # `collect_runs` rows (run, report, model, scores, times)
+    suite: dict = field(default_factory=dict)     # the runner's `suite.json` (command, wall time, calibration)
 
     @classmethod
     def read(cls, path, label:str|None=None) -> 'SuiteResults':
@@ -58,13 +59,16 @@ class SuiteResults:
                                     "run the suite first, e.g. `make report`")
         s = load_json(path/'suite.json') if (path/'suite.json').exists() else {}
         command = s.get('command') or f"vrl_nb report --suite {s.get('suite', path.name)} (command not recorded)"
-        return cls.from_runs(runs, label or s.get('suite', path.name), command, path)
+        sr = cls.from_runs(runs, label or s.get('suite', path.name), command, path)
+        sr.suite = s
+        return sr
 
     @classmethod
     def from_runs(cls, runs, label:str='this suite', command:str='(command not recorded)',
                   path=None) -> 'SuiteResults':
         "The same from a list of complete run folders (as the suite runner hands them to its summary)."
         runs = [Path(r) for r in runs if (Path(r)/'DONE').exists() and (Path(r)/'metrics.json').exists()]
+        runs = sorted(runs, key=lambda r: (r/'DONE').read_text().strip())   # in the order they ran
         table, _ = collect_runs(runs)
         if 'run' not in table: table = pd.DataFrame(columns=['run', 'report', 'model'])   # no run wrote rows
         return cls(Path(path) if path else (runs[0].parent if runs else Path('.')), label, command,
@@ -164,6 +168,11 @@ def benchmarks_section(sr:SuiteResults) -> str:
     known = walls['minutes'].dropna()
     out += ['Wall time of each report run' + (f' (total {known.sum():.1f} min)' if len(known) else '') + ':',
             walls.to_markdown(index=False)]
+    cal = sr.suite.get('calibration')
+    if cal:   # how busy the machine was when the suite started, by the runner's own measure
+        out.append(f"The runner's speed calibration when the suite started: a training step took {cal['step_s']} s "
+                   f"against {cal['ref_step_s']} s on the reference machine state (×{cal['factor']}; above 1 means "
+                   "slower, e.g. other work sharing the cores).")
     for info in sr.runs:
         bench = sr.path/info['run']/'bench.md'
         if bench.exists(): out += [f"### {info['report']}", bench.read_text().strip()]; continue
