@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10b_results.ipynb 3
 from __future__ import annotations
-import argparse, datetime, json, re, sys
+import argparse, datetime, json, re, shlex, sys
 from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
@@ -205,7 +205,7 @@ def write_results_docs(folders, dest='.', date:str|None=None) -> tuple:
     "Write RESULTS.md and BENCHMARKS.md in `dest` from suite `folders` ('path' or 'path=label'); their paths."
     suites, dest = _as_suites(folders), Path(dest)
     date = date or datetime.date.today().isoformat()
-    args = ' '.join(str(f) if not isinstance(f, SuiteResults) else str(f.path) for f in folders)
+    args = shlex.join(str(f) if not isinstance(f, SuiteResults) else str(f.path) for f in folders)
     res_path, bench_path = dest/'RESULTS.md', dest/'BENCHMARKS.md'
     old_text = res_path.read_text() if res_path.exists() else ''
     m, lg = _DATA_RE.search(old_text), _LOG_RE.search(old_text)
