@@ -23,14 +23,14 @@ def _image(rng, k) -> np.ndarray:
     return np.clip(a + rng.integers(0, 40, a.shape), 0, 255).astype(np.uint8)
 
 
-@pytest.fixture(scope='module')
-def folders(tmp_path_factory):
+def make_service_folders(d: Path) -> list:
+    "40 images + items.csv + a saved tiny embedder + its embedding folder in `d`; the 42 images (2 never indexed)."
     import pandas as pd
     from vrl_nb.backbones import create_backbone
     from vrl_nb.multitask import embedder_from_backbone, save_embedder
     from vrl_nb.catalog import Catalog, FileImageStore
     from vrl_nb.embed import embed_catalog
-    d = tmp_path_factory.mktemp('svc'); rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0)
     (d/'img').mkdir()
     imgs = [_image(rng, k) for k in range(42)]
     for k, a in enumerate(imgs[:40]): (d/'img'/f'{k}.png').write_bytes(_png(a))
@@ -40,7 +40,13 @@ def folders(tmp_path_factory):
     emb = embedder_from_backbone(create_backbone('test_efficientnet', weights=None, img_size=32))
     save_embedder(emb, d/'embedder')
     embed_catalog(emb, Catalog(items, FileImageStore(d/'img'), ['colour']), d/'embeddings', progress=False)
-    return d, imgs
+    return imgs
+
+
+@pytest.fixture(scope='module')
+def folders(tmp_path_factory):
+    d = tmp_path_factory.mktemp('svc')
+    return d, make_service_folders(d)
 
 
 def _free_port() -> int:

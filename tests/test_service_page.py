@@ -1,8 +1,7 @@
 """The service's page (`GET /`) in headless Chromium against a real uvicorn server on 127.0.0.1: an image is
 dropped on the page's drop zone (a `drop` event carrying the file, dispatched through the DevTools protocol) and
 the page shows k result thumbnails with their ids and scores. A screenshot is kept in the test's folder."""
-import base64, json, os, shutil, subprocess, tempfile, time
-import numpy as np
+import base64, json, os, shutil, subprocess, time
 import pytest
 
 httpx = pytest.importorskip('httpx')

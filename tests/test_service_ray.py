@@ -13,24 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def _smoke(workdir: Path) -> dict:
     "Runs inside the namespace: build a tiny catalog, deploy 2 replicas, exercise them; a dict of what it saw."
     import concurrent.futures as cf
-    import httpx, numpy as np, pandas as pd
+    import httpx
     from ray import serve
     sys.path.insert(0, str(Path(__file__).parent))
-    from test_service import _image, _png
-    from vrl_nb.backbones import create_backbone
-    from vrl_nb.multitask import embedder_from_backbone, save_embedder
-    from vrl_nb.catalog import Catalog, FileImageStore
-    from vrl_nb.embed import embed_catalog
+    from test_service import _png, make_service_folders
     from vrl_nb.service import serve_on_ray
-    d = workdir; rng = np.random.default_rng(0); (d/'img').mkdir()
-    imgs = [_image(rng, k) for k in range(42)]
-    for k, a in enumerate(imgs[:40]): (d/'img'/f'{k}.png').write_bytes(_png(a))
-    items = pd.DataFrame(dict(item_id=[f'it{k:02d}' for k in range(40)], image=[f'{k}.png' for k in range(40)],
-                              colour=[['red', 'blue', 'green'][k % 3] for k in range(40)]))
-    items.to_csv(d/'items.csv', index=False)
-    emb = embedder_from_backbone(create_backbone('test_efficientnet', weights=None, img_size=32))
-    save_embedder(emb, d/'embedder')
-    embed_catalog(emb, Catalog(items, FileImageStore(d/'img'), ['colour']), d/'embeddings', progress=False)
+    d = workdir; imgs = make_service_folders(d)
     out, t0 = {}, time.time()
     url = serve_on_ray(d/'embedder', d/'embeddings', d/'state', num_replicas=2, max_ongoing_requests=2,
                        max_queued_requests=2, port=8123, catalog=str(d/'items.csv'), image_root=str(d/'img'))
