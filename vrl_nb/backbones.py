@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_backbones.ipynb 3
 from __future__ import annotations
-import os, re, importlib.util, tempfile
+import re, importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 import timm
-from .core import cache_dir, is_offline, check_bf16
+from .core import cache_dir, is_offline, check_bf16, atomic_write
 
 # %% auto 0
 __all__ = ['OFFLINE_WEIGHTS', 'SCRATCH_WEIGHTS', 'package_checkpoint', 'offline_backbones', 'map_state_dict_by_position',
@@ -86,9 +86,8 @@ def offline_weights_file(name:str) -> Path:
     model = timm.create_model(name, pretrained=False)
     sd = map_state_dict_by_position(_load_any(src), model.state_dict())
     sd = {k: v.contiguous() for k, v in sd.items()}
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, suffix='.tmp'); os.close(fd)
-    save_file(sd, tmp, metadata=dict(source=str(src), architecture=name))
-    os.replace(tmp, dst)
+    with atomic_write(dst, 'offline weights') as tmp:
+        save_file(sd, tmp, metadata=dict(source=str(src), architecture=name))
     return dst
 
 # %% ../nbs/03_backbones.ipynb
