@@ -13,7 +13,7 @@ export HF_DATASETS_OFFLINE := 1
 export VRL_NB_FMNIST_DIR ?= $(FMNIST_DIR)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup data chromium sync lint test test-nbs test-py report docs readme lab clean-venv
+.PHONY: help setup data chromium hey sync lint test test-nbs test-py report docs readme lab clean-venv
 
 help:
 	@echo "make test    - set up (venv, pinned deps, kernel, data) and run all tests"
@@ -31,7 +31,7 @@ $(STAMP): setup.py settings.ini
 	$(PY) -m ipykernel install --sys-prefix --name vrl_nb --display-name "Python (vrl_nb)" >/dev/null
 	touch $@
 
-setup: $(STAMP) data
+setup: $(STAMP) data hey
 
 data:
 	@# Fashion-MNIST (MIT; the embedded catalog) and two icon themes (the second real catalog: oxygen LGPL-3+, gnome GPL-2+)
@@ -56,6 +56,18 @@ chromium:
 	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else \
 	  echo "chromium is missing. Run:  sudo apt-get install -y chromium"; exit 1; \
+	fi
+
+# Debian's hey (a Go HTTP load generator) runs the closed-loop stages of `vrl_nb loadtest` with far less CPU per
+# request than a Python client; optional: without it the load test uses aiohttp, and says which client ran.
+hey:
+	@if command -v hey >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing Debian's hey (HTTP load generator for vrl_nb loadtest) ..."; \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null || \
+	    echo "note: hey could not be installed; vrl_nb loadtest uses aiohttp instead"; \
+	else \
+	  echo "note: hey is not installed (sudo apt-get install -y hey); vrl_nb loadtest uses aiohttp instead"; \
 	fi
 
 # --- tests -----------------------------------------------------------------

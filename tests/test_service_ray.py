@@ -1,9 +1,10 @@
-"""The service on Ray Serve: two replicas on a local Ray cluster that the test starts, inside a network namespace
-of its own (`unshare -n`: Ray's daemons listen on every interface, so nothing outside this machine, and nothing
-else on it, can reach them). The test re-runs this file as a script in that namespace and asserts on the JSON it
-prints: the smoke test of `test_service.py` (search, a live add and delete, refusals), every change seen by both
-replicas on the next request, health, and back-pressure (503 at once beyond the queue)."""
-import json, os, subprocess, sys, time
+"""The service on Ray Serve: two replicas deployed by `vrl_nb serve --ray` (a subprocess, which starts a local Ray
+cluster) inside a network namespace of its own (`unshare -n`: Ray's daemons listen on every interface, so nothing
+outside this machine, and nothing else on it, can reach them). The test re-runs this file as a script in that
+namespace and asserts on the JSON it prints: the smoke test of `test_service.py` (search, a live add and delete,
+refusals), every change seen by both replicas on the next request, health, back-pressure (503 at once beyond the
+queue), and a clean stop on SIGTERM."""
+import json, os, re, subprocess, sys, time
 from pathlib import Path
 import pytest
 
@@ -11,22 +12,45 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _smoke(workdir: Path) -> dict:
-    "Runs inside the namespace: build a tiny catalog, deploy 2 replicas, exercise them; a dict of what it saw."
+    "Runs inside the namespace: build a tiny catalog, deploy 2 replicas from the command line, exercise them."
+    import signal
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_service import make_service_folders
+    d = workdir; imgs = make_service_folders(d)
+    out, t0, url = {}, time.time(), 'http://127.0.0.1:8123'
+    log = open(d/'serve-ray.log', 'w')
+    p = subprocess.Popen([sys.executable, '-c', 'import sys; from vrl_nb.service import serve_main; serve_main(sys.argv[1:])',
+                          '--ray', '--replicas', '2', '--max-ongoing-requests', '2', '--max-queued-requests', '2',
+                          '--port', '8123', '--embedder', str(d/'embedder'), '--embeddings', str(d/'embeddings'),
+                          '--state', str(d/'state'), '--catalog', str(d/'items.csv'), '--image-root', str(d/'img')],
+                         stdout=log, stderr=subprocess.STDOUT)
+    said = lambda: (d/'serve-ray.log').read_text()
+    try:
+        while 'serving on' not in said():   # printed once the deployment is up
+            if p.poll() is not None or time.time() - t0 > 180:
+                raise RuntimeError(f'vrl_nb serve --ray did not come up ({p.poll()}): {said()[-3000:]}')
+            time.sleep(0.3)
+        out['deploy_s'] = round(time.time() - t0, 1)
+        line = next(x for x in said().splitlines() if x.startswith('serving on'))
+        out['status'] = re.search(r'application (\w+)', line).group(1)
+        out['replicas'] = json.loads(re.search(r'replicas (\{.*?\})', line).group(1))
+        _exercise(url, imgs, out)
+    finally:
+        if p.poll() is None: p.send_signal(signal.SIGTERM)   # the command shuts Serve and its cluster down
+        try: out['exit'] = p.wait(90)
+        except subprocess.TimeoutExpired: p.kill(); out['exit'] = 'killed after 90 s'
+        log.close()
+    out['stopped'] = said().strip().splitlines()[-1]
+    out['total_s'] = round(time.time() - t0, 1)
+    return out
+
+
+def _exercise(url: str, imgs: list, out: dict):
+    "The smoke test against the deployment at `url`: what it saw goes into `out`."
     import concurrent.futures as cf
     import httpx
-    from ray import serve
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_service import _png, make_service_folders
-    from vrl_nb.service import serve_on_ray
-    d = workdir; imgs = make_service_folders(d)
-    out, t0 = {}, time.time()
-    url = serve_on_ray(d/'embedder', d/'embeddings', d/'state', num_replicas=2, max_ongoing_requests=2,
-                       max_queued_requests=2, port=8123, catalog=str(d/'items.csv'), image_root=str(d/'img'))
-    out['deploy_s'] = round(time.time() - t0, 1)
+    from test_service import _png
     c = httpx.Client(base_url=url, timeout=60)
-    st = serve.status().applications['vrl_nb_search']
-    out['status'] = getattr(st.status, 'value', str(st.status))
-    out['replicas'] = {str(k): v for k, v in st.deployments['search'].replica_states.items()}
     seen = lambda: {c.get('/readyz').json()['process'] for _ in range(40)}
     out['processes'] = len(seen())
 
@@ -52,9 +76,6 @@ def _smoke(workdir: Path) -> dict:
     with cf.ThreadPoolExecutor(32) as ex: rs = list(ex.map(one, range(64)))
     out['burst'] = {str(s): [r.status_code for r in rs].count(s) for s in {r.status_code for r in rs}}
     out['burst_top'] = sorted({r.json()['results'][0]['id'] for r in rs if r.status_code == 200})
-    serve.shutdown()
-    out['total_s'] = round(time.time() - t0, 1)
-    return out
 
 
 def test_two_replicas_on_ray(tmp_path):
@@ -83,6 +104,8 @@ def test_two_replicas_on_ray(tmp_path):
     assert r['refused'] == [415, 422], r
     assert set(r['burst']) == {'200', '503'} and r['burst']['200'] >= 8, r   # back-pressure: 503 at once
     assert r['burst_top'] == ['it03'], r
+    assert r['exit'] == 0 and r['stopped'] == 'stopped', r                 # a clean stop on SIGTERM
+    assert r['exit'] == 0 and r['stopped'] == 'stopped', r                 # a clean stop on SIGTERM
 
 
 if __name__ == '__main__':

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11b_service.ipynb 3
 from __future__ import annotations
-import asyncio, base64, hashlib, io, ipaddress, json, math, os, socket, threading, time, warnings
+import asyncio, base64, hashlib, hmac, io, ipaddress, json, math, os, socket, threading, time, warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +16,9 @@ except ImportError: Request = None
 
 # %% auto 0
 __all__ = ['live_factory', 'LiveIndex', 'ChangeLog', 'encode_vector', 'decode_vector', 'replay', 'Overloaded', 'MicroBatcher',
-           'RequestError', 'check_image', 'SearchService', 'create_app', 'serve_main', 'serve_on_ray', 'loadtest',
-           'loadtest_main', 'clustered_vectors', 'live_index_benchmark']
+           'RequestError', 'check_image', 'SearchService', 'create_app', 'serve_main', 'serve_on_ray',
+           'loadtest_client', 'loadtest', 'loadtest_main', 'ServiceProcess', 'forward_throughput', 'changes_under_load',
+           'verify_changes', 'clustered_vectors', 'live_index_benchmark']
 
 # %% ../nbs/11b_service.ipynb
 _NO_REMOVE = ('Refine', 'RFlat', 'HNSW', 'NSG', 'LSH', 'OPQ', 'PCA')   # indexes that cannot remove one id
@@ -409,7 +410,8 @@ class MicroBatcher:
 # %% ../nbs/11b_service.ipynb
 class RequestError(Exception):
     "A request the service refuses: an HTTP status and a message saying why and what to send instead."
-    def __init__(self, status:int, msg:str): super().__init__(msg); self.status = status
+    def __init__(self, status:int, msg:str, headers:dict|None=None):
+        super().__init__(msg); self.status, self.headers = status, headers
 
 def check_image(data, max_pixels:int, size:int) -> np.ndarray:
     ("The request body as the `size`×`size` uint8 RGB array the embedder is fed (the catalog's decoder and "
@@ -700,7 +702,8 @@ d.ondrop = e => { e.preventDefault(); d.classList.remove('over');
 # %% ../nbs/11b_service.ipynb
 def _metrics(registry):
     "The service's Prometheus metrics, in their own registry."
-    from prometheus_client import Counter, Histogram, Gauge
+    from prometheus_client import Counter, Histogram, Gauge, ProcessCollector
+    ProcessCollector(registry=registry)   # process_cpu_seconds_total: the load test's CPU per request
     lat = (.002, .005, .01, .02, .035, .05, .075, .1, .15, .25, .5, 1, 2.5, 5)
     return dict(
         requests=Counter('vrl_requests', 'HTTP requests answered', ['route', 'method', 'status'],
@@ -731,20 +734,32 @@ def _int_param(v, name:str, lo:int, hi:int, default=None):
         raise RequestError(422, f"{name}={v!r}: pass an integer from {lo} to {hi}")
     return n
 
+def _admin_token(token) -> bytes|None:
+    "The admin token as bytes (None: no authentication), or an error saying what a token must be."
+    if token is None: return None
+    if not isinstance(token, str) or not token.strip() or any(c.isspace() for c in token.strip()):
+        raise ValueError("admin_token must be a non-empty string without spaces (the secret clients send as "
+                         "'Authorization: Bearer <token>'), or None for a service that takes changes from anyone "
+                         "who can reach it")
+    return token.strip().encode()
+
 def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state:str|Path|None=None,
                index:str|None=None, nprobe:int|None=None, rerank:int=0, catalog=None,
                image_root:str|Path|None=None, max_batch:int=16, max_wait_ms:float=5.0,
                max_queue:int=64, max_body:int=8 << 20, max_pixels:int=40_000_000, max_k:int=100,
-               threads:int|None=None, service:SearchService|None=None, compact_after:int|None=None):
+               threads:int|None=None, service:SearchService|None=None, compact_after:int|None=None,
+               admin_token:str|None=None):
     ("The FastAPI app serving visual search over a saved embedder + embedding folder (+ change log in `state`, "
      "default `<embeddings>/live`; compacted once it holds `compact_after` changes). Refuses an embedder that "
-     "did not make the embeddings.")
+     "did not make the embeddings. With `admin_token`, changes (PUT/DELETE items, /v1/admin/*) need "
+     "`Authorization: Bearer <admin_token>`; searches stay open.")
     from contextlib import asynccontextmanager
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
     from starlette.middleware.body_limit import RequestBodyLimitMiddleware
     from prometheus_client import CollectorRegistry, generate_latest, CONTENT_TYPE_LATEST
+    token = _admin_token(admin_token)   # checked before the model loads
     svc = service or SearchService(embedder, embeddings, state, index, nprobe, rerank, catalog, image_root,
                                    max_pixels, max_k, threads)
     reg = CollectorRegistry(); M = _metrics(reg)
@@ -758,10 +773,14 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
     @asynccontextmanager
     async def lifespan(app):
         batcher.start()
-        blank = np.full((svc.size, svc.size, 3), 127, np.uint8)   # warm: first forward and search paths
+        # warm the first forward and search paths with a fixed noise image (a flat grey one can embed to zeros in a
+        # small model, whose refusal, 422, is for clients: here only the timing of the first batches matters)
+        warm = np.random.default_rng(0).integers(0, 256, (svc.size, svc.size, 3), dtype=np.uint8)
         for n in sorted({1, max_batch}):
-            await batcher.submit(dict(img=blank)) if n == 1 else \
-                await asyncio.gather(*[batcher.submit(dict(img=blank, k=1)) for _ in range(n)])
+            try:
+                await batcher.submit(dict(img=warm)) if n == 1 else \
+                    await asyncio.gather(*[batcher.submit(dict(img=warm, k=1)) for _ in range(n)])
+            except RequestError: pass
         st['ready'] = True
         yield
         st['ready'] = False
@@ -783,18 +802,33 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
             await self.app(scope, receive, send)
     app.add_middleware(DeclaredTooLarge)
 
-    @app.middleware('http')
-    async def count(request:Request, call_next):
-        t0 = time.perf_counter()
-        if svc.log.stale(): await run_in_threadpool(svc.sync)   # changes other processes logged
-        response = await call_next(request)
-        route = getattr(request.scope.get('route'), 'path', 'other')
-        M['requests'].labels(route, request.method, str(response.status_code)).inc()
-        M['latency'].labels(route).observe(time.perf_counter() - t0)
-        return response
+    class Count:   # every response counted and timed by route and status (plain ASGI: no extra task per request)
+        def __init__(self, app): self.app = app
+        async def __call__(self, scope, receive, send):
+            if scope['type'] != 'http': return await self.app(scope, receive, send)
+            t0, status = time.perf_counter(), [500]
+            if svc.log.stale(): await run_in_threadpool(svc.sync)   # changes other processes logged
+            async def send_status(msg):
+                if msg['type'] == 'http.response.start': status[0] = msg['status']
+                await send(msg)
+            try: await self.app(scope, receive, send_status)
+            finally:
+                route = getattr(scope.get('route'), 'path', 'other')
+                M['requests'].labels(route, scope['method'], str(status[0])).inc()
+                M['latency'].labels(route).observe(time.perf_counter() - t0)
+    app.add_middleware(Count)
 
     @app.exception_handler(RequestError)
-    async def refused(request, e:RequestError): return _error(e.status, str(e))
+    async def refused(request, e:RequestError): return _error(e.status, str(e), e.headers)
+
+    def authorize(request:Request):
+        "A change needs the admin token when the service has one (compared in constant time)."
+        if token is None: return
+        scheme, _, given = request.headers.get('authorization', '').partition(' ')
+        if scheme.lower() != 'bearer' or not hmac.compare_digest(given.strip().encode(), token):
+            M['rejected'].labels('unauthorized').inc()
+            raise RequestError(401, "changing the catalog needs this service's admin token: send the header "
+                                    "'Authorization: Bearer <token>'", {'WWW-Authenticate': 'Bearer'})
 
     async def read_image(request:Request) -> tuple[np.ndarray, bytes, dict]:
         "The body's image (raw bytes or a multipart `image` file) decoded, its bytes and any `meta` JSON."
@@ -868,8 +902,9 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
             r = await batcher.submit(dict(img=img, k=k, nprobe=nprobe))
         finally: release(coming)
         t2 = time.perf_counter()
-        return dict(k=k, results=hits(r['ids'], r['scores'], fields),
-                    timing_ms=dict(decode=round(1e3 * (t1 - t0), 2), embed_search=round(1e3 * (t2 - t1), 2)))
+        return JSONResponse(dict(k=k, results=hits(r['ids'], r['scores'], fields),
+                                 timing_ms=dict(decode=round(1e3 * (t1 - t0), 2),
+                                                embed_search=round(1e3 * (t2 - t1), 2))))
 
     @app.get('/v1/items/{item_id}/similar')
     async def similar(item_id:str, request:Request):
@@ -884,7 +919,7 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
     @app.put('/v1/items/{item_id}')
     async def put(item_id:str, request:Request):
         "Add or replace an item from its image (raw body, or multipart `image` + `meta` JSON)."
-        admit(); coming = True
+        authorize(request); admit(); coming = True
         try:
             img, data, meta = await read_image(request)
             batcher.coming -= 1; coming = False
@@ -897,8 +932,9 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
                             status_code=200 if existed else 201)
 
     @app.delete('/v1/items/{item_id}')
-    async def delete(item_id:str):
+    async def delete(item_id:str, request:Request):
         "Remove an item from the catalog."
+        authorize(request)
         rec = await run_in_threadpool(svc.delete, item_id)
         M['changes'].labels('delete').inc(); M['items'].set(len(svc.index)); await maybe_compact()
         return dict(id=item_id, seq=rec['seq'], deleted=True, items=len(svc.index))
@@ -924,14 +960,16 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
         return dict(total=len(ix), offset=offset, ids=ids, fields=getattr(svc, 'fields', []))
 
     @app.post('/v1/admin/rebuild')
-    async def rebuild():
+    async def rebuild(request:Request):
         "Rebuild the index from the embedding folder + change log and swap it in while serving."
+        authorize(request)
         r = await run_in_threadpool(svc.rebuild)
         M['swaps'].inc(); M['items'].set(len(svc.index)); return r
 
     @app.post('/v1/admin/compact')
-    async def compact():
+    async def compact(request:Request):
         "Fold the change log into a snapshot and start a new log: a restart replays only what follows."
+        authorize(request)
         return await run_in_threadpool(svc.compact)
 
     @app.get('/healthz')
@@ -962,8 +1000,20 @@ def _loopback(host:str) -> bool:
     except socket.gaierror: return False
     return bool(addrs) and all(ipaddress.ip_address(a.split('%')[0]).is_loopback for a in addrs)
 
+def _read_admin_token(path:str|None) -> str|None:
+    "The admin token from `--admin-token-file` (else `VRL_NB_ADMIN_TOKEN`), or None; an unusable one is refused."
+    if path:
+        p = Path(path)
+        if not p.is_file(): raise ValueError(f"--admin-token-file {p}: no such file; write the token into it")
+        tok = p.read_text().strip()
+        if not tok: raise ValueError(f"--admin-token-file {p} is empty: write the token into it")
+    else: tok = os.environ.get('VRL_NB_ADMIN_TOKEN', '').strip() or None
+    if tok is not None: _admin_token(tok)   # no spaces, not empty: said before anything loads
+    return tok
+
 def serve_main(argv=None):
-    "CLI: `vrl_nb serve --embedder DIR --embeddings DIR [--index F] [--host 127.0.0.1] [--port 8000] ...`."
+    ("CLI: `vrl_nb serve --embedder DIR --embeddings DIR [--index F] [--host 127.0.0.1] [--port 8000] ...`; with "
+     "`--ray [--replicas N] [--address ADDR]`, replicas on Ray Serve until SIGTERM / Ctrl-C.")
     import argparse
     p = argparse.ArgumentParser(prog='vrl_nb serve', description=(
         'Serve visual search over a saved embedder and an embedding folder: POST /v1/search, '
@@ -981,29 +1031,84 @@ def serve_main(argv=None):
     a('--host', default='127.0.0.1', help='address to bind (default: loopback only)')
     a('--port', type=int, default=8000)
     a('--max-batch', type=int, default=16); a('--max-wait-ms', type=float, default=5.0)
-    a('--max-queue', type=int, default=64, help='image requests in flight before 503 + Retry-After')
+    a('--max-queue', type=int, default=None, help='image requests in flight before 503 + Retry-After (default '
+      '64; on Ray with several replicas, --max-ongoing-requests)')
     a('--max-body-mb', type=float, default=8.0, help='bodies larger are refused with 413')
     a('--max-pixels', type=int, default=40_000_000, help='images larger are refused with 413')
     a('--limit-concurrency', type=int, default=None, help="uvicorn's connection limit (503 beyond)")
     a('--graceful-timeout', type=float, default=30.0, help='seconds SIGTERM waits for requests in flight')
-    a('--threads', type=int, default=None, help='torch intra-op threads')
+    a('--threads', type=int, default=None, help='torch intra-op threads (on Ray: per replica, default 1)')
     a('--compact-after', type=int, default=10_000, help='fold the change log into a snapshot once it holds '
       'this many changes (0: only on POST /v1/admin/compact)')
+    a('--admin-token-file', default=None, help='file holding the token that PUT/DELETE /v1/items/* and '
+      '/v1/admin/* need (Authorization: Bearer TOKEN); default: the VRL_NB_ADMIN_TOKEN variable, if set')
+    a('--insecure-writes', action='store_true', help='bind beyond loopback without an admin token: anyone who '
+      'can reach the service may change the catalog')
+    g = p.add_argument_group('Ray Serve')
+    g.add_argument('--ray', action='store_true', help='serve as replicas on Ray Serve (stop with SIGTERM or Ctrl-C)')
+    g.add_argument('--replicas', type=int, default=2, help='replicas of the app')
+    g.add_argument('--address', default=None, help='Ray cluster to join (default: start a local one)')
+    g.add_argument('--max-ongoing-requests', type=int, default=16, help='requests one replica takes at once')
+    g.add_argument('--max-queued-requests', type=int, default=64, help='requests waiting for a replica; '
+                   'beyond them 503 at once')
     args = p.parse_args(argv)
+    try: token = _read_admin_token(args.admin_token_file)
+    except ValueError as e: raise SystemExit(f"vrl_nb serve: not started: {e}") from e
+    if not _loopback(args.host) and token is None and not args.insecure_writes:   # before anything loads
+        raise SystemExit(f"vrl_nb serve: not started: --host {args.host} is reachable beyond this machine, and "
+                         "PUT/DELETE /v1/items/* and /v1/admin/* would take changes from anyone. Give an admin "
+                         "token (--admin-token-file FILE, or the VRL_NB_ADMIN_TOKEN variable), or pass "
+                         "--insecure-writes to accept unauthenticated changes")
+    app_kw = dict(index=args.index, nprobe=args.nprobe, rerank=args.rerank, catalog=args.catalog,
+                  image_root=args.image_root, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                  max_body=int(args.max_body_mb * (1 << 20)), max_pixels=args.max_pixels,
+                  compact_after=args.compact_after or None, admin_token=token)
+    if not _loopback(args.host) and token is None:
+        print(f"note: binding {args.host}, reachable beyond this machine, with --insecure-writes: anyone who can "
+              "reach it may change the catalog", flush=True)
+    if args.ray: return _serve_ray_main(args, app_kw)
     import uvicorn
     try:
-        app = create_app(args.embedder, args.embeddings, args.state, args.index, args.nprobe, args.rerank,
-                         args.catalog, args.image_root, args.max_batch, args.max_wait_ms, args.max_queue,
-                         int(args.max_body_mb * (1 << 20)), args.max_pixels, threads=args.threads,
-                         compact_after=args.compact_after or None)
+        app = create_app(args.embedder, args.embeddings, args.state, threads=args.threads,
+                         max_queue=args.max_queue or 64, **app_kw)
     except (ValueError, FileNotFoundError, KeyError) as e:   # what was refused, and why: no traceback
         raise SystemExit(f"vrl_nb serve: not started: {e}") from e
-    if not _loopback(args.host):
-        print(f"note: binding {args.host}, reachable beyond this machine; the service has no "
-              "authentication (PUT/DELETE change the catalog)", flush=True)
-    print(f"serving {len(app.state.service.index)} items on http://{args.host}:{args.port}", flush=True)
+    print(f"serving {len(app.state.service.index)} items on http://{args.host}:{args.port}"
+          + (' (changes need the admin token)' if token else ''), flush=True)
     uvicorn.run(app, host=args.host, port=args.port, limit_concurrency=args.limit_concurrency,
                 timeout_graceful_shutdown=args.graceful_timeout, log_level='warning', access_log=False)
+
+def _serve_ray_main(args, app_kw:dict):
+    "`vrl_nb serve --ray`: deploy with `serve_on_ray`, wait for SIGTERM / SIGINT, then shut Serve down."
+    import signal
+    stop, name = threading.Event(), 'vrl_nb_search'
+    def on_signal(*_): stop.set()
+    for sig in (signal.SIGTERM, signal.SIGINT): signal.signal(sig, on_signal)
+    if args.max_queue: app_kw['max_queue'] = args.max_queue
+    try:
+        url = serve_on_ray(args.embedder, args.embeddings, args.state, num_replicas=args.replicas,
+                           address=args.address, max_ongoing_requests=args.max_ongoing_requests,
+                           max_queued_requests=args.max_queued_requests, host=args.host, port=args.port,
+                           threads=args.threads or 1, name=name, **app_kw)
+        for sig in (signal.SIGTERM, signal.SIGINT): signal.signal(sig, on_signal)   # ray.init sets its own
+        from ray import serve
+        st = serve.status().applications[name]
+        states = {str(k): v for k, v in st.deployments['search'].replica_states.items()}
+        print(f"serving on {url}: {args.replicas} replicas on Ray Serve, application "
+              f"{getattr(st.status, 'value', st.status)}, replicas {json.dumps(states)}"
+              + (' (changes need the admin token)' if app_kw.get('admin_token') else '')
+              + "; SIGTERM or Ctrl-C stops them", flush=True)
+        stop.wait()
+        print('stopping: shutting Ray Serve down', flush=True)
+    finally:
+        import ray
+        if ray.is_initialized():   # on a cluster we joined only our app goes; a local one goes whole
+            from ray import serve
+            if args.address: serve.delete(name)
+            else: serve.shutdown()
+            ray.shutdown()
+    print('stopped', flush=True)
+
 
 # %% ../nbs/11b_service.ipynb
 class _SearchReplica:
@@ -1073,13 +1178,40 @@ class _Recorder:
         if offered is not None: out['offered_qps'] = round(offered, 1)
         return out
 
+class _HTTP:
+    ("The Python load generator's client: aiohttp (about a third of httpx's CPU per request; the default when "
+     "installed) or httpx. `request` gives the status and body; a timeout raises `TimeoutError`.")
+    def __init__(self, kind:str, url:str, conns:int, timeout:float):
+        self.kind, self.url, self.conns, self.timeout = kind, url, conns, timeout
+    async def __aenter__(self):
+        if self.kind == 'aiohttp':
+            import aiohttp
+            self.s = aiohttp.ClientSession(base_url=self.url, connector=aiohttp.TCPConnector(limit=self.conns),
+                                           timeout=aiohttp.ClientTimeout(total=self.timeout))
+        else:
+            import httpx
+            self.s = httpx.AsyncClient(base_url=self.url, timeout=self.timeout, limits=httpx.Limits(
+                max_connections=self.conns, max_keepalive_connections=self.conns))
+        return self
+    async def __aexit__(self, *exc):
+        await (self.s.close() if self.kind == 'aiohttp' else self.s.aclose())
+    async def request(self, method:str, path:str, timeout:float|None=None, content:bytes|None=None,
+                      headers:dict|None=None) -> tuple[int, bytes]:
+        if self.kind == 'aiohttp':
+            import aiohttp
+            t = aiohttp.ClientTimeout(total=timeout or self.timeout)
+            async with self.s.request(method, path, data=content, headers=headers, timeout=t) as r:
+                return r.status, await r.read()
+        import httpx
+        try: r = await self.s.request(method, path, content=content, headers=headers, timeout=timeout or self.timeout)
+        except httpx.TimeoutException as e: raise TimeoutError(str(e)) from e
+        return r.status_code, r.content
+
 async def _one(client, rec, kind, method, path, timeout, **kw):
     t0 = time.perf_counter()
-    try:
-        r = await client.request(method, path, timeout=timeout, **kw); status = r.status_code
+    try: status, _ = await client.request(method, path, timeout=timeout, **kw)
     except Exception as e:   # the load test reports every outcome, timeouts included
-        import httpx
-        status = 'timeout' if isinstance(e, httpx.TimeoutException) else f'error: {type(e).__name__}'
+        status = 'timeout' if isinstance(e, TimeoutError) else f'error: {type(e).__name__}'
     rec.add(kind, status, time.perf_counter() - t0)
 
 async def _steps(client, rec, steps, timeout):
@@ -1109,85 +1241,174 @@ async def _open(client, path, body, rate, seconds, max_requests, timeout, k, ext
     await asyncio.gather(*tasks)
     return rec, time.perf_counter() - t0
 
+def _hey_summary(text:str, secs:float) -> dict:
+    "A stage's results from hey's summary: status counts (errors and timeouts included), latency percentiles."
+    import re
+    num = lambda pat: (float(m.group(1)) if (m := re.search(pat, text)) else None)
+    codes = {c: int(v) for c, v in re.findall(r'\[(\d{3})\]\s+(\d+) responses', text)}
+    for cnt, msg in re.findall(r'\[(\d+)\]\s+(.+)', text.split('Error distribution:')[-1]
+                               if 'Error distribution:' in text else ''):
+        key = 'timeout' if ('Timeout' in msg or 'deadline' in msg) else 'error: hey'
+        codes[key] = codes.get(key, 0) + int(cnt)
+    total = num(r'Total:\s+([\d.]+) secs') or secs
+    pct = lambda q: (None if (v := num(rf'\b{q}% in ([\d.]+) secs')) is None else round(1e3 * v, 2))
+    slow = num(r'Slowest:\s+([\d.]+) secs')
+    out = dict(requests=sum(codes.values()), seconds=round(total, 2),
+               achieved_qps=round(codes.get('200', 0) / total, 1), codes=codes, p50=pct(50), p95=pct(95),
+               p99=pct(99), max=None if slow is None else round(1e3 * slow, 2))
+    if set(codes) - {'200'}: out['latency_of'] = 'every answer (hey does not split it by status)'
+    return out
+
+def _hey_stage(hey:str, url:str, body_file:str, conc:int, seconds:float, max_requests:int,
+               timeout:float) -> tuple[dict, float]:
+    ("A closed-loop stage run by hey: `conc` clients, each sending its next request when the last is answered, "
+     "stopped after `seconds` (hey then finishes the requests in flight) or `max_requests`; the stage's results "
+     "and hey's CPU seconds.")
+    import resource, signal, subprocess
+    conc = max(1, min(int(conc), int(max_requests)))
+    cmd = [hey, '-n', str(max(int(max_requests), conc)), '-c', str(conc), '-t', str(max(1, math.ceil(timeout))),
+           '-m', 'POST', '-D', body_file, '-T', 'application/octet-stream', url]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN); t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try: text, err = p.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:   # bounded: stopped; hey finishes the requests in flight and reports
+        p.send_signal(signal.SIGINT); text, err = p.communicate(timeout=timeout + 30)
+    secs = time.perf_counter() - t0; r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if 'Summary:' not in text:
+        raise RuntimeError(f"hey ended with {p.returncode} and no summary: {err.strip()[:500]}")
+    return _hey_summary(text, secs), (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+
+def _cpu_seconds(text:str) -> float|None:
+    "The server process's CPU seconds from its /metrics text."
+    for line in text.splitlines():
+        if line.startswith('process_cpu_seconds_total'): return float(line.split()[-1])
+    return None
+
+def loadtest_client(client:str='auto') -> str:
+    ("The load generator `loadtest` uses: 'hey' (Debian's `hey`, a Go program: the least CPU per request) where "
+     "installed, else 'aiohttp', else 'httpx'; a name asked for is checked.")
+    import importlib.util, shutil
+    have = dict(hey=shutil.which('hey') is not None,
+                aiohttp=importlib.util.find_spec('aiohttp') is not None,
+                httpx=importlib.util.find_spec('httpx') is not None)
+    if client == 'auto': return next(c for c in ('hey', 'aiohttp', 'httpx') if have[c])
+    if client not in have: raise ValueError(f"client={client!r}: choose 'auto', 'hey', 'aiohttp' or 'httpx'")
+    if not have[client]:
+        raise ValueError(f"client={client!r} is not installed here: " + (
+            "install Debian's hey (apt-get install hey; `make setup` does it)" if client == 'hey' else
+            f"pip install {client}") + ", or pass client='auto'")
+    return client
+
 def loadtest(url:str='http://127.0.0.1:8000', image:bytes|None=None, stages=('single', 'sweep', 'open', 'faults'),
              seconds:float=5.0, max_requests:int=2000, concurrency=(1, 2, 4, 8, 16, 32),
              load=(0.5, 0.8, 1.0, 1.2), timeout:float=10.0, k:int=10, oversized:int=9 << 20,
-             verbose:bool=True) -> dict:
+             verbose:bool=True, client:str='auto', admin_token:str|None=None) -> dict:
     ("Load-test a running service on this machine (loopback only), stage by stage, each bounded by `seconds` and "
      "`max_requests`: single stream, a concurrency sweep to the knee, open-loop rates at `load`× capacity, "
-     "faults under load. Per stage: offered vs achieved QPS, status counts, latency percentiles, batch sizes.")
-    import httpx
+     "faults under load. Per stage: offered vs achieved QPS, status counts, latency percentiles, batch sizes, and "
+     "the CPU milliseconds per request of the server and of the load generator (`client`, see `loadtest_client`).")
     host = urlsplit(url).hostname or ''
     if not _loopback(host):
         raise ValueError(f"loadtest only targets this machine (a loopback address like 127.0.0.1), not "
                          f"{host!r}: load tests on shared hosts need their owner's consent and limits")
     unknown = set(stages) - {'single', 'sweep', 'open', 'faults'}
     if unknown: raise ValueError(f"unknown stages {sorted(unknown)}: choose from single, sweep, open, faults")
+    kind = loadtest_client(client)
+    import importlib.util   # hey runs the closed-loop stages; the open-loop ones need a Python client
+    py = kind if kind != 'hey' else ('aiohttp' if importlib.util.find_spec('aiohttp') else 'httpx')
     say = print if verbose else (lambda *a: None)
+    auth = {'Authorization': f'Bearer {admin_token}'} if admin_token else None
 
     async def main():
-        out = {}
-        limits = httpx.Limits(max_connections=max(max(concurrency), 64), max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as c:
+        import shutil, tempfile
+        out = dict(client=dict(closed_loop=kind, open_loop=py))
+        conns = max(max(concurrency), 64)
+        async with _HTTP(py, url, conns, timeout) as c:
             body = image
             if body is None:   # a catalog item's own thumbnail is the query
-                first = (await c.get('/v1/items?limit=1')).json()['ids'][0]
-                got = await c.get(f'/v1/items/{first}/image')
-                if got.status_code != 200:
-                    raise ValueError(f"the service has no image of its item {first!r} ({got.status_code}: it "
+                st, got = await c.request('GET', '/v1/items?limit=1')
+                first = json.loads(got)['ids'][0]
+                st, body = await c.request('GET', f'/v1/items/{first}/image')
+                if st != 200:
+                    raise ValueError(f"the service has no image of its item {first!r} ({st}: it "
                                      "was started without --catalog): pass the query image, image=... "
                                      "(loadtest_main --image FILE)")
-                body = got.content
+            tmp = tempfile.NamedTemporaryFile(suffix='.img', delete=False)
+            tmp.write(body); tmp.close()
+            search_url = url.rstrip('/') + f'/v1/search?k={k}'
 
-            async def stage(name, coro, offered=None):
-                b0 = _batch_stats((await c.get('/metrics')).text)
-                rec, secs = await coro
-                b1 = _batch_stats((await c.get('/metrics')).text)
-                r = rec.summary(secs, offered)
+            async def stage(name, coro=None, offered=None, hey_args=None):
+                m0 = (await c.request('GET', '/metrics'))[1].decode()
+                c0 = time.process_time()
+                if hey_args is not None:
+                    r, hey_cpu = await asyncio.to_thread(_hey_stage, shutil.which('hey'), search_url, tmp.name,
+                                                         **hey_args)
+                    rec = None
+                else:
+                    rec, secs = await coro; r = rec.summary(secs, offered); hey_cpu = 0.0
+                client_cpu = time.process_time() - c0 + hey_cpu
+                m1 = (await c.request('GET', '/metrics'))[1].decode()
+                b0, b1 = _batch_stats(m0), _batch_stats(m1)
                 r['mean_batch'] = round((b1[0] - b0[0]) / max(b1[1] - b0[1], 1), 2)
+                s0, s1 = _cpu_seconds(m0), _cpu_seconds(m1)
+                if rec is None: total, answered = r['requests'], sum(v for s, v in r['codes'].items() if s.isdigit())
+                else: total, answered = len(rec.rows), sum(1 for _, s, _ in rec.rows if isinstance(s, int))
+                r['cpu_ms_per_request'] = dict(
+                    server=None if s0 is None else round(1e3 * (s1 - s0) / max(answered, 1), 2),
+                    client=round(1e3 * client_cpu / max(total, 1), 2))
                 say(f"{name:>14}: {json.dumps(r)}")
                 return r, rec
 
-            if 'single' in stages:
-                out['single'], _ = await stage('single stream', _closed(c, '/v1/search', body, 1, seconds,
-                                                                          max_requests, timeout, k))
-            cap = None
-            if 'sweep' in stages or 'open' in stages or 'faults' in stages:
-                out['sweep'] = []
-                for conc in concurrency:
-                    r, _ = await stage(f'concurrency {conc}', _closed(c, '/v1/search', body, conc, seconds,
-                                                                      max_requests, timeout, k))
-                    r['concurrency'] = conc; out['sweep'].append(r)
-                cap = max(r['achieved_qps'] for r in out['sweep'])
-                out['capacity_qps'] = cap
-                # the knee: the fewest clients that get 90% of the best throughput (more only add latency)
-                knee = next(r for r in out['sweep'] if r['achieved_qps'] >= 0.9 * cap)
-                out['knee'] = dict(concurrency=knee['concurrency'], qps=knee['achieved_qps'], p50=knee['p50'], p99=knee['p99'])
-            if 'open' in stages:
-                out['open'] = []
-                for f in load:
-                    rate = max(cap * f, 1.0)
-                    r, _ = await stage(f'open {int(100 * f)}%', _open(c, '/v1/search', body, rate, seconds,
-                                                                       max_requests, timeout, k), rate)
-                    r['load'] = f; out['open'].append(r)
+            def closed(conc):
+                if kind == 'hey': return dict(hey_args=dict(conc=conc, seconds=seconds, max_requests=max_requests,
+                                                             timeout=timeout))
+                return dict(coro=_closed(c, '/v1/search', body, conc, seconds, max_requests, timeout, k))
+            try:
+                if 'single' in stages: out['single'], _ = await stage('single stream', **closed(1))
+                cap = None
+                if 'sweep' in stages or 'open' in stages or 'faults' in stages:
+                    out['sweep'] = []
+                    for conc in concurrency:
+                        r, _ = await stage(f'concurrency {conc}', **closed(conc))
+                        r['concurrency'] = conc; out['sweep'].append(r)
+                    cap = max(r['achieved_qps'] for r in out['sweep'])
+                    out['capacity_qps'] = cap
+                    # the knee: the fewest clients that get 90% of the best throughput (more only add latency)
+                    knee = next(r for r in out['sweep'] if r['achieved_qps'] >= 0.9 * cap)
+                    out['knee'] = dict(concurrency=knee['concurrency'], qps=knee['achieved_qps'], p50=knee['p50'],
+                                       p99=knee['p99'])
+                if 'open' in stages:
+                    out['open'] = []
+                    for f in load:
+                        rate = max(cap * f, 1.0)
+                        r, _ = await stage(f'open {int(100 * f)}%', _open(c, '/v1/search', body, rate, seconds,
+                                                                           max_requests, timeout, k), rate)
+                        r['load'] = f; out['open'].append(r)
+            finally: os.unlink(tmp.name)
             if 'faults' in stages:
                 rate = max(cap * 0.8, 1.0); tag = f'loadtest-{os.getpid()}'
                 def extra(i, n):   # side requests woven into the searches
                     side = []
                     if i % 10 == 3: side.append(('oversized', 'POST', '/v1/search', dict(content=b'\0' * oversized)))
                     if i % 10 == 5: side.append(('not_image', 'POST', '/v1/search', dict(content=b'not an image')))
-                    if i % 10 == 7: side.append([('put', 'PUT', f'/v1/items/{tag}-{i}', dict(content=body)),
-                                                 ('delete', 'DELETE', f'/v1/items/{tag}-{i}', {})])
-                    if i == n // 2: side.append(('swap', 'POST', '/v1/admin/rebuild', {}))
+                    if i % 10 == 7: side.append([('put', 'PUT', f'/v1/items/{tag}-{i}', dict(content=body, headers=auth)),
+                                                 ('delete', 'DELETE', f'/v1/items/{tag}-{i}', dict(headers=auth))])
+                    if i == n // 2: side.append(('swap', 'POST', '/v1/admin/rebuild', dict(headers=auth)))
                     return side
                 r, rec = await stage('faults at 80%', _open(c, '/v1/search', body, rate, seconds, max_requests,
                                                             timeout, k, extra), rate)
-                r['side'] = {kind: rec.summary(r['seconds'], kind=kind)['codes']
-                             for kind in ('oversized', 'not_image', 'put', 'delete', 'swap')}
-                for kind, codes in r['side'].items(): say(f"{'':>14}  {kind}: {codes}")
+                r['side'] = {side: rec.summary(r['seconds'], kind=side)['codes']
+                             for side in ('oversized', 'not_image', 'put', 'delete', 'swap')}
+                for side, codes in r['side'].items(): say(f"{'':>14}  {side}: {codes}")
                 out['faults'] = r
         return out
-    return asyncio.run(main())
+    return _run_async(main)
+
+def _run_async(main):
+    "`asyncio.run(main())`, in a thread of its own where this one already runs an event loop (a notebook's)."
+    try: asyncio.get_running_loop()
+    except RuntimeError: return asyncio.run(main())
+    with ThreadPoolExecutor(1) as ex: return ex.submit(lambda: asyncio.run(main())).result()
 
 def loadtest_main(argv=None):
     "CLI: `vrl_nb loadtest [--url http://127.0.0.1:8000] [--image FILE] [--seconds 5] [--stages ...]`."
@@ -1201,12 +1422,137 @@ def loadtest_main(argv=None):
     p.add_argument('--stages', nargs='+', default=['single', 'sweep', 'open', 'faults'])
     p.add_argument('--concurrency', type=int, nargs='+', default=[1, 2, 4, 8, 16, 32])
     p.add_argument('--k', type=int, default=10)
+    p.add_argument('--client', default='auto', choices=['auto', 'hey', 'aiohttp', 'httpx'],
+                   help='load generator (auto: hey where installed, else aiohttp, else httpx)')
+    p.add_argument('--admin-token-file', default=None, help="the service's admin token, for the faults stage's "
+                   "adds, deletes and rebuild (default: the VRL_NB_ADMIN_TOKEN variable, if set)")
     p.add_argument('--json', default=None, help='write the results to this file')
     a = p.parse_args(argv)
+    token = _read_admin_token(a.admin_token_file)
     r = loadtest(a.url, Path(a.image).read_bytes() if a.image else None, a.stages, a.seconds, a.max_requests,
-                 tuple(a.concurrency), k=a.k)
+                 tuple(a.concurrency), k=a.k, client=a.client, admin_token=token)
     if a.json: Path(a.json).write_text(json.dumps(r, indent=1))
     return r
+
+# %% ../nbs/11b_service.ipynb
+def _free_port() -> int:
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+class ServiceProcess:
+    ("`vrl_nb serve ARGS` in a child process on a free 127.0.0.1 port (`url`), ready when `/readyz` says so; "
+     "`kill()` (SIGKILL, a crash), `stop()` (SIGTERM, drained), `start()` again on the same port.")
+    def __init__(self, *args, log:str|Path|None=None, env:dict|None=None, ready_s:float=180):
+        if any(str(a) in ('--host', '--port') for a in args):
+            raise ValueError("ServiceProcess binds a free port of 127.0.0.1 itself: leave --host and --port out of "
+                             "its arguments")
+        self.args, self.port = [str(a) for a in args], _free_port()
+        self.url, self.log, self.env, self.ready_s = f'http://127.0.0.1:{self.port}', log, env or {}, ready_s
+        self.p, self.ready_seconds = None, None
+
+    def start(self) -> 'ServiceProcess':
+        "Start the server and wait until it is ready (its log's tail in the error if it exits first)."
+        import subprocess, sys, urllib.request, urllib.error
+        out = open(self.log, 'ab') if self.log else subprocess.DEVNULL
+        code = 'import sys; from vrl_nb.service import serve_main; serve_main(sys.argv[1:])'
+        t0 = time.perf_counter()
+        self.p = subprocess.Popen([sys.executable, '-c', code, *self.args, '--port', str(self.port)],
+                                  env=dict(os.environ, **self.env), stdout=out, stderr=out)
+        if self.log: out.close()
+        while time.perf_counter() - t0 < self.ready_s:
+            if self.p.poll() is not None:
+                tail = Path(self.log).read_text()[-2000:] if self.log else '(no log kept: pass log=FILE)'
+                raise RuntimeError(f"vrl_nb serve exited with {self.p.returncode} before it was ready: {tail}")
+            try:
+                with urllib.request.urlopen(self.url + '/readyz', timeout=2) as r:
+                    if r.status == 200:
+                        self.ready_seconds = round(time.perf_counter() - t0, 2); return self
+            except (urllib.error.URLError, OSError): pass   # not listening yet, or 503 while it warms
+            time.sleep(0.2)
+        self.kill()
+        raise TimeoutError(f"vrl_nb serve was not ready in {self.ready_s} s (log: {self.log}); pass a larger "
+                           "ready_s for a large catalog or a busy machine")
+
+    def _end(self, sig, timeout:float):
+        import subprocess
+        if self.p is None or self.p.poll() is not None: return
+        self.p.send_signal(sig)
+        try: self.p.wait(timeout)
+        except subprocess.TimeoutExpired: self.p.kill(); self.p.wait()
+
+    def kill(self):
+        "End it as a crash would (SIGKILL: nothing is flushed on the way out)."
+        import signal; self._end(signal.SIGKILL, 30)
+    def stop(self, timeout:float=60):
+        "End it as an operator would (SIGTERM: the requests in flight are answered first)."
+        import signal; self._end(signal.SIGTERM, timeout)
+    def __enter__(self): return self.start()
+    def __exit__(self, *exc): self.stop()
+
+def forward_throughput(svc:SearchService, imgs, batch:int=16, seconds:float=3.0) -> dict:
+    ("Images per second of `svc`'s model on ready-made batches of `batch` of the uint8 images `imgs` (the forward "
+     "`SearchService.embed` runs per micro-batch, without decoding, HTTP or queueing), over `seconds`.")
+    import torch
+    from vrl_nb.backbones import prepare_batch, embed_tensor, eval_mode
+    imgs = np.asarray(imgs)
+    x = prepare_batch(np.stack([imgs[j % len(imgs)] for j in range(batch)]), svc.size, svc.mean, svc.std)
+    with eval_mode(svc.model, svc.bf16), torch.inference_mode():
+        for _ in range(2): embed_tensor(svc.model, x, svc.bf16, svc.channels_last, svc.l2)   # warm
+        n, t0 = 0, time.perf_counter()
+        while n == 0 or time.perf_counter() - t0 < seconds:
+            embed_tensor(svc.model, x, svc.bf16, svc.channels_last, svc.l2); n += 1
+        dt = time.perf_counter() - t0
+    return dict(img_s=round(n * batch / dt, 1), batch=int(batch), batches=n, seconds=round(dt, 2),
+                threads=torch.get_num_threads())
+
+def changes_under_load(url:str, new:dict, gone, query:bytes, clients:int=4, k:int=10, timeout:float=30.0,
+                       admin_token:str|None=None, rebuild:bool=True) -> dict:
+    ("PUT the items `new` (id -> image bytes) and DELETE the ids `gone`, interleaved, while `clients` threads "
+     "search by `query` without pause, with one index rebuild half-way: the status of every change and search.")
+    import httpx
+    if not _loopback(urlsplit(url).hostname or ''):
+        raise ValueError(f"changes_under_load only targets this machine (a loopback address), not {url}")
+    auth = {'Authorization': f'Bearer {admin_token}'} if admin_token else {}
+    done, lock, searches = threading.Event(), threading.Lock(), {}
+    def count(d, key):
+        with lock: d[str(key)] = d.get(str(key), 0) + 1
+    def searcher():
+        with httpx.Client(base_url=url, timeout=timeout) as c:
+            while not done.is_set():
+                try: count(searches, c.post(f'/v1/search?k={k}', content=query).status_code)
+                except httpx.TimeoutException: count(searches, 'timeout')
+                except httpx.HTTPError as e: count(searches, f'error: {type(e).__name__}')
+    threads = [threading.Thread(target=searcher, daemon=True) for _ in range(clients)]
+    for t in threads: t.start()
+    changes, t0 = dict(put={}, delete={}, rebuild={}), time.perf_counter()
+    gone, pairs = list(gone), list(new.items())
+    try:
+        with httpx.Client(base_url=url, timeout=max(timeout, 120), headers=auth) as c:
+            time.sleep(0.2)   # the searches are under way
+            for j in range(max(len(pairs), len(gone))):
+                if j < len(pairs):
+                    count(changes['put'], c.put(f'/v1/items/{pairs[j][0]}', content=pairs[j][1]).status_code)
+                if j < len(gone): count(changes['delete'], c.delete(f'/v1/items/{gone[j]}').status_code)
+                if rebuild and j == max(len(pairs), len(gone)) // 2:
+                    count(changes['rebuild'], c.post('/v1/admin/rebuild').status_code)
+    finally:
+        done.set()
+        for t in threads: t.join(timeout + 5)
+    secs = time.perf_counter() - t0
+    bad = sum(v for d in (searches, *changes.values()) for s, v in d.items() if not s.isdigit() or s >= '500')
+    return dict(seconds=round(secs, 2), clients=clients, searches=searches, changes=changes, failed=bad)
+
+def verify_changes(url:str, new:dict, gone:dict, k:int=10) -> dict:
+    ("After changes (and a restart): is every item of `new` (id -> image bytes) indexed and found among the top `k` "
+     "by its own image, and every item of `gone` (id -> image bytes) absent from the index and from those results?")
+    import httpx
+    with httpx.Client(base_url=url, timeout=60) as c:
+        top = lambda img: [h['id'] for h in c.post(f'/v1/search?k={k}', content=img).json()['results']]
+        missing = [i for i, img in new.items() if c.get(f'/v1/items/{i}').status_code != 200 or i not in top(img)]
+        back = [i for i, img in gone.items() if c.get(f'/v1/items/{i}').status_code != 404 or i in top(img)]
+        items = c.get('/readyz').json()['items']
+    return dict(added=len(new), found=len(new) - len(missing), missing=missing[:20], deleted=len(gone),
+                gone=len(gone) - len(back), still_there=back[:20], items=items)
+
 
 # %% ../nbs/11b_service.ipynb
 def clustered_vectors(n:int, d:int, n_clusters:int=1000, spread:float=0.6, seed:int=0) -> np.ndarray:

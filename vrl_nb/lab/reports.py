@@ -181,6 +181,10 @@ SUITES = {
         dict(name='summary', notebook='summary.ipynb', est_s=30, summary=True)]),
     'bench': dict(description='Performance benchmarks: ratios measured in one run on this machine (bench.csv + figure).', runs=[
         dict(name='benchmarks', notebook='benchmarks.ipynb', est_s=1150, params=dict())]),
+    'service': dict(description='The HTTP service against its model on this machine: throughput at the knee, latency, '
+                                'overload, changes and a crash-restart under load, the live index at 100k and 1M '
+                                'items (bench.md).', runs=[
+        dict(name='service', notebook='service.ipynb', est_s=600, params=dict())]),
 }
 
 # est_s: seconds each run took on the reference machine (AVX-512, 2 cores, quiet); the default suite's add up to
