@@ -1242,7 +1242,8 @@ async def _open(client, path, body, rate, seconds, max_requests, timeout, k, ext
     return rec, time.perf_counter() - t0
 
 def _hey_summary(text:str, secs:float) -> dict:
-    "A stage's results from hey's summary: status counts (errors and timeouts included), latency percentiles."
+    ("A stage's results from hey's summary: status counts (errors and timeouts included), latency percentiles "
+     "(hey leaves out a percentile its answers cannot resolve, e.g. p99 of fewer than 100: then None).")
     import re
     num = lambda pat: (float(m.group(1)) if (m := re.search(pat, text)) else None)
     codes = {c: int(v) for c, v in re.findall(r'\[(\d{3})\]\s+(\d+) responses', text)}
