@@ -287,7 +287,7 @@ def cache_features(trunk:nn.Module, dl, bf16:bool=False, channels_last:bool=Fals
         for b in (progress_bar(dl, leave=False) if progress else dl):
             x = b[0].as_subclass(torch.Tensor)
             if channels_last: x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): f = trunk(x)
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16): f = trunk(x)
             feats.append(f.float())
             ys = [[] for _ in b[1:]] if ys is None else ys
             for l, y in zip(ys, b[1:]): l.append(y.as_subclass(torch.Tensor))
@@ -302,10 +302,10 @@ def predict_multitask(model:MultitaskModel, dl, bf16:bool=False, progress:bool=F
     with eval_mode(model):
         for b in (progress_bar(dl, leave=False) if progress else dl):
             x = b[0].as_subclass(torch.Tensor)
-            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): out = model(x)
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16): out = model(x)
             P = [[] for _ in out] if P is None else P; Y = [[] for _ in out] if Y is None else Y
             for i, (o, y) in enumerate(zip(out, b[1:])):
-                P[i].append(o.float().argmax(-1).numpy()); Y[i].append(y.as_subclass(torch.Tensor).numpy())
+                P[i].append(o.float().argmax(-1).cpu().numpy()); Y[i].append(y.as_subclass(torch.Tensor).cpu().numpy())
     return [np.concatenate(p) for p in P], [np.concatenate(y) for y in Y]
 
 def task_scores(preds:list, targets:list, tasks:Sequence[str], prefix:str='') -> dict:
@@ -545,26 +545,32 @@ class _Run:
         return cls(catalog, cfg, bb, model, fit_cat, fit_tasks, weights_, config, meta, channels_last_auto=cl_rec)
 
 # %% ../nbs/05_train.ipynb
+def _pinned(dev) -> dict:
+    "DataLoader options for `dev`: page-locked batches where they go to a GPU (faster host-to-device copies)."
+    return dict(pin_memory=True) if torch.device(dev).type == 'cuda' else {}
+
 @patch
 def build_learner(self:_Run) -> Learner:
-    "Build the run's fastai `Learner` (on images, or on cached features), its stages and the switches' callbacks."
-    cfg, model = self.cfg, self.model
+    ("Build the run's fastai `Learner` (on images, or on cached features), its stages and the switches' callbacks; "
+     "batches go to `default_device()` (CUDA when present, in pinned memory), and fastai puts the model there too.")
+    cfg, model, dev = self.cfg, self.model, default_device()
     mean, std = self.backbone.data_config['mean'], self.backbone.data_config['std']
     self.dls = catalog_dls(self.fit_catalog, self.fit_tasks, size=cfg.size, bs=cfg.bs, mean=mean, std=std,
                            valid=cfg.valid, seed=cfg.seed,
                            item_tfms=[BuyerPhotoAug(cfg.augment)] if cfg.augment else None,
-                           image_cache=cfg.image_cache, cache_size=cfg.cache_size, progress=cfg.progress)
+                           image_cache=cfg.image_cache, cache_size=cfg.cache_size, progress=cfg.progress,
+                           device=dev, **_pinned(dev))
     loss = MultitaskLoss(self.fit_tasks, weights=self.loss_weights, label_smoothing=cfg.label_smoothing,
                          log_vars=model.log_vars)
     kw = dict(loss_func=loss, opt_func=Adam, wd=cfg.wd, metrics=multitask_metrics(cfg.tasks))
     if cfg.cached_features:
-        t0 = time.perf_counter()
+        t0 = time.perf_counter(); model.to(dev)   # the trunk runs where the batches are
         tr = cache_features(model.trunk, self.dls.train.new(shuffle=False, drop_last=False), cfg.bf16,
                             cfg.channels_last, cfg.progress)
         va = cache_features(model.trunk, self.dls.valid, cfg.bf16, cfg.channels_last, cfg.progress)
         self.cache_s = time.perf_counter() - t0
         for p in model.trunk.parameters(): p.requires_grad_(False)
-        self.learn = Learner(feature_dls(tr, va, bs=cfg.bs, seed=cfg.seed), model,
+        self.learn = Learner(feature_dls(tr, va, bs=cfg.bs, seed=cfg.seed).to(dev), model,
                              splitter=lambda m: [_splitter(m)[1]], **kw)
         self.stages = [('heads', cfg.epochs, cfg.lr)]
     else:
@@ -654,7 +660,8 @@ def final_metrics(self:_Run) -> tuple[dict, dict]:
     if not cfg.eval_split: return metrics, {}
     edls = catalog_dls(self.catalog, cfg.tasks, size=cfg.size, bs=cfg.bs * 2, mean=dc['mean'], std=dc['std'],
                        valid=cfg.eval_split, train=cfg.valid, seed=cfg.seed, image_cache=cfg.image_cache,
-                       progress=cfg.progress)
+                       progress=cfg.progress, device=self.learn.dls.device,
+                       **_pinned(self.learn.dls.device))
     p, y = predict_multitask(model, edls.valid, bf16=cfg.bf16, progress=cfg.progress)
     metrics.update(task_scores(p, y, cfg.tasks, f'{cfg.eval_split}_'))
     return metrics, {t: (pi, yi) for t, pi, yi in zip(cfg.tasks, p, y)}
