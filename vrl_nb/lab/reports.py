@@ -150,16 +150,18 @@ SUITES = {
     'default': dict(description='The main job: the paper-style ablations on the embedded catalog (make report).',
                     shorten='--suite quick (a check of every report in a few minutes), or the backbones report alone '
                             'on fewer items: --only backbones -p n_train 2000', runs=[
-        dict(name='backbones', notebook='backbones.ipynb', est_s=690,
-             params=dict(backbones=['tf_efficientnet_lite0:offline'])),   # vit_tiny from scratch: the full suite
-        dict(name='objectives', notebook='objectives.ipynb', est_s=115,
+        # 4,000 items and 4 unfrozen epochs keep `make report` within 12 minutes; the full suite trains 20,000 items
+        # for 6 epochs (and vit_tiny, resnets from scratch)
+        dict(name='backbones', notebook='backbones.ipynb', est_s=386,
+             params=dict(backbones=['tf_efficientnet_lite0:offline'], n_train=4000, epochs=4)),
+        dict(name='objectives', notebook='objectives.ipynb', est_s=96,
              params=dict(n_train=800, n_test=500, embed_dims=[64])),
-        dict(name='efficiency', notebook='efficiency.ipynb', est_s=195,
+        dict(name='efficiency', notebook='efficiency.ipynb', est_s=163,
              params=dict(n_train=800, n_test=500, sizes=[96])),
-        dict(name='generative', notebook='generative.ipynb', est_s=575,
+        dict(name='generative', notebook='generative.ipynb', est_s=456,
              params=dict(n_train=2000, n_test=500, gen_epochs=10, embed_epochs=4, n_images=1,
                          models_from='@backbones')),
-        dict(name='summary', notebook='summary.ipynb', est_s=10, summary=True)]),
+        dict(name='summary', notebook='summary.ipynb', est_s=8, summary=True)]),
     'full': dict(description='Larger catalog, more epochs, more backbones.', runs=[
         dict(name='backbones', notebook='backbones.ipynb', est_s=1800,
              params=dict(n_train=20000, n_test=4000, size=96, epochs=6,
@@ -187,8 +189,11 @@ SUITES = {
         dict(name='service', notebook='service.ipynb', est_s=600, params=dict())]),
 }
 
-# est_s: seconds each run took on the reference machine (AVX-512, 2 cores, quiet); the default suite's add up to
-# the 1585 s one `make report` took there.
+# est_s: seconds each run takes where speed_calibration() reads CALIBRATION_REF_S (the reference state). The default
+# suite's are the run times of a quiet `make report` (AVX-512 with AMX, 2 cores; calibration 0.650 s) scaled by
+# 1.04 / 0.650: the backbones run took 373 s at 5,000 items and 6 epochs, less the 132 s of training that 4,000 items
+# and 4 epochs save (5 instead of 7 epochs, each on 3,200 instead of 4,000 training items); objectives 60 s,
+# efficiency 102 s, generative 285 s, summary 3 s.
 # CALIBRATION_REF_S: what speed_calibration() takes on that machine in that state. It is the median of 7
 # calibrations run around one `make report` (1.082 s; spread 0.97-1.24 s) scaled by how much faster the reference
 # suite time is than that run (1585 s / 1650 s): 1.082 * 1585 / 1650 = 1.04. run_suite multiplies each est_s by
