@@ -16,10 +16,10 @@ from .catalog import Catalog, ArrayImageStore, images_fingerprint, thumbnail_cac
 from .backbones import input_size, image_norm, prepare_batch, eval_mode, embed_tensor
 
 # %% auto 0
-__all__ = ['image_batch', 'batch_stream', 'auto_channels_last', 'torch_threads', 'weights_fingerprint', 'EmbedInputs',
-           'embedding_inputs', 'embedding_config', 'EmbeddingFolderBusy', 'EmbeddingFolder', 'EmbedConfig',
-           'embed_config', 'config_delegates', 'embed_catalog', 'iter_embedding_shards', 'load_embeddings',
-           'embedding_meta']
+__all__ = ['image_batch', 'model_batch', 'batch_stream', 'auto_channels_last', 'torch_threads', 'weights_fingerprint',
+           'EmbedInputs', 'embedding_inputs', 'embedding_config', 'EmbeddingFolderBusy', 'EmbeddingFolder',
+           'EmbedConfig', 'embed_config', 'config_delegates', 'embed_catalog', 'iter_embedding_shards',
+           'load_embeddings', 'embedding_meta']
 
 # %% ../nbs/06_embed.ipynb
 def image_batch(catalog:Catalog, idxs, size=None) -> np.ndarray:
@@ -28,14 +28,62 @@ def image_batch(catalog:Catalog, idxs, size=None) -> np.ndarray:
     return catalog.images_array(idxs, size=None if size is None else input_size(size=size)[0])
 
 # %% ../nbs/06_embed.ipynb
-class _Batches(torch.utils.data.Dataset):
-    def __init__(self, catalog, batches, size, mean, std):
-        self.catalog, self.batches, self.size, self.mean, self.std = catalog, batches, size, mean, std
-    def __len__(self): return len(self.batches)
-    def __getitem__(self, b):
-        return prepare_batch(image_batch(self.catalog, self.batches[b], self.size), self.size, self.mean, self.std)
+def model_batch(
+    px, # uint8 N×H×W×3 pixels (array or tensor), or a list of such pieces of one batch
+    size, # the input size (px, or `(h, w)`)
+    mean=(0.5,) * 3, # per-channel mean the pixels are normalised by
+    std=(0.5,) * 3, # per-channel standard deviation
+    channels_last:bool=False, # the batch in channels-last memory format (the forward's)
+) -> torch.Tensor: # normalised float N×3×H×W: `prepare_batch`'s values, bit for bit
+    "The model-ready float batch of uint8 pixels, made in the forward's memory format."
+    parts = [p if torch.is_tensor(p) else torch.from_numpy(np.require(p, requirements='W'))
+             for p in (px if isinstance(px, (list, tuple)) else [px])]
+    h, w = input_size(size=size)
+    if any(tuple(p.shape[1:3]) != (h, w) for p in parts):   # resized on the batch (antialiased)
+        x = prepare_batch(torch.cat(parts) if len(parts) > 1 else parts[0], (h, w), mean, std)
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.empty((sum(len(p) for p in parts), 3, h, w), dtype=torch.float32,
+                    memory_format=fmt)
+    i = 0
+    for p in parts:   # channels-last: a plain uint8 -> float copy, no transpose
+        x[i:i + len(p)].copy_(p.permute(0, 3, 1, 2)); i += len(p)
+    # `prepare_batch`'s two in-place operations, element by element the same
+    m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
+    if not channels_last: return x.mul_(1 / (255 * s)).sub_(m / s)
+    # NHWC rows with the per-channel factors tiled along them: vectorised (2x faster than a
+    # broadcast over the innermost, 3-long channel axis)
+    rows = x.permute(0, 2, 3, 1).view(-1, w * 3)
+    rows.mul_((1 / (255 * s)).reshape(-1).repeat(w)).sub_((m / s).reshape(-1).repeat(w))
+    return x
+
+class _Pixels(torch.utils.data.Dataset):
+    "What a `batch_stream` worker makes: the uint8 pixels of lists of catalog positions."
+    def __init__(self, catalog, pieces, size, gate=None):
+        self.catalog, self.pieces, self.size, self.gate = catalog, pieces, size, gate
+    def __len__(self): return len(self.pieces)
+    def __getitem__(self, i):
+        idxs, gate = self.pieces[i], self.gate
+        if gate is None or not len(idxs):
+            return torch.from_numpy(image_batch(self.catalog, idxs, self.size))
+        px = []
+        for j in range(len(idxs)):   # an image at a time, each when the gate is open
+            gate.wait(); px.append(image_batch(self.catalog, idxs[j:j + 1], self.size))
+        return torch.from_numpy(np.concatenate(px))
 
 def _worker_init(_): torch.set_num_threads(1)
+
+def _cpus() -> int:
+    "The cores this process may run on."
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+
+def _pieces(batches:list, num_workers:int) -> tuple:
+    "Each batch cut into pieces (two per worker), how many pieces each batch has, the piece size."
+    bs = max((len(b) for b in batches), default=1)
+    n = max(1, -(-bs // (2 * num_workers)))
+    cut = [[b[i:i + n] for i in range(0, max(len(b), 1), n)] for b in batches]
+    return [p for c in cut for p in c], [len(c) for c in cut], n
 
 def batch_stream(
     catalog:Catalog, # the items the positions in `batches` refer to
@@ -43,20 +91,33 @@ def batch_stream(
     size, # the input size (px, or `(h, w)`)
     mean=(0.5,) * 3, # per-channel mean the pixels are normalised by
     std=(0.5,) * 3, # per-channel standard deviation
-    num_workers:int|None=None, # DataLoader worker processes (0: this thread; None: 0 in memory, ≤4 for files)
+    num_workers:int|None=None, # DataLoader processes (0: this thread; None: 0 in memory, ≤4 for files)
     prefetch:int=2, # batches each worker prepares ahead
+    channels_last:bool=False, # yield the batches in channels-last memory format
+    share_cores:bool=False, # workers decode only while the caller waits for a batch
 ):
     "Yield normalised float batches for the index lists in `batches`."
-    ds = _Batches(catalog, list(batches), input_size(size=size), tuple(mean), tuple(std))
+    hw, batches = input_size(size=size), [np.asarray(b) for b in batches]
     if num_workers is None:
         num_workers = 0 if isinstance(catalog.images, ArrayImageStore) else min(4, os.cpu_count() or 1)
     if num_workers == 0:
-        for i in range(len(ds)): yield ds[i]
+        for b in batches:
+            yield model_batch(image_batch(catalog, b, hw), hw, mean, std, channels_last)
         return
-    dl = torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=num_workers,
-                                     prefetch_factor=prefetch, worker_init_fn=_worker_init,
-                                     persistent_workers=False)
-    yield from dl
+    pieces, counts, _ = _pieces(batches, num_workers)
+    gate = torch.multiprocessing.Event() if share_cores else None
+    dl = iter(torch.utils.data.DataLoader(
+        _Pixels(catalog, pieces, hw, gate), batch_size=None, shuffle=False,
+        num_workers=num_workers, prefetch_factor=prefetch * max(counts, default=1),
+        worker_init_fn=_worker_init, persistent_workers=False))
+    try:
+        for c in counts:
+            if gate is not None: gate.set()     # the caller waits: the workers have the cores
+            parts = [next(dl) for _ in range(c)]
+            if gate is not None: gate.clear()   # the caller's forward has them
+            yield model_batch(parts, hw, mean, std, channels_last)
+    finally:
+        if gate is not None: gate.set()         # let the workers finish and stop
 
 # %% ../nbs/06_embed.ipynb
 def auto_channels_last(model:torch.nn.Module) -> bool:
@@ -489,7 +550,10 @@ def embed_catalog(
         if image_cache and batches and hw[0] == hw[1]:
             pixels = thumbnail_cache(catalog, hw[0], progress=progress,
                                      folder=None if image_cache in (True, 'auto') else image_cache)
-        stream = batch_stream(pixels, batches, hw, mean, std, cfg.num_workers, cfg.prefetch)
+        # a CPU forward on every core: the workers decode while it waits for a batch, not during it
+        share = dev.type == 'cpu' and (cfg.torch_threads or torch.get_num_threads()) >= _cpus()
+        stream = batch_stream(pixels, batches, hw, mean, std, cfg.num_workers, cfg.prefetch,
+                              channels_last, share)
         if progress and batches:
             stream = pbar(stream, 'embedding', total=len(batches))
         buf, fill, cur, dim = None, 0, None, getattr(embedder, 'embed_dim', None)
