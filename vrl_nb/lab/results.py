@@ -173,6 +173,10 @@ def benchmarks_section(sr:SuiteResults) -> str:
         out.append(f"The runner's speed calibration when the suite started: a training step took {cal['step_s']} s "
                    f"against {cal['ref_step_s']} s on the reference machine state (×{cal['factor']}; above 1 means "
                    "slower, e.g. other work sharing the cores).")
+    wall, est = sr.suite.get('wall_s'), sr.suite.get('estimate_s')
+    if wall and est:   # the runner's own forecast against what the whole suite took
+        out.append(f"The whole suite took {wall / 60:.1f} min wall; the runner estimated {est / 60:.1f} min when it "
+                   f"started ({est / wall - 1:+.0%}).")
     for info in sr.runs:
         bench = sr.path/info['run']/'bench.md'
         if bench.exists(): out += [f"### {info['report']}", bench.read_text().strip()]; continue
