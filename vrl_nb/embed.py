@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_embed.ipynb 3
 from __future__ import annotations
-import os, json, contextlib, weakref, difflib
+import os, json, time, contextlib, weakref, difflib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 import numpy as np
@@ -39,19 +39,17 @@ def model_batch(
     parts = [p if torch.is_tensor(p) else torch.from_numpy(np.require(p, requirements='W'))
              for p in (px if isinstance(px, (list, tuple)) else [px])]
     h, w = input_size(size=size)
-    if any(tuple(p.shape[1:3]) != (h, w) for p in parts):   # resized on the batch (antialiased)
+    if not channels_last or any(tuple(p.shape[1:3]) != (h, w) for p in parts):   # prepare_batch's own path
         x = prepare_batch(torch.cat(parts) if len(parts) > 1 else parts[0], (h, w), mean, std)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    # channels-last at the input size: a plain uint8 -> float copy into NHWC memory, no transpose
     x = torch.empty((sum(len(p) for p in parts), 3, h, w), dtype=torch.float32,
-                    memory_format=fmt)
+                    memory_format=torch.channels_last)
     i = 0
-    for p in parts:   # channels-last: a plain uint8 -> float copy, no transpose
-        x[i:i + len(p)].copy_(p.permute(0, 3, 1, 2)); i += len(p)
+    for p in parts: x[i:i + len(p)].copy_(p.permute(0, 3, 1, 2)); i += len(p)
     # `prepare_batch`'s two in-place operations, element by element the same
     m = torch.tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=x.dtype).view(1, -1, 1, 1)
-    if not channels_last: return x.mul_(1 / (255 * s)).sub_(m / s)
     # NHWC rows with the per-channel factors tiled along them: vectorised (2x faster than a
     # broadcast over the innermost, 3-long channel axis)
     rows = x.permute(0, 2, 3, 1).view(-1, w * 3)
@@ -237,12 +235,17 @@ def _forget_held():
 
 os.register_at_fork(after_in_child=_forget_held)
 
-def _holder(fd:int) -> str:
-    "Who holds a folder's lock, as its lock file says."
-    try: h = json.loads(os.pread(fd, 4096, 0) or b'null')
-    except ValueError: h = None
-    if not isinstance(h, dict): return 'a process not yet known: it has just started'
-    return f"{h.get('job')} in process {h.get('pid')} on {h.get('host')}, started {h.get('since')}"
+def _holder(fd:int, wait_s:float=1.0) -> str:
+    ("Who holds a folder's lock, as its lock file says; a holder that has just taken the lock gets up to `wait_s` "
+     "seconds to write who it is.")
+    end = time.monotonic() + wait_s
+    while True:
+        try: h = json.loads(os.pread(fd, 4096, 0) or b'null')
+        except ValueError: h = None   # being written
+        if isinstance(h, dict):
+            return f"{h.get('job')} in process {h.get('pid')} on {h.get('host')}, started {h.get('since')}"
+        if time.monotonic() >= end: return 'a process not yet known: it has just started'
+        time.sleep(0.02)
 
 # %% ../nbs/06_embed.ipynb
 class EmbeddingFolder:
