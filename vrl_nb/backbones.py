@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_backbones.ipynb 3
 from __future__ import annotations
-import re, importlib.util
+import re, importlib.util, threading
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -235,9 +235,15 @@ def stem_modules(model:torch.nn.Module) -> list:
     return mods + [timm_model.get_submodule(first)]
 
 class fp32_stem:
-    "Within this block, `stem_modules(model)` run with autocast disabled (fp32)."
+    ("Within this block, `stem_modules(model)` run with autocast disabled (fp32); threads running the model at "
+     "once (a service's batch workers) each keep their own autocast state.")
     def __init__(self, model:torch.nn.Module, enabled:bool=True):
-        self.mods = stem_modules(model) if enabled else []; self.stack, self.hooks = [], []
+        self.mods = stem_modules(model) if enabled else []; self._tl, self.hooks = threading.local(), []
+    @property
+    def stack(self) -> list:
+        "This thread's open autocast contexts."
+        if not hasattr(self._tl, 'stack'): self._tl.stack = []
+        return self._tl.stack
     def _pre(self, m, args):
         dev = next((a.device.type for a in args if torch.is_tensor(a)), 'cpu')
         ctx = torch.autocast(dev, enabled=False); ctx.__enter__(); self.stack.append(ctx)

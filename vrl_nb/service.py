@@ -360,17 +360,21 @@ class Overloaded(Exception):
     "The service's queue is full: the request is refused at once (HTTP 503 with Retry-After)."
 
 class MicroBatcher:
-    ("Run `fn(list of items) -> list of results` on batches of concurrent requests, in one worker thread: a "
-     "batch takes every request waiting; it waits up to `max_wait_ms` for more only while requests are still "
-     "being decoded, and never past `max_batch`.")
-    def __init__(self, fn, max_batch:int=16, max_wait_ms:float=5.0):
-        self.fn, self.max_batch, self.max_wait = fn, int(max_batch), max_wait_ms / 1000
+    ("Run `fn(list of items) -> list of results` on batches of concurrent requests, in `workers` threads: a "
+     "free worker takes its share of the requests waiting (all of them when the other workers are busy); it "
+     "waits up to `max_wait_ms` for more only while requests are still being decoded, and never past `max_batch`.")
+    def __init__(self, fn, max_batch:int=16, max_wait_ms:float=5.0, workers:int=1):
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ValueError(f"workers={workers!r}: the number of batches run at once must be an integer ≥ 1")
+        self.fn, self.max_batch, self.max_wait, self.workers = fn, int(max_batch), max_wait_ms / 1000, workers
         self.coming = 0          # requests admitted and being decoded: they will submit soon
-        self.q = self.task = None
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix='vrl-batch')
+        self.q = self.task = self.free = None
+        self.running, self.busy = set(), 0   # batches in the workers, and how many
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix='vrl-batch')
 
     def start(self):
-        self.q = asyncio.Queue(); self.task = asyncio.get_running_loop().create_task(self._run())
+        self.q, self.free = asyncio.Queue(), asyncio.Semaphore(self.workers)
+        self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def submit(self, item):
         fut = asyncio.get_running_loop().create_future()
@@ -380,32 +384,42 @@ class MicroBatcher:
     async def _run(self):
         loop = asyncio.get_running_loop()
         while True:
+            await self.free.acquire()   # a worker is free: gather its batch
             batch = [await self.q.get()]
             deadline = loop.time() + self.max_wait
-            while len(batch) < self.max_batch:
+            # what is waiting or being decoded is shared among the free workers (this one included): a core
+            # left idle costs more than a smaller batch
+            target = lambda: min(self.max_batch, -(-(len(batch) + self.q.qsize() + max(self.coming, 0))
+                                                   // (self.workers - self.busy)))
+            while len(batch) < target():
                 if not self.q.empty(): batch.append(self.q.get_nowait()); continue
                 left = deadline - loop.time()
                 if self.coming <= 0 or left <= 0: break
                 try: batch.append(await asyncio.wait_for(self.q.get(), left))
                 except (asyncio.TimeoutError, TimeoutError): break
             batch = [(i, f) for i, f in batch if not f.done()]   # a client that left is not embedded
-            if not batch: continue
-            try: results = await loop.run_in_executor(self.pool, self.fn, [i for i, _ in batch])
-            except Exception as e:
-                for _, f in batch:
-                    if not f.done(): f.set_exception(e)
-                continue
-            for (_, f), r in zip(batch, results):
-                if f.done(): continue
-                if isinstance(r, Exception): f.set_exception(r)
-                else: f.set_result(r)
+            if not batch: self.free.release(); continue
+            self.busy += 1; t = loop.create_task(self._batch(batch))
+            self.running.add(t); t.add_done_callback(self.running.discard)
+
+    async def _batch(self, batch):
+        try: results = await asyncio.get_running_loop().run_in_executor(self.pool, self.fn, [i for i, _ in batch])
+        except Exception as e: results = [e] * len(batch)
+        finally: self.busy -= 1; self.free.release()
+        for (_, f), r in zip(batch, results):
+            if f.done(): continue
+            if isinstance(r, Exception): f.set_exception(r)
+            else: f.set_result(r)
 
     async def stop(self):
+        "Stop taking batches; those running finish and answer."
         if self.task is not None:
             self.task.cancel()
             try: await self.task
             except asyncio.CancelledError: pass
+        if self.running: await asyncio.gather(*self.running, return_exceptions=True)
         self.pool.shutdown(wait=True)
+
 
 # %% ../nbs/11b_service.ipynb
 class RequestError(Exception):
@@ -448,7 +462,7 @@ class SearchService:
     def __init__(self, embedder:str|Path, embeddings:str|Path, state:str|Path|None=None,
                  index:str|None=None, nprobe:int|None=None, rerank:int=0, catalog=None,
                  image_root:str|Path|None=None, max_pixels:int=40_000_000, max_k:int=100,
-                 threads:int|None=None):
+                 threads:int|None=None, runtime:str='auto'):
         import torch
         from vrl_nb.embed import embedding_meta, weights_fingerprint, load_embeddings
         from vrl_nb.multitask import load_embedder
@@ -457,6 +471,7 @@ class SearchService:
             load_embeddings(self.embeddings_dir)   # raises the folder's own error, saying what to do
         self.meta = embedding_meta(self.embeddings_dir)
         if threads: torch.set_num_threads(int(threads))
+        self.threads = torch.get_num_threads()   # of each forward
         self.model = load_embedder(self.embedder_dir).eval()
         fp = weights_fingerprint(self.model)
         if fp != self.meta.get('embedder'):
@@ -470,8 +485,11 @@ class SearchService:
                                     "serves square inputs only")
         self.size, self.mean, self.std = int(h), tuple(pre['mean']), tuple(pre['std'])
         self.bf16, self.channels_last, self.l2 = pre['bf16'], pre['channels_last'], pre['l2_normalised']
+        from vrl_nb.backbones import eval_mode   # for the service's life: its batch workers share the model
+        self._mode = eval_mode(self.model, self.bf16); self._mode.__enter__()
         self.max_pixels, self.max_k = int(max_pixels), int(max_k)
         self.factory, self.nprobe, self.rerank = index, nprobe, rerank
+        self.runtime_check = None; self.runtime = self._runtime(runtime)
         self.log = ChangeLog(Path(state) if state else self.embeddings_dir/'live', _catalog_base(self.meta))
         self.index = self.build_index()
         self.catalog = self._catalog(catalog, image_root)
@@ -541,18 +559,83 @@ class SearchService:
             self.index.generation = self.log.generation
         return dict(r, seconds=round(time.perf_counter() - t0, 3))
 
-    # --- the batch function: runs in the batcher's thread --------------------------------------------
+    # --- the model's runtime --------------------------------------------------------------------------
+    def _runtime(self, runtime:str) -> str:
+        ("'onnx' (an ONNX Runtime session exported from the embedder and checked against it) or 'torch'. "
+         "'auto' takes ONNX Runtime where it is installed and the folder was embedded in fp32: it runs the "
+         "whole graph without Python's lock, so the HTTP loop and the batch workers do not queue for it.")
+        import torch
+        from vrl_nb.backbones import prepare_batch, embed_tensor
+        if runtime not in ('auto', 'onnx', 'torch'):
+            raise ValueError(f"runtime={runtime!r}: choose 'auto', 'onnx' (ONNX Runtime) or 'torch'")
+        self.session = None
+        if runtime == 'torch': return 'torch'
+        if self.bf16 or torch.cuda.is_available():
+            if runtime == 'auto': return 'torch'
+            raise ValueError(f"runtime='onnx' serves fp32 on the CPU, but {self.embeddings_dir} was embedded "
+                             + ("under bf16 autocast" if self.bf16 else "and this machine has a GPU")
+                             + ": serve with runtime='torch'")
+        try: import onnxruntime  # noqa: F401  (the sessions import it again)
+        except ImportError:
+            if runtime == 'auto': return 'torch'
+            raise ValueError("runtime='onnx' needs onnxruntime (pip install onnxruntime), or pass "
+                             "runtime='torch'") from None
+        from vrl_nb.serve import export_onnx
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix='vrl-onnx-') as d:   # kept in memory, not on disk
+            export_onnx(self.model, Path(d)/'embedder.onnx', size=self.size, check=False)
+            self._onnx = (Path(d)/'embedder.onnx').read_bytes()
+        sess = self.onnx_session(self.threads)
+        self.input_name = sess.get_inputs()[0].name
+        # the session must embed as the model the folder was made with: a few noise images, compared
+        x = prepare_batch(np.random.default_rng(0).integers(0, 256, (4, self.size, self.size, 3), np.uint8),
+                          self.size, self.mean, self.std)
+        with torch.inference_mode(): ref = embed_tensor(self.model, x, False, self.channels_last, True).numpy()
+        got = sess.run(None, {self.input_name: x.numpy()})[0]
+        got = got / np.maximum(np.linalg.norm(got, axis=1, keepdims=True), 1e-12)
+        self.runtime_check = float(np.abs(got - ref).max())
+        if not self.runtime_check < 1e-4:
+            if runtime == 'onnx':
+                raise ValueError(f"the ONNX export of {self.embedder_dir} embeds differently from the model "
+                                 f"(max difference {self.runtime_check:.2g} on unit vectors): serve with "
+                                 "runtime='torch'")
+            warnings.warn(f"ONNX Runtime embeds {self.embedder_dir} differently from torch (max difference "
+                          f"{self.runtime_check:.2g}): serving with torch")
+            return 'torch'
+        self.session = sess
+        return 'onnx'
+
+    def onnx_session(self, threads:int):
+        "A new ONNX Runtime session of the served model, on `threads` threads that sleep while idle."
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads = int(threads), 1
+        so.add_session_config_entry('session.intra_op.allow_spinning', '0')   # cores shared with HTTP
+        return ort.InferenceSession(self._onnx, so, providers=['CPUExecutionProvider'])
+
+    # --- the batch function: runs in the batcher's threads -------------------------------------------
+    def forward(self, x, session=None) -> np.ndarray:
+        ("Embeddings of a prepared float N×3×H×W batch (tensor), on the service's runtime (or on `session`, "
+         "one of `onnx_session`).")
+        import torch
+        from vrl_nb.backbones import embed_tensor
+        session = session or self.session
+        if session is None:
+            with torch.inference_mode():
+                return embed_tensor(self.model, x, self.bf16, self.channels_last, self.l2).numpy()
+        e = session.run(None, {self.input_name: x.numpy()})[0].astype(np.float32, copy=False)
+        return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12) if self.l2 else e
+
     def embed(self, imgs:list) -> np.ndarray:
         "Embeddings of a list of `size`×`size` uint8 images (one forward)."
-        import torch
-        from vrl_nb.backbones import prepare_batch, embed_tensor, eval_mode
-        x = prepare_batch(np.stack(imgs), self.size, self.mean, self.std)
-        with eval_mode(self.model, self.bf16), torch.inference_mode():
-            return embed_tensor(self.model, x, self.bf16, self.channels_last, self.l2).numpy()
+        from vrl_nb.backbones import prepare_batch
+        return self.forward(prepare_batch(np.stack(imgs), self.size, self.mean, self.std))
 
     def run_batch(self, items:list) -> list:
         ("Embed a batch of requests and search those that ask (`k`): per request `{'vector', 'ids', "
          "'scores'}` or the error for it.")
+        import faiss
+        faiss.omp_set_num_threads(self.threads)   # this worker's share of the cores, as its forward's
         E = self.embed([it['img'] for it in items])
         out = []
         for it, e in zip(items, E):
@@ -748,26 +831,31 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
                image_root:str|Path|None=None, max_batch:int=16, max_wait_ms:float=5.0,
                max_queue:int=64, max_body:int=8 << 20, max_pixels:int=40_000_000, max_k:int=100,
                threads:int|None=None, service:SearchService|None=None, compact_after:int|None=None,
-               admin_token:str|None=None):
+               admin_token:str|None=None, workers:int|None=None, runtime:str='auto'):
     ("The FastAPI app serving visual search over a saved embedder + embedding folder (+ change log in `state`, "
      "default `<embeddings>/live`; compacted once it holds `compact_after` changes). Refuses an embedder that "
      "did not make the embeddings. With `admin_token`, changes (PUT/DELETE items, /v1/admin/*) need "
-     "`Authorization: Bearer <admin_token>`; searches stay open.")
+     "`Authorization: Bearer <admin_token>`; searches stay open. `workers` batches run at once (default 2 where "
+     "there are two cores or more), each forward on `threads` threads (default: the cores over `workers`), on "
+     "the `runtime` of `SearchService`.")
     from contextlib import asynccontextmanager
+    from vrl_nb.embed import _cpus as _cores
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
     from starlette.middleware.body_limit import RequestBodyLimitMiddleware
     from prometheus_client import CollectorRegistry, generate_latest, CONTENT_TYPE_LATEST
     token = _admin_token(admin_token)   # checked before the model loads
+    if workers is None: workers = 2 if _cores() >= 2 else 1
+    batcher = MicroBatcher(lambda items: timed_batch(items), max_batch, max_wait_ms, workers)   # checks workers
+    if threads is None and service is None: threads = max(1, _cores() // workers)   # the cores, shared out
     svc = service or SearchService(embedder, embeddings, state, index, nprobe, rerank, catalog, image_root,
-                                   max_pixels, max_k, threads)
+                                   max_pixels, max_k, threads, runtime)
     reg = CollectorRegistry(); M = _metrics(reg)
     def timed_batch(items):
         t0 = time.perf_counter(); out = svc.run_batch(items)
         M['batch'].observe(len(items)); M['batch_seconds'].observe(time.perf_counter() - t0)
         return out
-    batcher = MicroBatcher(timed_batch, max_batch, max_wait_ms)
     st = dict(ready=False, inflight=0)
 
     @asynccontextmanager
@@ -979,7 +1067,8 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
     async def readyz():
         "Ready once the model and index are loaded and a first batch went through both."
         body = dict(ready=st['ready'], items=len(svc.index), index=svc.index.factory, size=svc.size,
-                    changes=svc.log.seq, snapshot=svc.log.snap_seq,
+                    changes=svc.log.seq, snapshot=svc.log.snap_seq, workers=batcher.workers,
+                    threads=svc.threads, max_batch=batcher.max_batch, runtime=svc.runtime,
                     process=os.getpid())
         return JSONResponse(body, status_code=200 if st['ready'] else 503)
 
@@ -1037,7 +1126,12 @@ def serve_main(argv=None):
     a('--max-pixels', type=int, default=40_000_000, help='images larger are refused with 413')
     a('--limit-concurrency', type=int, default=None, help="uvicorn's connection limit (503 beyond)")
     a('--graceful-timeout', type=float, default=30.0, help='seconds SIGTERM waits for requests in flight')
-    a('--threads', type=int, default=None, help='torch intra-op threads (on Ray: per replica, default 1)')
+    a('--workers', type=int, default=None, help='micro-batches run at once (default 2 where there are two cores '
+      'or more; on Ray: per replica, default 1)')
+    a('--threads', type=int, default=None, help='threads of each batch\'s forward (default: the cores over '
+      '--workers; on Ray: per replica, default 1)')
+    a('--runtime', choices=('auto', 'onnx', 'torch'), default='auto', help="the model's runtime: 'onnx' (ONNX "
+      "Runtime, exported at start and checked against the model), 'torch'; 'auto': onnx for fp32 on a CPU")
     a('--compact-after', type=int, default=10_000, help='fold the change log into a snapshot once it holds '
       'this many changes (0: only on POST /v1/admin/compact)')
     a('--admin-token-file', default=None, help='file holding the token that PUT/DELETE /v1/items/* and '
@@ -1062,7 +1156,8 @@ def serve_main(argv=None):
     app_kw = dict(index=args.index, nprobe=args.nprobe, rerank=args.rerank, catalog=args.catalog,
                   image_root=args.image_root, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                   max_body=int(args.max_body_mb * (1 << 20)), max_pixels=args.max_pixels,
-                  compact_after=args.compact_after or None, admin_token=token)
+                  compact_after=args.compact_after or None, admin_token=token, workers=args.workers,
+                  runtime=args.runtime)
     if not _loopback(args.host) and token is None:
         print(f"note: binding {args.host}, reachable beyond this machine, with --insecure-writes: anyone who can "
               "reach it may change the catalog", flush=True)
@@ -1133,6 +1228,7 @@ def serve_on_ray(embedder:str|Path, embeddings:str|Path, state:str|Path|None=Non
     from ray import serve
     app_kw = dict(app_kw, embedder=str(embedder), embeddings=str(embeddings), threads=threads,
                   state=str(Path(state).resolve()) if state else None)
+    if app_kw.get('workers') is None: app_kw['workers'] = 1   # a replica is one batch worker on its own CPU
     if num_replicas > 1 and not app_kw.get('max_queue'): app_kw['max_queue'] = max_ongoing_requests
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
@@ -1490,22 +1586,33 @@ class ServiceProcess:
     def __enter__(self): return self.start()
     def __exit__(self, *exc): self.stop()
 
-def forward_throughput(svc:SearchService, imgs, batch:int=16, seconds:float=3.0) -> dict:
-    ("Images per second of `svc`'s model on ready-made batches of `batch` of the uint8 images `imgs` (the forward "
-     "`SearchService.embed` runs per micro-batch, without decoding, HTTP or queueing), over `seconds`.")
+def forward_throughput(svc:SearchService, imgs, batch:int=16, seconds:float=3.0, streams:int=1,
+                       threads:int|None=None) -> dict:
+    ("Images per second of `svc`'s model on its runtime (`SearchService.forward`) on ready-made batches of `batch` "
+     "of the uint8 images `imgs` (the forward each micro-batch runs, without decoding, HTTP or queueing), over "
+     "`seconds`: `streams` threads run batches at once (as the service's batch workers), each forward on `threads` "
+     "threads (default: the service's).")
     import torch
-    from vrl_nb.backbones import prepare_batch, embed_tensor, eval_mode
+    from vrl_nb.backbones import prepare_batch
     imgs = np.asarray(imgs)
     x = prepare_batch(np.stack([imgs[j % len(imgs)] for j in range(batch)]), svc.size, svc.mean, svc.std)
-    with eval_mode(svc.model, svc.bf16), torch.inference_mode():
-        for _ in range(2): embed_tensor(svc.model, x, svc.bf16, svc.channels_last, svc.l2)   # warm
-        n, t0 = 0, time.perf_counter()
-        while n == 0 or time.perf_counter() - t0 < seconds:
-            embed_tensor(svc.model, x, svc.bf16, svc.channels_last, svc.l2); n += 1
-        dt = time.perf_counter() - t0
+    threads = int(threads or svc.threads)
+    sess = svc.onnx_session(threads) if svc.session is not None and threads != svc.threads else None
+    was = torch.get_num_threads(); torch.set_num_threads(threads)
+    counts, start = [0] * streams, []
+    gate = threading.Barrier(streams, action=lambda: start.append(time.perf_counter()))
+    def stream(j):
+        for _ in range(2): svc.forward(x, sess)   # warm
+        gate.wait()
+        while counts[j] == 0 or time.perf_counter() - start[0] < seconds:
+            svc.forward(x, sess); counts[j] += 1
+    try:
+        with ThreadPoolExecutor(streams) as ex: list(ex.map(stream, range(streams)))
+        dt = time.perf_counter() - start[0]
+    finally: torch.set_num_threads(was)
+    n = sum(counts)
     return dict(img_s=round(n * batch / dt, 1), batch=int(batch), batches=n, seconds=round(dt, 2),
-                threads=torch.get_num_threads())
-
+                streams=int(streams), threads=threads, runtime=svc.runtime)
 def changes_under_load(url:str, new:dict, gone, query:bytes, clients:int=4, k:int=10, timeout:float=30.0,
                        admin_token:str|None=None, rebuild:bool=True) -> dict:
     ("PUT the items `new` (id -> image bytes) and DELETE the ids `gone`, interleaved, while `clients` threads "
