@@ -585,10 +585,18 @@ class SearchService:
                              "runtime='torch'") from None
         from vrl_nb.serve import export_onnx
         import tempfile
-        with tempfile.TemporaryDirectory(prefix='vrl-onnx-') as d:   # kept in memory, not on disk
-            export_onnx(self.model, Path(d)/'embedder.onnx', size=self.size, check=False)
-            self._onnx = (Path(d)/'embedder.onnx').read_bytes()
-        sess = self.onnx_session(self.threads)
+        try:
+            with tempfile.TemporaryDirectory(prefix='vrl-onnx-') as d:   # kept in memory, not on disk
+                export_onnx(self.model, Path(d)/'embedder.onnx', size=self.size, check=False)
+                self._onnx = (Path(d)/'embedder.onnx').read_bytes()
+            sess = self.onnx_session(self.threads)
+        except Exception as e:   # an architecture the exporter or the runtime does not take
+            if runtime == 'onnx':
+                raise ValueError(f"the embedder in {self.embedder_dir} could not be exported to ONNX Runtime "
+                                 f"({type(e).__name__}: {e}): serve with runtime='torch'") from e
+            warnings.warn(f"ONNX Runtime could not take the embedder in {self.embedder_dir} ({type(e).__name__}: "
+                          f"{e}): serving with torch")
+            return 'torch'
         self.input_name = sess.get_inputs()[0].name
         # the session must embed as the model the folder was made with: a few noise images, compared
         x = prepare_batch(np.random.default_rng(0).integers(0, 256, (4, self.size, self.size, 3), np.uint8),
@@ -1618,6 +1626,8 @@ def forward_throughput(svc:SearchService, imgs, batch:int=16, seconds:float=3.0,
      "threads (default: the service's).")
     import torch
     from vrl_nb.backbones import prepare_batch
+    if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+        raise ValueError(f"streams={streams!r}: the number of batches run at once must be an integer ≥ 1")
     imgs = np.asarray(imgs)
     x = prepare_batch(np.stack([imgs[j % len(imgs)] for j in range(batch)]), svc.size, svc.mean, svc.std)
     threads = int(threads or svc.threads)
