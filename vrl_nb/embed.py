@@ -56,19 +56,25 @@ def model_batch(
     rows.mul_((1 / (255 * s)).reshape(-1).repeat(w)).sub_((m / s).reshape(-1).repeat(w))
     return x
 
+class _Gate:
+    ("Which pieces the workers may decode: those up to `upto`, raised by the caller batch by batch as it asks for "
+     "them (a counter and a condition the worker processes share), so nothing of a later batch is decoded while "
+     "the caller runs its forward, however late the caller is scheduled.")
+    def __init__(self):
+        self.cond, self.upto = torch.multiprocessing.Condition(), torch.multiprocessing.Value('q', -1, lock=False)
+    def open(self, upto:int):
+        with self.cond: self.upto.value = int(upto); self.cond.notify_all()
+    def wait(self, i:int):
+        with self.cond: self.cond.wait_for(lambda: self.upto.value >= i)
+
 class _Pixels(torch.utils.data.Dataset):
     "What a `batch_stream` worker makes: the uint8 pixels of lists of catalog positions."
     def __init__(self, catalog, pieces, size, gate=None):
         self.catalog, self.pieces, self.size, self.gate = catalog, pieces, size, gate
     def __len__(self): return len(self.pieces)
     def __getitem__(self, i):
-        idxs, gate = self.pieces[i], self.gate
-        if gate is None or not len(idxs):
-            return torch.from_numpy(image_batch(self.catalog, idxs, self.size))
-        px = []
-        for j in range(len(idxs)):   # an image at a time, each when the gate is open
-            gate.wait(); px.append(image_batch(self.catalog, idxs[j:j + 1], self.size))
-        return torch.from_numpy(np.concatenate(px))
+        if self.gate is not None: self.gate.wait(i)   # until the caller asks for this piece's batch
+        return torch.from_numpy(image_batch(self.catalog, self.pieces[i], self.size))
 
 def _worker_init(_): torch.set_num_threads(1)
 
@@ -103,19 +109,20 @@ def batch_stream(
             yield model_batch(image_batch(catalog, b, hw), hw, mean, std, channels_last)
         return
     pieces, counts, _ = _pieces(batches, num_workers)
-    gate = torch.multiprocessing.Event() if share_cores else None
+    gate = _Gate() if share_cores else None
     dl = iter(torch.utils.data.DataLoader(
         _Pixels(catalog, pieces, hw, gate), batch_size=None, shuffle=False,
         num_workers=num_workers, prefetch_factor=prefetch * max(counts, default=1),
         worker_init_fn=_worker_init, persistent_workers=False))
     try:
+        asked = 0
         for c in counts:
-            if gate is not None: gate.set()     # the caller waits: the workers have the cores
-            parts = [next(dl) for _ in range(c)]
-            if gate is not None: gate.clear()   # the caller's forward has them
+            asked += c
+            if gate is not None: gate.open(asked - 1)   # the caller waits: this batch's pieces have the cores
+            parts = [next(dl) for _ in range(c)]       # and then the caller's forward has them
             yield model_batch(parts, hw, mean, std, channels_last)
     finally:
-        if gate is not None: gate.set()         # let the workers finish and stop
+        if gate is not None: gate.open(len(pieces))   # let the workers finish and stop
 
 # %% ../nbs/06_embed.ipynb
 def auto_channels_last(model:torch.nn.Module) -> bool:
