@@ -569,6 +569,7 @@ class SearchService:
          "whole graph without Python's lock, so the HTTP loop and the batch workers do not queue for it.")
         import torch
         from vrl_nb.backbones import prepare_batch, embed_tensor
+        from vrl_nb.retrieval import l2_normalize
         if runtime not in ('auto', 'onnx', 'torch'):
             raise ValueError(f"runtime={runtime!r}: choose 'auto', 'onnx' (ONNX Runtime) or 'torch'")
         self.session = None
@@ -602,8 +603,7 @@ class SearchService:
         x = prepare_batch(np.random.default_rng(0).integers(0, 256, (4, self.size, self.size, 3), np.uint8),
                           self.size, self.mean, self.std)
         with torch.inference_mode(): ref = embed_tensor(self.model, x, False, self.channels_last, True).numpy()
-        got = sess.run(None, {self.input_name: x.numpy()})[0]
-        got = got / np.maximum(np.linalg.norm(got, axis=1, keepdims=True), 1e-12)
+        got = l2_normalize(sess.run(None, {self.input_name: x.numpy()})[0])
         self.runtime_check = float(np.abs(got - ref).max())
         if not self.runtime_check < 1e-4:
             if runtime == 'onnx':
@@ -647,12 +647,13 @@ class SearchService:
          "one of `onnx_session`).")
         import torch
         from vrl_nb.backbones import embed_tensor
+        from vrl_nb.retrieval import l2_normalize
         session = session or self.session
         if session is None:
             with torch.inference_mode():
                 return embed_tensor(self.model, x, self.bf16, self.channels_last, self.l2).numpy()
         e = session.run(None, {self.input_name: x.numpy()})[0].astype(np.float32, copy=False)
-        return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12) if self.l2 else e
+        return l2_normalize(e) if self.l2 else e
 
     def embed(self, imgs:list, alone:bool=False) -> np.ndarray:
         ("Embeddings of a list of `size`×`size` uint8 images (one forward); `alone` (no other batch running or "
