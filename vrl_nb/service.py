@@ -16,7 +16,7 @@ except ImportError: Request = None
 
 # %% auto 0
 __all__ = ['live_factory', 'LiveIndex', 'ChangeLog', 'encode_vector', 'decode_vector', 'replay', 'Overloaded', 'MicroBatcher',
-           'RequestError', 'check_image', 'SearchService', 'create_app', 'serve_main', 'serve_on_ray',
+           'RequestError', 'check_image', 'SearchService', 'batch_layout', 'create_app', 'serve_main', 'serve_on_ray',
            'loadtest_client', 'loadtest', 'loadtest_main', 'ServiceProcess', 'forward_throughput', 'changes_under_load',
            'verify_changes', 'clustered_vectors', 'live_index_benchmark']
 
@@ -857,6 +857,13 @@ def _admin_token(token) -> bytes|None:
                          "who can reach it")
     return token.strip().encode()
 
+def batch_layout(workers:int|None=None, threads:int|None=None) -> tuple[int, int]:
+    ("The service's `(workers, threads)` where they are not given: two batch workers where there are two cores "
+     "or more, each forward on the cores divided among them.")
+    from vrl_nb.embed import _cpus
+    workers = workers or (2 if _cpus() >= 2 else 1)
+    return workers, threads or max(1, _cpus() // workers)
+
 def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state:str|Path|None=None,
                index:str|None=None, nprobe:int|None=None, rerank:int=0, catalog=None,
                image_root:str|Path|None=None, max_batch:int=16, max_wait_ms:float=5.0,
@@ -870,17 +877,16 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
      "there are two cores or more), each forward on `threads` threads (default: the cores over `workers`), on "
      "the `runtime` of `SearchService`.")
     from contextlib import asynccontextmanager
-    from vrl_nb.embed import _cpus as _cores
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
     from starlette.middleware.body_limit import RequestBodyLimitMiddleware
     from prometheus_client import CollectorRegistry, generate_latest, CONTENT_TYPE_LATEST
     token = _admin_token(admin_token)   # checked before the model loads
-    if workers is None: workers = 2 if _cores() >= 2 else 1
+    if workers is None: workers = batch_layout()[0]
     batcher = MicroBatcher(lambda items: timed_batch(items), max_batch, max_wait_ms, workers,   # checks workers
                            alone_fn=lambda items: timed_batch(items, True))
-    if threads is None and service is None: threads = max(1, _cores() // workers)   # the cores, shared out
+    if threads is None and service is None: threads = batch_layout(workers)[1]   # the cores, shared out
     svc = service or SearchService(embedder, embeddings, state, index, nprobe, rerank, catalog, image_root,
                                    max_pixels, max_k, threads, runtime)
     reg = CollectorRegistry(); M = _metrics(reg)
