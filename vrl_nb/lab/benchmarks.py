@@ -4,7 +4,7 @@
 
 # %% ../../nbs/12_benchmarks.ipynb 3
 from __future__ import annotations
-import os, re, copy, json, time, ctypes, shutil, tempfile, threading, warnings
+import os, re, copy, json, math, time, ctypes, shutil, tempfile, threading, warnings
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -48,7 +48,10 @@ def bench_row(what:str, ours:float, reference:float, unit:str, goal:float|None=N
               ratio:float|None=None,
               lower_is_better:bool=False, **params) -> dict:
     "One benchmark result; `ratio` defaults to ours/reference."
-    if ratio is None: ratio = (reference / ours) if lower_is_better else (ours / reference)
+    if ratio is None:
+        num, den = (reference, ours) if lower_is_better else (ours, reference)
+        # a zero denominator (a peak of 0 MB above the start) is infinitely better, or equal over 0
+        ratio = num / den if den else (1.0 if num == 0 else math.inf)
     return dict(what=what, ours=float(ours), reference=float(reference), ratio=float(ratio),
                 unit=unit,
                 goal=None if goal is None else float(goal),
