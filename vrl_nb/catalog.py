@@ -75,7 +75,10 @@ class FileImageStore:
     def path(self, ref) -> Path: return self.root/str(ref)
     def escapes(self, ref) -> bool:
         "Whether `ref` leads outside `root`."
-        return not self.path(ref).resolve().is_relative_to(self.root.resolve())
+        # string paths: this runs once per image read, and `Path.resolve` costs twice as much
+        root = os.path.join(os.path.realpath(self.root), '')   # with its separator: '/a/' and '/' alike
+        real = os.path.realpath(os.path.join(self.root, str(ref)))
+        return not (real.startswith(root) or real == root[:-1])
     def open(self, ref, size:int|None=None) -> Image.Image:
         "The RGB image of `ref`; with `size`, decoded reduced where the format allows."
         p = self.path(ref)
@@ -158,7 +161,8 @@ class Catalog:
         idxs = np.arange(len(self)) if idxs is None else np.asarray(idxs)
         if isinstance(self.images, ArrayImageStore) and size is None:
             return self.images.array[self.items['image'].to_numpy()[idxs].astype(int)]
-        ims = [self.image(int(i), size) for i in idxs]
+        refs = self.items['image'].to_numpy()[idxs]   # one lookup, not one per item
+        ims = [self.images.open(r, size=size) for r in refs]
         if size is not None: ims = [im.resize((size, size), Image.BILINEAR) for im in ims]
         elif len({im.size for im in ims}) > 1:
             raise ValueError('images differ in size: pass size= to resize them to a common square')

@@ -5,6 +5,7 @@
 # %% ../nbs/06_embed.ipynb 3
 from __future__ import annotations
 import os, json, time, contextlib, weakref, difflib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 import numpy as np
@@ -56,25 +57,12 @@ def model_batch(
     rows.mul_((1 / (255 * s)).reshape(-1).repeat(w)).sub_((m / s).reshape(-1).repeat(w))
     return x
 
-class _Gate:
-    ("Which pieces the workers may decode: those up to `upto`, raised by the caller batch by batch as it asks for "
-     "them (a counter and a condition the worker processes share), so nothing of a later batch is decoded while "
-     "the caller runs its forward, however late the caller is scheduled.")
-    def __init__(self):
-        self.cond, self.upto = torch.multiprocessing.Condition(), torch.multiprocessing.Value('q', -1, lock=False)
-    def open(self, upto:int):
-        with self.cond: self.upto.value = int(upto); self.cond.notify_all()
-    def wait(self, i:int):
-        with self.cond: self.cond.wait_for(lambda: self.upto.value >= i)
-
 class _Pixels(torch.utils.data.Dataset):
     "What a `batch_stream` worker makes: the uint8 pixels of lists of catalog positions."
-    def __init__(self, catalog, pieces, size, gate=None):
-        self.catalog, self.pieces, self.size, self.gate = catalog, pieces, size, gate
+    def __init__(self, catalog, pieces, size):
+        self.catalog, self.pieces, self.size = catalog, pieces, size
     def __len__(self): return len(self.pieces)
-    def __getitem__(self, i):
-        if self.gate is not None: self.gate.wait(i)   # until the caller asks for this piece's batch
-        return torch.from_numpy(image_batch(self.catalog, self.pieces[i], self.size))
+    def __getitem__(self, i): return torch.from_numpy(image_batch(self.catalog, self.pieces[i], self.size))
 
 def _worker_init(_): torch.set_num_threads(1)
 
@@ -95,34 +83,39 @@ def batch_stream(
     size, # the input size (px, or `(h, w)`)
     mean=(0.5,) * 3, # per-channel mean the pixels are normalised by
     std=(0.5,) * 3, # per-channel standard deviation
-    num_workers:int|None=None, # DataLoader processes (0: this thread; None: 0 in memory, ≤4 for files)
-    prefetch:int=2, # batches each worker prepares ahead
+    num_workers:int|None=None, # decoders (0: this thread; None: 0 in memory; for files ≤4, all cores with `share_cores`)
+    prefetch:int=2, # batches each worker process prepares ahead
     channels_last:bool=False, # yield the batches in channels-last memory format
-    share_cores:bool=False, # workers decode only while the caller waits for a batch
+    share_cores:bool=False, # decode only while the caller waits for a batch, in threads of this process
 ):
     "Yield normalised float batches for the index lists in `batches`."
     hw, batches = input_size(size=size), [np.asarray(b) for b in batches]
     if num_workers is None:
-        num_workers = 0 if isinstance(catalog.images, ArrayImageStore) else min(4, os.cpu_count() or 1)
+        num_workers = (0 if isinstance(catalog.images, ArrayImageStore)
+                       else _cpus() if share_cores else min(4, os.cpu_count() or 1))
     if num_workers == 0:
         for b in batches:
             yield model_batch(image_batch(catalog, b, hw), hw, mean, std, channels_last)
         return
     pieces, counts, _ = _pieces(batches, num_workers)
-    gate = _Gate() if share_cores else None
+    pixels = _Pixels(catalog, pieces, hw)
+    if share_cores:
+        # the caller waits, so its cores are free: threads of this process decode the batch it waits for
+        # (PIL lets go of the GIL while it decodes and resizes), and nothing while it runs its forward.
+        # No process to start, no pages of this one to copy on write, no shared memory to hand over.
+        with ThreadPoolExecutor(num_workers, thread_name_prefix='batch_stream') as pool:
+            done = 0
+            for c in counts:
+                parts = list(pool.map(pixels.__getitem__, range(done, done + c))); done += c
+                yield model_batch(parts, hw, mean, std, channels_last)
+        return
     dl = iter(torch.utils.data.DataLoader(
-        _Pixels(catalog, pieces, hw, gate), batch_size=None, shuffle=False,
+        pixels, batch_size=None, shuffle=False,
         num_workers=num_workers, prefetch_factor=prefetch * max(counts, default=1),
         worker_init_fn=_worker_init, persistent_workers=False))
-    try:
-        asked = 0
-        for c in counts:
-            asked += c
-            if gate is not None: gate.open(asked - 1)   # the caller waits: this batch's pieces have the cores
-            parts = [next(dl) for _ in range(c)]       # and then the caller's forward has them
-            yield model_batch(parts, hw, mean, std, channels_last)
-    finally:
-        if gate is not None: gate.open(len(pieces))   # let the workers finish and stop
+    for c in counts:
+        yield model_batch([next(dl) for _ in range(c)], hw, mean, std, channels_last)
+
 
 # %% ../nbs/06_embed.ipynb
 def auto_channels_last(model:torch.nn.Module) -> bool:
