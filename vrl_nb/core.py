@@ -18,7 +18,7 @@ warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated',
 __all__ = ['BF16_EMULATED_SLOWDOWN', 'set_offline', 'is_offline', 'hub_kwargs', 'offline_env', 'project_root', 'outputs_dir',
            'cache_dir', 'slugify', 'new_run_dir', 'set_seed', 'fingerprint', 'package_versions', 'git_commit',
            'provenance', 'machine_info', 'machine_line', 'bf16_native', 'bf16_skip_reason', 'check_bf16', 'drop_bf16',
-           'atomic_write', 'save_json', 'load_json', 'default_device', 'pbar']
+           'keep_freed_memory', 'atomic_write', 'save_json', 'load_json', 'default_device', 'pbar']
 
 # %% ../nbs/00_core.ipynb
 _OFFLINE_VARS = ('HF_HUB_OFFLINE', 'TRANSFORMERS_OFFLINE', 'HF_DATASETS_OFFLINE')
@@ -242,6 +242,25 @@ def drop_bf16(runs, device=None, info:dict|None=None, verbose:bool=True):
         dropped = [r.get('label', r) for r in runs if _needs_bf16(r)]
     if dropped and verbose: print(f"{why} (not run: {', '.join(map(str, dropped))})")
     return kept
+
+# %% ../nbs/00_core.ipynb
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameters (glibc's malloc.h)
+_MALLOC_KEEP = 1 << 30   # bytes: blocks up to this come from the heap, and this much free heap is kept
+_malloc = {}
+
+def keep_freed_memory() -> bool:
+    "Have glibc keep freed memory for reuse (process-wide, once); whether it is on. `VRL_NB_MALLOC=system`: never."
+    if os.environ.get('VRL_NB_MALLOC', '').strip().lower() == 'system': return _malloc.get('on', False)
+    if 'on' not in _malloc:
+        ok = False
+        if sys.platform.startswith('linux') and platform.libc_ver()[0] == 'glibc':
+            import ctypes
+            try:
+                mallopt = ctypes.CDLL(None).mallopt
+                ok = bool(mallopt(_M_MMAP_THRESHOLD, _MALLOC_KEEP)) and bool(mallopt(_M_TRIM_THRESHOLD, _MALLOC_KEEP))
+            except (OSError, AttributeError): ok = False
+        _malloc['on'] = ok
+    return _malloc['on']
 
 # %% ../nbs/00_core.ipynb
 def _fsize_limit() -> int|None:

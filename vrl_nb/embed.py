@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from fastcore.meta import delegates
-from .core import fingerprint, save_json, load_json, pbar, check_bf16, atomic_write
+from .core import fingerprint, save_json, load_json, pbar, check_bf16, atomic_write, keep_freed_memory
 from .catalog import Catalog, ArrayImageStore, images_fingerprint, thumbnail_cache
 from .backbones import input_size, image_norm, prepare_batch, eval_mode, embed_tensor
 
@@ -533,6 +533,7 @@ def embed_catalog(
     bf16, l2, bs, image_cache, progress = cfg.bf16, cfg.l2, cfg.bs, cfg.image_cache, cfg.progress
     dev = next(iter(embedder.parameters()), torch.empty(0)).device
     check_bf16(bf16, dev, caller='embed_catalog')   # never where bf16 is emulated
+    keep_freed_memory()   # the forward's large activations are reused, not page-faulted in again per batch
     inputs = embedding_inputs(embedder, cfg.size, cfg.channels_last, cfg.dtype)
     hw, channels_last, mean, std, dtype = inputs.hw, inputs.channels_last, inputs.mean, inputs.std, inputs.dtype
     ids = np.asarray(catalog.ids, dtype=object).astype(str)

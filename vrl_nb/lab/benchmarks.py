@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ..core import (machine_info, machine_line, bf16_native, bf16_skip_reason, check_bf16,
                          drop_bf16,
                          default_device,
-                         set_seed, save_json, cache_dir)
+                         set_seed, save_json, cache_dir, keep_freed_memory)
 from ..catalog import Catalog, ArrayImageStore, FileImageStore, thumbnail_cache
 from ..datasets import fashion_mnist_catalog, jpeg_folder
 from ..backbones import (create_backbone, prepare_batch, input_size, image_norm,
@@ -145,6 +145,7 @@ def embedding_benchmark(embedder, catalog:Catalog, n:int|None=512, size=None, bs
                         repeats:int=1,
                         **kw) -> dict:
     "Images/s of the full `embed_catalog` pipeline vs the raw forward on pre-made tensors."
+    keep_freed_memory()   # what embed_catalog sets: the raw forward runs with the same allocator
     check_bf16(kw.get('bf16', False), next(iter(embedder.parameters()), torch.empty(0)).device,
                caller='embedding_benchmark')
     cat = catalog if n is None or n >= len(catalog) else catalog.subset(np.arange(n))
@@ -913,7 +914,7 @@ class BenchRun:
     "One bench run: parameters `p`, `rows`, cumulative `timings`, display tables in `extras`."
     def __init__(self, p:BenchParams, out:str|Path|None=None, show=None):
         import faiss
-        set_seed(p.seed)
+        set_seed(p.seed); keep_freed_memory()   # every section's forwards with embed_catalog's allocator
         if p.threads is None:
             p = replace(p, threads=1 if os.getloadavg()[0] > (os.cpu_count() or 1)
                         else (os.cpu_count() or 1))
