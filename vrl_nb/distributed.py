@@ -60,7 +60,8 @@ class URIImageStore:
     def open(self, ref, size:int|None=None) -> Image.Image:
         "The RGB image of `ref`, decoded in full (`size` is accepted for the store interface; no reduced decoding)."
         import pyarrow.fs as pafs
-        if self._fs is None: self._fs, self._base = pafs.FileSystem.from_uri(self.root)
+        if self._fs is None:   # made once; `_fs` set last, so a thread that sees it sees `_base` too
+            fs, self._base = pafs.FileSystem.from_uri(self.root); self._fs = fs
         with self._fs.open_input_file(f'{self._base}/{ref}') as f: data = f.read()
         with Image.open(io.BytesIO(data)) as im:
             im.load(); return to_rgb(im)
