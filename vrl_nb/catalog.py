@@ -159,9 +159,8 @@ class Catalog:
     def images_array(self, idxs=None, size:int|None=None) -> np.ndarray:
         "Images at positions `idxs` (default all) as a uint8 `N×H×W×3` array."
         idxs = np.arange(len(self)) if idxs is None else np.asarray(idxs)
-        if isinstance(self.images, ArrayImageStore) and size is None:
-            return self.images.array[self.items['image'].to_numpy()[idxs].astype(int)]
         refs = self.items['image'].to_numpy()[idxs]   # one lookup, not one per item
+        if isinstance(self.images, ArrayImageStore) and size is None: return self.images.array[refs.astype(int)]
         ims = [self.images.open(r, size=size) for r in refs]
         if size is not None: ims = [im.resize((size, size), Image.BILINEAR) for im in ims]
         elif len({im.size for im in ims}) > 1:
