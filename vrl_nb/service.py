@@ -362,14 +362,14 @@ class Overloaded(Exception):
 class MicroBatcher:
     ("Run `fn(list of items) -> list of results` on batches of concurrent requests, in `workers` threads: a "
      "free worker takes its share of the requests waiting (all of them when the other workers are busy); it "
-     "waits up to `max_wait_ms` for more only while requests are still being decoded, and never past `max_batch`. "
+     "waits up to `max_wait_ms` for more only while requests are still being read, and never past `max_batch`. "
      "A batch with nothing else running or waiting goes to `alone_fn` where one is given (it may take every core).")
     def __init__(self, fn, max_batch:int=16, max_wait_ms:float=5.0, workers:int=1, alone_fn=None):
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ValueError(f"workers={workers!r}: the number of batches run at once must be an integer ≥ 1")
         self.fn, self.max_batch, self.max_wait, self.workers = fn, int(max_batch), max_wait_ms / 1000, workers
         self.alone_fn = alone_fn
-        self.coming = 0          # requests admitted and being decoded: they will submit soon
+        self.coming = 0          # requests admitted and being read: they will submit soon
         self.q = self.task = self.free = None
         self.running, self.busy = set(), 0   # batches in the workers, and how many
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix='vrl-batch')
@@ -389,7 +389,7 @@ class MicroBatcher:
             await self.free.acquire()   # a worker is free: gather its batch
             batch = [await self.q.get()]
             deadline = loop.time() + self.max_wait
-            # what is waiting or being decoded is shared among the free workers (this one included): a core
+            # what is waiting or being read is shared among the free workers (this one included): a core
             # left idle costs more than a smaller batch
             target = lambda: min(self.max_batch, -(-(len(batch) + self.q.qsize() + max(self.coming, 0))
                                                    // (self.workers - self.busy)))
@@ -664,21 +664,30 @@ class SearchService:
 
     def run_batch(self, items:list, alone:bool=False) -> list:
         ("Embed a batch of requests and search those that ask (`k`): per request `{'vector', 'ids', "
-         "'scores'}` or the error for it.")
+         "'scores', 'decode_ms'}` or the error for it. A request carries its image as `data` (the body's "
+         "bytes, decoded here by `check_image`: in the batch's own thread, so a request is handed between "
+         "threads once) or as `img` (a decoded `size`×`size` uint8 array).")
         import faiss
         faiss.omp_set_num_threads(self.threads)   # this worker's share of the cores, as its forward's
-        E = self.embed([it['img'] for it in items], alone)
-        out = []
-        for it, e in zip(items, E):
+        out, imgs, good = [None] * len(items), [], []
+        for j, it in enumerate(items):
+            t0 = time.perf_counter()
+            try: imgs.append(it['img'] if 'img' in it else check_image(it['data'], self.max_pixels, self.size))
+            except RequestError as e: out[j] = e; continue   # this request's error; the others go on
+            good.append(j); out[j] = dict(decode_ms=round(1e3 * (time.perf_counter() - t0), 3))
+        E = self.embed(imgs, alone) if imgs else None
+        row = dict(zip(good, range(len(good))))   # request j's row of E
+        for j in good:
+            e = E[row[j]]
             if not np.isfinite(e).all() or np.linalg.norm(e) < 1e-12:
-                out.append(RequestError(422, "the image's embedding is all zeros or not finite: it has no "
-                                             "direction to search by; check the image (blank?)"))
-            else: out.append(dict(vector=e))
+                out[j] = RequestError(422, "the image's embedding is all zeros or not finite: it has no "
+                                           "direction to search by; check the image (blank?)")
+            else: out[j]['vector'] = e
         ask = [(j, it) for j, it in enumerate(items) if it.get('k') and isinstance(out[j], dict)]
         for nprobe in {it.get('nprobe') for _, it in ask}:   # one search per nprobe asked
             grp = [(j, it) for j, it in ask if it.get('nprobe') == nprobe]
             k = max(it['k'] for _, it in grp)
-            D, I = self.index.search(E[[j for j, _ in grp]], k, nprobe)
+            D, I = self.index.search(E[[row[j] for j, _ in grp]], k, nprobe)
             for (j, it), d, ids in zip(grp, D, I):
                 out[j].update(ids=ids[:it['k']], scores=d[:len(ids)][:it['k']].tolist())
         return out
@@ -956,8 +965,8 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
             raise RequestError(401, "changing the catalog needs this service's admin token: send the header "
                                     "'Authorization: Bearer <token>'", {'WWW-Authenticate': 'Bearer'})
 
-    async def read_image(request:Request) -> tuple[np.ndarray, bytes, dict]:
-        "The body's image (raw bytes or a multipart `image` file) decoded, its bytes and any `meta` JSON."
+    async def read_body(request:Request) -> tuple[bytes, dict]:
+        "The body's image bytes (raw, or a multipart `image` file) and any `meta` JSON; decoded in the batch."
         meta = {}
         if request.headers.get('content-type', '').startswith('multipart/form-data'):
             form = await request.form()
@@ -973,8 +982,7 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
                     raise RequestError(422, "the form's 'meta' field must be a JSON object of catalog "
                                             "columns, e.g. {\"title\": \"red shirt\"}")
         else: data = await request.body()
-        img = await run_in_threadpool(check_image, data, svc.max_pixels, svc.size)
-        return img, data, meta
+        return data, meta
 
     def admit():
         if st['inflight'] >= max_queue:
@@ -1023,14 +1031,14 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
         k, nprobe = k_nprobe(request); fields = fields_of(request)
         admit(); coming = True
         try:
-            t0 = time.perf_counter(); img, _, _ = await read_image(request); t1 = time.perf_counter()
+            t0 = time.perf_counter(); data, _ = await read_body(request); t1 = time.perf_counter()
             batcher.coming -= 1; coming = False
-            r = await batcher.submit(dict(img=img, k=k, nprobe=nprobe))
+            r = await batcher.submit(dict(data=data, k=k, nprobe=nprobe))
         finally: release(coming)
         t2 = time.perf_counter()
         return JSONResponse(dict(k=k, results=hits(r['ids'], r['scores'], fields),
-                                 timing_ms=dict(decode=round(1e3 * (t1 - t0), 2),
-                                                embed_search=round(1e3 * (t2 - t1), 2))))
+                                 timing_ms=dict(read=round(1e3 * (t1 - t0), 2), decode=round(r['decode_ms'], 2),
+                                                queue_embed_search=round(1e3 * (t2 - t1) - r['decode_ms'], 2))))
 
     @app.get('/v1/items/{item_id}/similar')
     async def similar(item_id:str, request:Request):
@@ -1047,9 +1055,9 @@ def create_app(embedder:str|Path|None=None, embeddings:str|Path|None=None, state
         "Add or replace an item from its image (raw body, or multipart `image` + `meta` JSON)."
         authorize(request); admit(); coming = True
         try:
-            img, data, meta = await read_image(request)
+            data, meta = await read_body(request)
             batcher.coming -= 1; coming = False
-            r = await batcher.submit(dict(img=img))
+            r = await batcher.submit(dict(data=data))
         finally: release(coming)
         existed = item_id in svc.index
         rec = await run_in_threadpool(svc.put, item_id, r['vector'], data, meta)
