@@ -76,8 +76,12 @@ class FileImageStore:
     def escapes(self, ref) -> bool:
         "Whether `ref` leads outside `root`."
         # string paths: this runs once per image read, and `Path.resolve` costs twice as much
+        ref = str(ref); full = os.path.join(self.root, ref)
+        if (ref not in ('', '.', '..') and os.sep not in ref and not (os.altsep and os.altsep in ref)
+                and not os.path.islink(full)):
+            return False   # a plain file name in the root, not a symlink: one `lstat`, no path to resolve
         root = os.path.join(os.path.realpath(self.root), '')   # with its separator: '/a/' and '/' alike
-        real = os.path.realpath(os.path.join(self.root, str(ref)))
+        real = os.path.realpath(full)
         return not (real.startswith(root) or real == root[:-1])
     def open(self, ref, size:int|None=None) -> Image.Image:
         "The RGB image of `ref`; with `size`, decoded reduced where the format allows."
@@ -666,8 +670,11 @@ def images_fingerprint(catalog:Catalog) -> str:
     if isinstance(catalog.images, ArrayImageStore):
         return fingerprint(np.asarray(catalog.ids, dtype=str),
                            catalog.images.array[refs.to_numpy().astype(int)])
+    root = str(catalog.images.root) if isinstance(catalog.images, FileImageStore) else None
     def stat(ref):
-        try: st = catalog.images.path(ref).stat(); return (str(ref), st.st_size, st.st_mtime_ns)
+        try:   # files: string paths, one `stat` each (it runs at the start of every embedding job)
+            st = os.stat(os.path.join(root, str(ref))) if root is not None else catalog.images.path(ref).stat()
+            return (str(ref), st.st_size, st.st_mtime_ns)
         except (FileNotFoundError, AttributeError): return (str(ref), -1, -1)
     return fingerprint(np.asarray(catalog.ids, dtype=str), [stat(r) for r in refs])
 

@@ -100,11 +100,14 @@ def set_seed(seed:int=0, deterministic:bool=True):
     except ImportError: pass
 
 # %% ../nbs/00_core.ipynb
+_PLAIN = (str, int, float, bool, type(None))
+
 def _update_hash(h, obj):
+    if type(obj) in _PLAIN: h.update(repr(obj).encode()); return   # most calls: the elements of lists and tuples
     import pandas as pd
     if isinstance(obj, np.ndarray):
         a = np.ascontiguousarray(obj); h.update(f'{a.dtype}{a.shape}'.encode())
-        h.update(a.tobytes())
+        h.update(a.tobytes() if a.dtype.hasobject else a.data)   # the array's own bytes: no copy
     elif isinstance(obj, (pd.DataFrame, pd.Series)):
         h.update(pd.util.hash_pandas_object(obj, index=True).values.tobytes())
         h.update(repr(list(obj.columns) if isinstance(obj, pd.DataFrame) else [obj.name]).encode())
