@@ -127,16 +127,18 @@ _DATA_RE = re.compile(r'<!-- results-data (\{.*?\}) -->', re.S)
 _LOG_RE = re.compile(r'## Changelog\n\n(.*?)(?=\n<!-- results-data|\Z)', re.S)
 
 def results_record(suites:list) -> dict:
-    "`{'suite/report/model/column': value}` of every quality number of `suites`, with each run's commit."
+    ("`{'suite/report/row/column': value}` (row: the model, or a benchmark's `what`) of every quality number of "
+     "`suites`, with each run's commit.")
     rec, commits = {}, {}
     for sr in suites:
         for info in sr.runs:
             commits[f"{sr.label}/{info['report']}"] = info['commit']
             df = _quality_table(sr.table[sr.table['run'] == info['run']].drop(columns=['run']))
             for r in df.to_dict('records'):
+                row = str(r.get('model') or r.get('what')).replace('/', '∕')   # a model, or a benchmark's row
                 for c, v in r.items():
                     if c in ('model', 'weights', 'backbone', 'recipe') or not isinstance(v, (int, float)): continue
-                    if v == v: rec[f"{sr.label}/{info['report']}/{r.get('model')}/{c}"] = round(float(v), 4)
+                    if v == v: rec[f"{sr.label}/{info['report']}/{row}/{c}"] = round(float(v), 4)
     return dict(values=rec, commits=commits)
 
 def changelog_lines(old:dict, new:dict, date:str, digits:int=3) -> list:
