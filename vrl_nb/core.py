@@ -107,7 +107,9 @@ def _update_hash(h, obj):
     import pandas as pd
     if isinstance(obj, np.ndarray):
         a = np.ascontiguousarray(obj); h.update(f'{a.dtype}{a.shape}'.encode())
-        h.update(a.tobytes() if a.dtype.hasobject else a.data)   # the array's own bytes: no copy
+        # the array's own bytes, without a copy where its dtype has a buffer form (not datetimes or objects)
+        try: h.update(memoryview(a).cast('B') if not a.dtype.hasobject else a.tobytes())
+        except (ValueError, TypeError): h.update(a.tobytes())
     elif isinstance(obj, (pd.DataFrame, pd.Series)):
         h.update(pd.util.hash_pandas_object(obj, index=True).values.tobytes())
         h.update(repr(list(obj.columns) if isinstance(obj, pd.DataFrame) else [obj.name]).encode())
