@@ -73,10 +73,14 @@ class FileImageStore:
     def __init__(self, root:str|Path, allow_outside_root:bool=False):
         self.root, self.allow_outside_root = Path(root), allow_outside_root
     def path(self, ref) -> Path: return self.root/str(ref)
+    # string paths below: they run once per image read or per file fingerprinted, where `Path` objects cost more
+    def _file(self, ref) -> str: return os.path.join(self.root, str(ref))
+    def stat(self, ref) -> os.stat_result:
+        "The `os.stat` of `ref`'s file."
+        return os.stat(self._file(ref))
     def escapes(self, ref) -> bool:
         "Whether `ref` leads outside `root`."
-        # string paths: this runs once per image read, and `Path.resolve` costs twice as much
-        ref = str(ref); full = os.path.join(self.root, ref)
+        ref = str(ref); full = self._file(ref)
         if (ref not in ('', '.', '..') and os.sep not in ref and not (os.altsep and os.altsep in ref)
                 and not os.path.islink(full)):
             return False   # a plain file name in the root, not a symlink: one `lstat`, no path to resolve
@@ -670,11 +674,8 @@ def images_fingerprint(catalog:Catalog) -> str:
     if isinstance(catalog.images, ArrayImageStore):
         return fingerprint(np.asarray(catalog.ids, dtype=str),
                            catalog.images.array[refs.to_numpy().astype(int)])
-    root = str(catalog.images.root) if isinstance(catalog.images, FileImageStore) else None
-    def stat(ref):
-        try:   # files: string paths, one `stat` each (it runs at the start of every embedding job)
-            st = os.stat(os.path.join(root, str(ref))) if root is not None else catalog.images.path(ref).stat()
-            return (str(ref), st.st_size, st.st_mtime_ns)
+    def stat(ref):   # a store without files (no `stat`) fingerprints its refs alone
+        try: st = catalog.images.stat(ref); return (str(ref), st.st_size, st.st_mtime_ns)
         except (FileNotFoundError, AttributeError): return (str(ref), -1, -1)
     return fingerprint(np.asarray(catalog.ids, dtype=str), [stat(r) for r in refs])
 

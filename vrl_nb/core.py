@@ -107,9 +107,8 @@ def _update_hash(h, obj):
     import pandas as pd
     if isinstance(obj, np.ndarray):
         a = np.ascontiguousarray(obj); h.update(f'{a.dtype}{a.shape}'.encode())
-        # the array's own bytes, without a copy where its dtype has a buffer form (not datetimes or objects)
-        try: h.update(memoryview(a).cast('B') if not a.dtype.hasobject else a.tobytes())
-        except (ValueError, TypeError): h.update(a.tobytes())
+        try: h.update(memoryview(a).cast('B'))   # the array's own bytes, without a copy
+        except (ValueError, TypeError): h.update(a.tobytes())   # dtypes with no buffer form (datetime64)
     elif isinstance(obj, (pd.DataFrame, pd.Series)):
         h.update(pd.util.hash_pandas_object(obj, index=True).values.tobytes())
         h.update(repr(list(obj.columns) if isinstance(obj, pd.DataFrame) else [obj.name]).encode())
