@@ -6,6 +6,7 @@
 from __future__ import annotations
 import os, re, copy, json, math, time, ctypes, shutil, tempfile, threading, warnings
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 import numpy as np
@@ -23,7 +24,7 @@ from ..backbones import (create_backbone, prepare_batch, input_size, image_norm,
                               embed_tensor, eval_mode)
 from ..multitask import create_multitask, embedder_from_backbone, MultitaskLoss
 from ..train import train_multitask
-from ..embed import image_batch, auto_channels_last, embed_catalog, torch_threads
+from ..embed import image_batch, auto_channels_last, embed_catalog, torch_threads, _pieces
 from ..retrieval import (l2_normalize, build_index, search, set_search_params, encode_labels,
                               count_relevant,
                               chunked_metrics)
@@ -34,7 +35,7 @@ from .reports import save_metrics, save_timings
 __all__ = ['NOT_NATIVE', 'ANN_COLUMNS', 'PML_METRICS', 'BENCH_SECTIONS', 'bench_row', 'bench_table', 'not_native_row',
            'bench_display', 'bench_markdown', 'latency_stats', 'best_time', 'matmul_peak_gflops', 'forward_flops',
            'model_flops_utilisation', 'embedding_benchmark', 'plain_embedding_script', 'worker_ms_per_image',
-           'cold_ratio_bound', 'file_embedding_benchmark', 'default_switches', 'benchmark_switches',
+           'decode_scaling', 'cold_ratio_bound', 'file_embedding_benchmark', 'default_switches', 'benchmark_switches',
            'file_training_benchmark', 'plain_train_epoch', 'fastai_train_epoch', 'fastai_vs_plain',
            'cached_vs_finetune', 'onednn_kernels', 'precision_benchmark', 'serving_latency', 'end_to_end_latency',
            'rss_bytes', 'PeakRSS', 'synthetic_embeddings', 'synthetic_gallery', 'faiss_threads', 'ann_compare',
@@ -215,7 +216,28 @@ def worker_ms_per_image(catalog:Catalog, size, bs:int=64) -> float:
         for b in range(0, n, bs): image_batch(catalog, np.arange(b, min(b + bs, n)), hw)
         return (time.perf_counter() - t) / max(n, 1) * 1e3
 
-def cold_ratio_bound(forward_ms:float, worker_ms:float, cores:int) -> float:
+def decode_scaling(catalog:Catalog, size, threads:int, bs:int=64, repeats:int=2) -> float:
+    "How many times faster `threads` decoding threads of this process make a worker's pixels than one thread."
+    n, hw = len(catalog), input_size(size=size)
+    if threads < 1: raise ValueError(f'threads must be at least 1, got {threads}')
+    batches = [np.arange(b, min(b + bs, n)) for b in range(0, n, bs)]
+    # the pieces and the one-batch-at-a-time hand-over of `batch_stream(share_cores=True)`
+    pieces, counts, _ = _pieces(batches, threads)
+    def one():
+        t = time.perf_counter()
+        for p in pieces: image_batch(catalog, p, hw)
+        return time.perf_counter() - t
+    def many(pool):
+        t, done = time.perf_counter(), 0
+        for c in counts:
+            list(pool.map(lambda p: image_batch(catalog, p, hw), pieces[done:done + c])); done += c
+        return time.perf_counter() - t
+    ratios = []
+    with torch_threads(1), ThreadPoolExecutor(threads) as pool:
+        for _ in range(repeats): ratios.append(one() / many(pool))   # interleaved: one machine state a pair
+    return float(np.median(ratios))
+
+def cold_ratio_bound(forward_ms:float, worker_ms:float, cores:float) -> float:
     "The best cold-embedding / raw-forward ratio when workers share the forward's cores."
     return forward_ms / (forward_ms + worker_ms / cores)
 
@@ -249,6 +271,10 @@ def file_embedding_benchmark(embedder, catalog:Catalog, size:int, bs:int=64, rep
     res['forward_ms'] = 1e3 / res['raw_forward_img_s']
     res['cold_bound'] = cold_ratio_bound(res['forward_ms'], worker_ms, cold['torch_threads'])
     res['cold_vs_bound'] = res['cold_ratio'] / res['cold_bound']
+    # the same bound with the decoding threads' speed-up as measured here instead of one per core
+    res['worker_scaling'] = decode_scaling(catalog, input_size(embedder, size), cold['torch_threads'], bs)
+    res['cold_bound_threads'] = cold_ratio_bound(res['forward_ms'], worker_ms, res['worker_scaling'])
+    res['cold_vs_bound_threads'] = res['cold_ratio'] / res['cold_bound_threads']
     if plain:
         paths = [catalog.images.path(r) for r in catalog.items['image']]
         runs = []
@@ -1142,6 +1168,11 @@ def bench_jpeg(run:BenchRun) -> list:
                            fb['cold_ratio'], fb['cold_bound'], 'ratio', goal=0.95,
                            worker_ms=round(fb['worker_ms'], 3),
                            forward_ms=round(fb['forward_ms'], 3), **common),
+                 bench_row(f'cold ratio vs the bound of this process\'s decoding threads, {s} px',
+                           fb['cold_ratio'], fb['cold_bound_threads'], 'ratio',
+                           worker_scaling=round(fb['worker_scaling'], 3),
+                           note='the bound with the decode speed-up of this process\'s threads as '
+                                'measured, not one per core', **common),
                  bench_row('embed_catalog on JPEG files vs raw forward, warm (thumbnail cache), '
                            f'{s} px',
                            fb['warm_img_s'],
@@ -1156,7 +1187,8 @@ def bench_jpeg(run:BenchRun) -> list:
                                            'torchvision transforms', **common)]
     run.extras['jpeg'] = {'embedding': pd.DataFrame(recs)[
         ['size', 'raw_forward_img_s', 'cold_img_s', 'cold_ratio', 'worker_ms', 'cold_bound',
-         'cold_vs_bound', 'warm_img_s', 'warm_ratio', 'plain_img_s', 'cold_vs_plain',
+         'cold_vs_bound', 'worker_scaling', 'cold_bound_threads', 'cold_vs_bound_threads',
+         'warm_img_s', 'warm_ratio', 'plain_img_s', 'cold_vs_plain',
          'cache_build_s']]}
     if not p.jpeg_train_epochs: return rows   # the embedding rows only
     ft = file_training_benchmark(jcat, 'tf_efficientnet_lite0', 'offline', size=p.jpeg_train_size,
