@@ -692,9 +692,6 @@ def _suite_estimate(runs:list, calibrate:bool|None) -> tuple[float, float, dict|
     "The suite's expected seconds on this machine, the calibration factor and the calibration record (or None)."
     est_total, factor, cal = sum(r.get('est_s', 60) for r in runs), 1.0, None
     if calibrate or (calibrate is None and est_total >= 600):
-        # the kernel's pending file writes first (a fresh virtual environment leaves ~1 GB): flushed in the
-        # background, they slow the calibration's few seconds and not the suite's minutes
-        if hasattr(os, 'sync'): os.sync()
         step = speed_calibration(); factor = min(max(step / CALIBRATION_REF_S, 0.25), 20.0)
         cal = dict(step_s=round(step, 3), ref_step_s=CALIBRATION_REF_S, factor=round(factor, 2))
     return est_total * factor, factor, cal
