@@ -249,7 +249,8 @@ def file_embedding_benchmark(embedder, catalog:Catalog, size:int, bs:int=64, rep
     if not isinstance(catalog.images, FileImageStore):
         raise ValueError('file_embedding_benchmark wants a file-backed catalog')
     cold = embedding_benchmark(embedder, catalog, n=None, size=size, bs=bs, repeats=repeats)
-    worker_ms = worker_ms_per_image(catalog, input_size(embedder, size), bs)
+    hw = input_size(embedder, size)
+    worker_ms = worker_ms_per_image(catalog, hw, bs)
     d = Path(cache_folder or tempfile.mkdtemp(prefix='vrl_nb-thumbs-'))
     try:
         t = time.perf_counter()
@@ -272,7 +273,7 @@ def file_embedding_benchmark(embedder, catalog:Catalog, size:int, bs:int=64, rep
     res['cold_bound'] = cold_ratio_bound(res['forward_ms'], worker_ms, cold['torch_threads'])
     res['cold_vs_bound'] = res['cold_ratio'] / res['cold_bound']
     # the same bound with the decoding threads' speed-up as measured here instead of one per core
-    res['worker_scaling'] = decode_scaling(catalog, input_size(embedder, size), cold['torch_threads'], bs)
+    res['worker_scaling'] = decode_scaling(catalog, hw, cold['torch_threads'], bs)
     res['cold_bound_threads'] = cold_ratio_bound(res['forward_ms'], worker_ms, res['worker_scaling'])
     res['cold_vs_bound_threads'] = res['cold_ratio'] / res['cold_bound_threads']
     if plain:
